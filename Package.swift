@@ -1,0 +1,78 @@
+// swift-tools-version:6.0
+//
+// LiveTDE: live time-delay estimation and azimuth for two-microphone arrays.
+//
+// Targets, one job each:
+//   CFFTW, COpenBLAS, CALSA, CSoxr  thin system-library shims (module maps only)
+//   RingBuffer                      lock-free SPSC ring of stereo frames (swift-atomics)
+//   Engine                          pure DSP: STFT columns, GCC-PHAT, learned encoder, votes,
+//                                   azimuth, smoothing. No I/O.
+//   LiveTDE                         I/O around the engine: WAV, resampling, ALSA capture,
+//                                   file replay, config, socket publisher, daemon loop
+//   tded                            the command-line tool and daemon entry point
+import PackageDescription
+
+let package = Package(
+    name: "LiveTDE",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tded", targets: ["tded"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "RingBuffer", targets: ["RingBuffer"]),
+        .library(name: "LiveTDE", targets: ["LiveTDE"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // System libraries: module maps only, no logic.
+        .systemLibrary(name: "CFFTW", path: "Sources/CFFTW",
+                       providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CALSA", path: "Sources/CALSA",
+                       providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CSoxr", path: "Sources/CSoxr",
+                       providers: [.apt(["libsoxr-dev"])]),
+
+        .target(
+            name: "RingBuffer",
+            dependencies: [.product(name: "Atomics", package: "swift-atomics")]
+        ),
+        .target(
+            name: "Engine",
+            dependencies: ["CFFTW", "COpenBLAS"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "LiveTDE",
+            dependencies: [
+                "Engine", "RingBuffer", "CALSA", "CSoxr",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "tded",
+            dependencies: [
+                "Engine", "LiveTDE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "RingBufferTests", dependencies: ["RingBuffer"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "LiveTDETests", dependencies: ["LiveTDE", "Engine"]),
+        .testTarget(name: "tdedTests", dependencies: ["LiveTDE", "Engine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

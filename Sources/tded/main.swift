@@ -1,0 +1,2 @@
+// Placeholder: the tded command is built in issue 2.
+print("tded")

@@ -1,0 +1,2 @@
+import XCTest
+final class tdedTestsPlaceholder: XCTestCase { func testPlaceholder() {} }
