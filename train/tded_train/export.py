@@ -1,0 +1,81 @@
+"""Export / import of the streaming encoder in the format of docs/encoder-spec.md.
+
+One .safetensors file: ``layers.{i}.weight`` [out, in, k] and ``layers.{i}.bias`` [out]
+(float32, BatchNorm folded), ``__metadata__["tded_model"]`` = JSON header.
+
+    python3 -m tded_train.export CHECKPOINT.pt OUT.safetensors [--sidecar]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .model import EncoderConfig, StreamEncoder
+
+
+def export_model(model: StreamEncoder, path, objective: str = "stereocrw",
+                 training: Optional[dict] = None, sidecar: bool = False) -> dict:
+    cfg = model.cfg
+    header = cfg.header(objective=objective, training=training)
+    tensors = {}
+    for i, (W, b) in enumerate(model.folded_layers()):
+        tensors[f"layers.{i}.weight"] = W.to(torch.float32).contiguous()
+        tensors[f"layers.{i}.bias"] = b.to(torch.float32).contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"tded_model": json.dumps(header)})
+    if sidecar:
+        path.with_suffix(".json").write_text(json.dumps(header, indent=2) + "\n")
+    return header
+
+
+def read_header(path) -> dict:
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n))["__metadata__"]
+    return json.loads(meta["tded_model"])
+
+
+def import_model(path) -> Tuple[StreamEncoder, dict]:
+    header = read_header(path)
+    cfg = EncoderConfig.from_header(header)
+    model = StreamEncoder(cfg)
+    t = load_file(str(path))
+    with torch.no_grad():
+        for i, conv in enumerate(model.convs):
+            W = t[f"layers.{i}.weight"]
+            b = t[f"layers.{i}.bias"]
+            assert W.shape == conv.weight.shape and b.shape == conv.bias.shape
+            conv.weight.copy_(W)
+            conv.bias.copy_(b)
+    n_expected = 2 * len(model.convs)
+    assert len(t) == n_expected, f"unexpected tensors in {path}: {sorted(t)}"
+    model.eval()
+    return model, header
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("out")
+    ap.add_argument("--sidecar", action="store_true", help="also write OUT.json")
+    ap.add_argument("--note", default="", help="free-form provenance added to 'training'")
+    a = ap.parse_args(argv)
+    from .train import load_checkpoint_model  # local import: train imports this module
+    model, info = load_checkpoint_model(a.checkpoint)
+    training = dict(info.get("provenance", {}))
+    if a.note:
+        training["note"] = a.note
+    h = export_model(model, a.out, objective=info.get("objective", "stereocrw"),
+                     training=training, sidecar=a.sidecar)
+    print(json.dumps(h, indent=2))
+
+
+if __name__ == "__main__":
+    main()
