@@ -202,7 +202,11 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
     az = int(spec.get("azimuth", az))          # optional fixed geometry (tests)
     dist = float(spec.get("distance", dist))
     pos = source_position(room, az, dist)
-    src = pool[int(rng.integers(len(pool)))]
+    music = [s for s in pool if s.kind == "music"]
+    speech = [s for s in pool if s.kind != "music"] or music
+    use_music = bool(music) and rng.uniform() < spec.get("music_fraction", 0.25)
+    group = music if use_music else speech
+    src = group[int(rng.integers(len(group)))]
     seg, pre = pick_segment(src.audio, clip, PRE_ROLL, rng)
     positions = [pos]
     level = spec.get("level")
@@ -210,7 +214,7 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
         az2 = _draw_azimuth(rng, exclude=az)
         dist2 = float(rng.uniform(0.5, 3.0))
         pos2 = source_position(room, az2, dist2)
-        others = [s for s in pool if s.name != src.name] or pool
+        others = [s for s in speech if s.name != src.name] or pool
         src2 = others[int(rng.integers(len(others)))]
         seg2, _ = pick_segment(src2.audio, len(seg), 0, rng)
         positions.append(pos2)
@@ -258,7 +262,7 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
 
 def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | None = None,
          mixture_snr: float = 30.0, mixture_rt60: float = 0.1,
-         single_samples: int = SINGLE_SAMPLES) -> list[dict]:
+         single_samples: int = SINGLE_SAMPLES, music_fraction: float = 0.25) -> list[dict]:
     """The list of clip specs for a size preset (deterministic in `seed`)."""
     preset = SIZES[size]
     rng = np.random.default_rng([seed, 1])
@@ -290,6 +294,7 @@ def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | Non
         s["seed"] = seed
         s["index"] = i
         s["samples"] = single_samples
+        s["music_fraction"] = music_fraction if s["kind"] == "single" else 0.0
         tag = "mix" if s["kind"] == "mixture" else "one"
         s["name"] = f"{tag}_{i:05d}.wav"
     return specs
@@ -330,10 +335,12 @@ def generate(out_dir: Path | str, size: str = "small", seed: int = 7, jobs: int 
              sources_root=None, kinds=("speech", "music"), subtype: str = "PCM_16",
              n_single: int | None = None, n_mixture: int | None = None,
              mixture_snr: float = 30.0, mixture_rt60: float = 0.1,
-             single_samples: int = SINGLE_SAMPLES, progress: bool = False) -> list[dict]:
+             single_samples: int = SINGLE_SAMPLES, progress: bool = False,
+             music_fraction: float = 0.25) -> list[dict]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    specs = plan(size, seed, n_single, n_mixture, mixture_snr, mixture_rt60, single_samples)
+    specs = plan(size, seed, n_single, n_mixture, mixture_snr, mixture_rt60, single_samples,
+                 music_fraction)
     t0 = time.time()
     rows = []
     if jobs <= 1:
@@ -378,12 +385,15 @@ def main(argv=None) -> int:
     ap.add_argument("--mixture-rt60", type=float, default=0.1, help="nominal RT60 of mixtures")
     ap.add_argument("--single-samples", type=int, default=SINGLE_SAMPLES,
                     help="samples per single-source clip (paper: 1024 + 127 = 128 step-1 votes)")
+    ap.add_argument("--music-fraction", type=float, default=0.25,
+                    help="share of single-source clips drawn from music when music is present "
+                         "(mixtures are always speech over speech)")
     ap.add_argument("--subtype", default="PCM_16", help="WAV subtype (PCM_16, FLOAT, ...)")
     a = ap.parse_args(argv)
     t0 = time.time()
     rows = generate(a.out, a.size, a.seed, a.jobs, a.sources, tuple(a.kinds.split(",")),
                     a.subtype, a.n_single, a.n_mixture, a.mixture_snr, a.mixture_rt60,
-                    a.single_samples, progress=True)
+                    a.single_samples, progress=True, music_fraction=a.music_fraction)
     kinds = {}
     for r in rows:
         kinds[r["source_kind"]] = kinds.get(r["source_kind"], 0) + 1

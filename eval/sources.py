@@ -148,10 +148,61 @@ def load_pool(root: Path | str | None = None, kinds=("speech", "music"),
 
 def _synthetic(root: Path, min_seconds: float) -> list[Source]:
     d = root / "espeak"
-    if not any(d.glob("*.wav")) if d.is_dir() else True:
+    if not (d.is_dir() and any(d.glob("*.wav"))):
         synthesize_espeak(d)
     got = _load_dir(root, "espeak", "synthetic-speech", min_seconds)
     return got
+
+
+def import_files(paths, dest: Path, prefix: str, max_files: int | None = None,
+                 chunk_seconds: float | None = None, chunks_per_file: int = 1,
+                 min_seconds: float = 1.2, raw_rate: int = RATE) -> int:
+    """Convert audio files to mono 16 kHz PCM_16 WAVs under dest (deterministic subset).
+
+    ``max_files`` keeps an evenly spaced subset of the sorted paths. With ``chunk_seconds``
+    each file gives ``chunks_per_file`` chunks evenly spread over it (long music tracks),
+    otherwise the whole file. ``.raw`` files are read as 16-bit mono at ``raw_rate``.
+    Returns the number of WAVs written.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = sorted(Path(p) for p in paths)
+    if max_files is not None and len(paths) > max_files:
+        idx = np.linspace(0, len(paths) - 1, max_files).round().astype(int)
+        paths = [paths[i] for i in sorted(set(idx))]
+    written = 0
+    for p in paths:
+        try:
+            if p.suffix == ".raw":
+                data, sr = sf.read(str(p), samplerate=raw_rate, channels=1, subtype="PCM_16",
+                                   format="RAW", dtype="float64", always_2d=True)
+                x = data.mean(axis=1)
+                if sr != RATE:
+                    g = np.gcd(int(sr), RATE)
+                    x = resample_poly(x, RATE // g, int(sr) // g)
+                peak = np.max(np.abs(x))
+                x = x / peak if peak > 0 else x
+            else:
+                x = read_mono_16k(p)
+        except Exception as e:  # a broken file in a package: skip it, say so
+            print(f"skip {p}: {e}")
+            continue
+        stem = prefix + "_" + "_".join(p.with_suffix("").parts[-2:]).replace(" ", "_")
+        pieces = []
+        if chunk_seconds:
+            n = int(chunk_seconds * RATE)
+            if len(x) >= n:
+                starts = np.linspace(0, len(x) - n, chunks_per_file + 2)[1:-1].astype(int)
+                pieces = [(f"{stem}_c{k}", x[s0:s0 + n]) for k, s0 in enumerate(starts)]
+        else:
+            pieces = [(stem, x)]
+        for name, piece in pieces:
+            if len(piece) < min_seconds * RATE or np.max(np.abs(piece)) < 1e-3:
+                continue
+            piece = 0.9 * piece / np.max(np.abs(piece))
+            sf.write(str(dest / f"{name}.wav"), piece.astype(np.float32), RATE,
+                     subtype="PCM_16")
+            written += 1
+    return written
 
 
 def pool_digest(pool: list[Source]) -> str:
@@ -164,10 +215,24 @@ def pool_digest(pool: list[Source]) -> str:
 
 if __name__ == "__main__":
     import argparse
-    ap = argparse.ArgumentParser(description="List (and if needed synthesise) source audio.")
+    ap = argparse.ArgumentParser(description="List (and if needed synthesise) source audio; "
+                                 "with --import, convert package audio into the pool.")
     ap.add_argument("--root", default=None)
     ap.add_argument("--kinds", default="speech,music")
+    ap.add_argument("--import", dest="imp", nargs="+", default=None, metavar="FILE",
+                    help="files to convert into <root>/<--into>")
+    ap.add_argument("--into", choices=["speech", "music"], default="speech")
+    ap.add_argument("--prefix", default="src")
+    ap.add_argument("--max-files", type=int, default=None)
+    ap.add_argument("--chunk-seconds", type=float, default=None)
+    ap.add_argument("--chunks-per-file", type=int, default=1)
     a = ap.parse_args()
+    if a.imp:
+        root = Path(a.root) if a.root else Path(os.environ.get("TDE_SOURCES", DEFAULT_ROOT))
+        n = import_files(a.imp, root / a.into, a.prefix, a.max_files, a.chunk_seconds,
+                         a.chunks_per_file)
+        print(f"{a.prefix}: {n} files -> {root / a.into}")
+        raise SystemExit(0 if n else 1)
     pool = load_pool(a.root, tuple(a.kinds.split(",")))
     by = {}
     for s in pool:
