@@ -1,0 +1,291 @@
+// GCCPHAT.swift: GCC-PHAT delay estimator over sliding windows (the paper's baseline).
+import Foundation
+
+/// Errors for invalid engine configurations (clear one-line messages).
+public struct EngineConfigError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// Optional sub-sample refinement of the per-window correlation peak.
+public enum SubsampleRefinement: Equatable, Sendable {
+    /// Integer argmax (what the paper ran).
+    case none
+    /// Parabola through the integer peak and its two neighbours. Cheap; biased toward the
+    /// nearest integer by up to ~0.15 samples on the sharp PHAT peak.
+    case parabolic
+    /// Evaluates the band-limited correlation (the exact inverse DTFT of the whitened cross
+    /// spectrum) on a grid of `1/factor` samples within +-1 sample of the integer peak, then fits
+    /// a parabola on that fine grid. Accurate to ~0.01 sample; costs `2*factor+1` extra dot
+    /// products of length `window + 1` per window.
+    case upsampled(factor: Int)
+}
+
+/// GCC-PHAT configuration. Defaults follow the paper (16 kHz): 1024-sample rectangular
+/// windows, step 1, lags +-24 (1.5 ms), integer argmax.
+public struct GCCPHATConfig: Equatable, Sendable {
+    /// How the two windowed spectra are obtained for each window.
+    public enum Algorithm: String, Equatable, Sendable {
+        /// `sliding` when `step < 4`, otherwise `direct`.
+        case auto
+        /// Sliding-DFT update of both spectra every sample (O(window) per sample) with an exact
+        /// FFT resynchronisation every `resyncInterval` window starts to bound float drift.
+        case sliding
+        /// Two fresh forward FFTs per vote window.
+        case direct
+    }
+    /// Window length in samples (rFFT size is `2 * window`).
+    public var window: Int = 1024
+    /// Distance between vote windows in samples.
+    public var step: Int = 1
+    /// Lags searched: `-maxLag ... maxLag` samples.
+    public var maxLag: Int = 24
+    /// Sub-sample refinement of each window's peak.
+    public var refinement: SubsampleRefinement = .none
+    /// Spectrum algorithm (results agree to float rounding; see `Algorithm`).
+    public var algorithm: Algorithm = .auto
+    /// Sliding mode: exact FFT recomputation whenever the window start is a multiple of this.
+    public var resyncInterval: Int = 256
+
+    public init(window: Int = 1024, step: Int = 1, maxLag: Int = 24,
+                refinement: SubsampleRefinement = .none, algorithm: Algorithm = .auto,
+                resyncInterval: Int = 256) {
+        self.window = window; self.step = step; self.maxLag = maxLag
+        self.refinement = refinement; self.algorithm = algorithm
+        self.resyncInterval = resyncInterval
+    }
+
+    /// Lag range in samples for a maximum delay in milliseconds (rounded down).
+    public static func lags(maxDelayMs: Double, sampleRate: Double) -> Int {
+        Int((maxDelayMs * sampleRate / 1000 + 1e-9).rounded(.down))
+    }
+}
+
+/// GCC-PHAT over sliding windows: for each window start `s` (multiple of `step`) the windows
+/// `left[s ..< s+W]`, `right[s ..< s+W]` (rectangular) are zero-padded to `N = 2W`, the cross
+/// spectrum `R = conj(L) * R` is whitened `R / (|R| + 1e-20)`, inverse-transformed, and the
+/// argmax over lags `-maxLag ... maxLag` is the vote (positive = right channel later).
+///
+/// Cost per sample at step 1 (sliding): two O(W) spectrum updates, one O(W) whitening and one
+/// inverse rFFT of size 2W. Allocation-free after `init`.
+public final class GCCPHAT: DelayEstimator {
+    public let config: GCCPHATConfig
+    public var name: String { "gcc-phat" }
+    public var windowLength: Int { config.window }
+    public var voteStride: Int { config.step }
+    public var maxDelay: Int { config.maxLag }
+    public var voteLatency: Int { 0 }
+    public private(set) var samplesConsumed: Int64 = 0
+
+    private let W: Int, N: Int, B: Int, L: Int
+    private let sliding: Bool
+    private let histL: UnsafeMutablePointer<Float>, histR: UnsafeMutablePointer<Float>
+    private let xlr: UnsafeMutablePointer<Float>, xli: UnsafeMutablePointer<Float>
+    private let xrr: UnsafeMutablePointer<Float>, xri: UnsafeMutablePointer<Float>
+    private let twr: UnsafeMutablePointer<Float>, twi: UnsafeMutablePointer<Float>
+    private let sgn: UnsafeMutablePointer<Float>
+    private let pr: UnsafeMutablePointer<Float>, pi: UnsafeMutablePointer<Float>
+    private let cc: UnsafeMutablePointer<Float>
+    private let fwd: ForwardRealFFT, inv: InverseRealFFT
+    private var spectraStart: Int64 = -1
+    // upsampled refinement tables
+    private let upFactor: Int
+    private let circR: UnsafeMutablePointer<Float>?, circI: UnsafeMutablePointer<Float>?
+    private let fracR: UnsafeMutablePointer<Float>?, fracI: UnsafeMutablePointer<Float>?
+    private let wk: UnsafeMutablePointer<Float>?
+    private let rotR: UnsafeMutablePointer<Float>?, rotI: UnsafeMutablePointer<Float>?
+    private let fine: UnsafeMutablePointer<Double>?
+
+    /// Creates the estimator; throws `EngineConfigError` for an invalid configuration.
+    public init(config: GCCPHATConfig = GCCPHATConfig()) throws {
+        guard config.window >= 4 else { throw EngineConfigError("GCC-PHAT window must be >= 4 samples (got \(config.window))") }
+        guard config.step >= 1 else { throw EngineConfigError("GCC-PHAT step must be >= 1 (got \(config.step))") }
+        guard config.maxLag >= 1 && config.maxLag < config.window else {
+            throw EngineConfigError("GCC-PHAT max lag must be in 1 ..< window (got \(config.maxLag) for window \(config.window))")
+        }
+        guard config.resyncInterval >= 1 else { throw EngineConfigError("GCC-PHAT resync interval must be >= 1") }
+        if case .upsampled(let f) = config.refinement, !(2...64).contains(f) {
+            throw EngineConfigError("GCC-PHAT upsampling factor must be in 2...64 (got \(f))")
+        }
+        self.config = config
+        W = config.window; N = 2 * W; B = W + 1; L = config.maxLag
+        switch config.algorithm {
+        case .auto: sliding = config.step < 4
+        case .sliding: sliding = true
+        case .direct: sliding = false
+        }
+        func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p
+        }
+        histL = alloc(2 * W); histR = alloc(2 * W)
+        xlr = alloc(B); xli = alloc(B); xrr = alloc(B); xri = alloc(B)
+        twr = alloc(B); twi = alloc(B); sgn = alloc(B)
+        pr = alloc(B); pi = alloc(B); cc = alloc(2 * L + 1)
+        for k in 0..<B {
+            let a = 2 * Double.pi * Double(k) / Double(N)
+            twr[k] = Float(cos(a)); twi[k] = Float(sin(a)); sgn[k] = k % 2 == 0 ? 1 : -1
+        }
+        fwd = ForwardRealFFT(size: N); inv = InverseRealFFT(size: N)
+        if case .upsampled(let f) = config.refinement {
+            upFactor = f
+            let cR = alloc(N), cI = alloc(N)
+            for m in 0..<N {
+                let a = 2 * Double.pi * Double(m) / Double(N)
+                cR[m] = Float(cos(a)); cI[m] = Float(sin(a))
+            }
+            let w = alloc(B)
+            for k in 0..<B { w[k] = (k == 0 || k == B - 1) ? 1 : 2 }
+            let fR = alloc(f * B), fI = alloc(f * B)
+            for j in 1...f {
+                for k in 0..<B {
+                    let a = 2 * Double.pi * Double(k) * Double(j) / (Double(f) * Double(N))
+                    fR[(j - 1) * B + k] = Float(cos(a)) * w[k]
+                    fI[(j - 1) * B + k] = Float(sin(a)) * w[k]
+                }
+            }
+            circR = cR; circI = cI; fracR = fR; fracI = fI; wk = w
+            rotR = alloc(B); rotI = alloc(B)
+            let fi = UnsafeMutablePointer<Double>.allocate(capacity: 2 * f + 1)
+            fi.initialize(repeating: 0, count: 2 * f + 1); fine = fi
+        } else {
+            upFactor = 0; circR = nil; circI = nil; fracR = nil; fracI = nil; wk = nil
+            rotR = nil; rotI = nil; fine = nil
+        }
+    }
+
+    deinit {
+        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc] { p.deallocate() }
+        for p in [circR, circI, fracR, fracI, wk, rotR, rotI] { p?.deallocate() }
+        fine?.deallocate()
+    }
+
+    public func maxVotes(forBlockLength n: Int) -> Int { n / config.step + 1 }
+
+    public func reset() {
+        samplesConsumed = 0; spectraStart = -1
+        histL.update(repeating: 0, count: 2 * W); histR.update(repeating: 0, count: 2 * W)
+    }
+
+    public func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
+                        votes: UnsafeMutableBufferPointer<Vote>) -> Int {
+        precondition(left.count == right.count, "left and right blocks differ in length")
+        precondition(votes.count >= maxVotes(forBlockLength: left.count), "vote storage too small")
+        guard let lb = left.baseAddress, let rb = right.baseAddress, let vb = votes.baseAddress else { return 0 }
+        var emitted = 0
+        let step = Int64(config.step), resync = Int64(config.resyncInterval)
+        for i in 0..<left.count {
+            let p = Int(samplesConsumed % Int64(W))
+            let oldL = histL[p], oldR = histR[p]
+            let nl = lb[i], nr = rb[i]
+            histL[p] = nl; histL[p + W] = nl; histR[p] = nr; histR[p + W] = nr
+            samplesConsumed += 1
+            let s = samplesConsumed - Int64(W)
+            if s < 0 { continue }
+            let isVote = s % step == 0
+            if sliding {
+                if spectraStart == s - 1 && s % resync != 0 {
+                    slide(oldL: oldL, newL: nl, oldR: oldR, newR: nr)
+                } else {
+                    exactSpectra(offset: (p + 1) % W)
+                }
+                spectraStart = s
+            } else if isVote {
+                exactSpectra(offset: (p + 1) % W)
+            }
+            if isVote {
+                vb[emitted] = Vote(start: s, delay: voteFromSpectra())
+                emitted += 1
+            }
+        }
+        return emitted
+    }
+
+    @inline(__always)
+    private func slide(oldL: Float, newL: Float, oldR: Float, newR: Float) {
+        let lr = xlr, li = xli, rr = xrr, ri = xri, cr = twr, ci = twi, sg = sgn
+        for k in 0..<B {
+            let a = lr[k] - oldL + sg[k] * newL, b = li[k]
+            lr[k] = a * cr[k] - b * ci[k]; li[k] = a * ci[k] + b * cr[k]
+            let c = rr[k] - oldR + sg[k] * newR, d = ri[k]
+            rr[k] = c * cr[k] - d * ci[k]; ri[k] = c * ci[k] + d * cr[k]
+        }
+    }
+
+    private func exactSpectra(offset: Int) {
+        transform(histL + offset, re: xlr, im: xli)
+        transform(histR + offset, re: xrr, im: xri)
+    }
+
+    private func transform(_ x: UnsafePointer<Float>, re: UnsafeMutablePointer<Float>, im: UnsafeMutablePointer<Float>) {
+        let inp = fwd.input
+        inp.update(from: x, count: W)
+        (inp + W).update(repeating: 0, count: N - W)
+        fwd.execute()
+        let out = fwd.output
+        for k in 0..<B { re[k] = out[2 * k]; im[k] = out[2 * k + 1] }
+    }
+
+    /// Whitened cross-correlation of the current spectra -> the window's delay.
+    private func voteFromSpectra() -> Float {
+        let lr = xlr, li = xli, rr = xrr, ri = xri, out = inv.input, qr = pr, qi = pi
+        for k in 0..<B {
+            let re = lr[k] * rr[k] + li[k] * ri[k]
+            let im = lr[k] * ri[k] - li[k] * rr[k]
+            let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
+            qr[k] = re * g; qi[k] = im * g
+        }
+        for k in 0..<B { out[2 * k] = qr[k]; out[2 * k + 1] = qi[k] }
+        inv.execute()
+        let c = inv.output
+        for j in 0...(2 * L) {
+            let lag = j - L
+            cc[j] = lag >= 0 ? c[lag] : c[N + lag]
+        }
+        var best = 0
+        for j in 1...(2 * L) where cc[j] > cc[best] { best = j }
+        let lag0 = best - L
+        switch config.refinement {
+        case .none:
+            return Float(lag0)
+        case .parabolic:
+            guard best > 0 && best < 2 * L else { return Float(lag0) }
+            return Float(lag0) + Float(parabola(Double(cc[best - 1]), Double(cc[best]), Double(cc[best + 1])))
+        case .upsampled:
+            return Float(upsampledPeak(lag0))
+        }
+    }
+
+    /// Vertex offset in (-0.5, 0.5) of the parabola through (-1, a), (0, b), (1, c).
+    @inline(__always) private func parabola(_ a: Double, _ b: Double, _ c: Double) -> Double {
+        let den = a - 2 * b + c
+        guard den < 0 else { return 0 }
+        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
+    }
+
+    private func upsampledPeak(_ lag0: Int) -> Double {
+        let f = upFactor
+        let cR = circR!, cI = circI!, fR = fracR!, fI = fracI!, w = wk!, zr = rotR!, zi = rotI!, fv = fine!
+        // rotate the whitened spectrum by the integer lag: R'_k = R_k e^{2 pi i k lag0 / N}
+        let m = ((lag0 % N) + N) % N
+        var idx = 0
+        for k in 0..<B {
+            let c = cR[idx], s = cI[idx]
+            zr[k] = pr[k] * c - pi[k] * s; zi[k] = pr[k] * s + pi[k] * c
+            idx += m; if idx >= N { idx -= N }
+        }
+        var c0: Float = 0
+        for k in 0..<B { c0 += w[k] * zr[k] }
+        fv[f] = Double(c0)
+        for j in 1...f {
+            let tr = fR + (j - 1) * B, ti = fI + (j - 1) * B
+            var a: Float = 0, b: Float = 0
+            for k in 0..<B { a += zr[k] * tr[k]; b += zi[k] * ti[k] }
+            fv[f + j] = Double(a - b); fv[f - j] = Double(a + b)
+        }
+        var best = 0
+        for j in 1...(2 * f) where fv[j] > fv[best] { best = j }
+        var off = Double(best - f)
+        if best > 0 && best < 2 * f { off += parabola(fv[best - 1], fv[best], fv[best + 1]) }
+        return Double(lag0) + off / Double(f)
+    }
+}

@@ -1,0 +1,259 @@
+// Pipeline.swift: estimator -> votes of the last span -> mode/mean -> azimuth -> smoother.
+import Foundation
+
+/// Settings of `TDEPipeline`. Defaults: 16 kHz, an update every 800 samples (20 Hz), each
+/// update aggregating the votes of every window that lies inside the last 1600 samples
+/// (0.1 s; 577 windows at step 1 with 1024-sample windows), `mode` post-processing, a 0.1 m
+/// array, c = 343 m/s.
+public struct PipelineConfig: Equatable, Sendable {
+    /// Engine sample rate in Hz.
+    public var sampleRate: Double = 16000
+    /// Samples between updates. Updates happen after samples `hop, 2*hop, ...` of the stream.
+    public var updateHop: Int = 800
+    /// Audio span (samples) analysed by each update: the windows `[s, s + window)` that end
+    /// at most `voteLatency` samples before the update and start within the span vote.
+    /// Must be >= the estimator's window length.
+    public var analysisSpan: Int = 1600
+    /// How the span's votes are combined.
+    public var post: VotePost = .mode
+    /// Microphone spacing (m) and speed of sound (m/s) for the azimuth.
+    public var micDistance: Double = 0.1
+    public var soundSpeed: Double = 343
+    /// Updates whose span level (dBFS, mean of both channels) is below this are `silent`: the
+    /// smoother holds instead of taking the measurement.
+    public var silenceDb: Double = -60
+    /// Updates whose confidence is below this are `lowConfidence`: the smoother holds.
+    public var minConfidence: Double = 0.05
+    /// The published-stream smoother.
+    public var smoother = SmootherConfig()
+    /// Keep every vote for `wholeResult()` (offline `--whole`; grows memory with the stream).
+    public var keepAllVotes: Bool = false
+
+    public init() {}
+}
+
+/// Flags attached to an update.
+public struct UpdateFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// No vote fell in the analysis span (stream start): raw fields are 0.
+    public static let noVotes = UpdateFlags(rawValue: 1 << 0)
+    /// Span level below `silenceDb`.
+    public static let silent = UpdateFlags(rawValue: 1 << 1)
+    /// Confidence below `minConfidence`.
+    public static let lowConfidence = UpdateFlags(rawValue: 1 << 2)
+    /// |delay| beyond the physical range of the array; azimuth clamped to +-90.
+    public static let beyondRange = UpdateFlags(rawValue: 1 << 3)
+    /// The smoother did not take this measurement (held the previous value).
+    public static let holding = UpdateFlags(rawValue: 1 << 4)
+    /// The smoother has been holding for longer than its hold time.
+    public static let stale = UpdateFlags(rawValue: 1 << 5)
+    /// The measurement was rejected by the smoother's outlier gate.
+    public static let gated = UpdateFlags(rawValue: 1 << 6)
+
+    /// Flag names in a fixed order (for JSON output).
+    public var names: [String] {
+        var out: [String] = []
+        let all: [(UpdateFlags, String)] = [(.noVotes, "no_votes"), (.silent, "silent"),
+            (.lowConfidence, "low_confidence"), (.beyondRange, "beyond_range"),
+            (.holding, "holding"), (.stale, "stale"), (.gated, "gated")]
+        for (f, n) in all where contains(f) { out.append(n) }
+        return out
+    }
+}
+
+/// One published estimate.
+public struct Update: Equatable, Sendable {
+    /// Time in seconds of the end of the audio this update has seen (`sampleIndex / rate`).
+    public var t: Double
+    /// Samples per channel seen when the update was made (a multiple of `updateHop`, or the
+    /// stream length for `wholeResult()`).
+    public var sampleIndex: Int64
+    /// Raw aggregated delay of the span's votes, samples (positive = right channel later).
+    public var delaySamples: Double
+    /// Same in milliseconds.
+    public var delayMs: Double
+    /// Azimuth of the raw delay, degrees, positive toward the LEFT mic (see `AzimuthConverter`).
+    public var azimuthDeg: Double
+    /// Inlier fraction of the aggregation, in [0, 1].
+    public var confidence: Double
+    /// Number of votes aggregated.
+    public var votes: Int
+    /// Level of the span, dBFS (mean power of both channels; -200 for digital silence).
+    public var levelDb: Double
+    /// Estimator name, e.g. "gcc-phat".
+    public var method: String
+    /// Post-processing used ("mode" or "mean").
+    public var post: VotePost
+    public var flags: UpdateFlags
+    /// Smoothed delay (samples), its azimuth (degrees) and confidence, for the live stream.
+    public var smoothedDelaySamples: Double
+    public var smoothedAzimuthDeg: Double
+    public var smoothedConfidence: Double
+}
+
+/// The one processing pipeline shared by `tded analyze` and the live daemon, so that replaying
+/// a file live gives the same answers as analysing it. Feed planar stereo blocks of any size;
+/// updates come out through the callback every `updateHop` samples on a schedule fixed relative
+/// to sample 0, so block boundaries never change the results. Steady state allocates nothing
+/// (unless `keepAllVotes`).
+public final class TDEPipeline {
+    public let estimator: DelayEstimator
+    public let config: PipelineConfig
+    public let azimuth: AzimuthConverter
+    /// Samples per channel consumed so far.
+    public private(set) var samplesProcessed: Int64 = 0
+
+    private let aggregator = VoteAggregator()
+    private var smoother: DelaySmoother
+    private let chunk: Int
+    private let scratch: UnsafeMutableBufferPointer<Vote>
+    private let ringCap: Int
+    private let ring: UnsafeMutablePointer<Vote>
+    private var ringCount: Int64 = 0
+    private let gather: UnsafeMutablePointer<Float>
+    private let energy: UnsafeMutablePointer<Float>   // ring of (l^2 + r^2) / 2, analysisSpan long
+    private var allVotes: [Float] = []
+
+    /// Creates a pipeline; throws `EngineConfigError` for an inconsistent configuration.
+    public init(estimator: DelayEstimator, config: PipelineConfig = PipelineConfig()) throws {
+        guard config.updateHop >= 1 else { throw EngineConfigError("update hop must be >= 1 sample") }
+        guard config.analysisSpan >= estimator.windowLength else {
+            throw EngineConfigError("analysis span (\(config.analysisSpan) samples) must be at least the window length (\(estimator.windowLength))")
+        }
+        guard config.sampleRate > 0, config.micDistance > 0, config.soundSpeed > 0 else {
+            throw EngineConfigError("sample rate, mic distance and sound speed must be positive")
+        }
+        self.estimator = estimator
+        self.config = config
+        azimuth = AzimuthConverter(micDistance: config.micDistance, soundSpeed: config.soundSpeed,
+                                   sampleRate: config.sampleRate)
+        smoother = DelaySmoother(config: config.smoother)
+        chunk = min(config.updateHop, 4096)
+        scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: chunk))
+        ringCap = (config.analysisSpan - estimator.windowLength) / estimator.voteStride + 2
+        ring = .allocate(capacity: ringCap)
+        gather = .allocate(capacity: ringCap)
+        energy = .allocate(capacity: config.analysisSpan)
+        energy.initialize(repeating: 0, count: config.analysisSpan)
+    }
+
+    deinit {
+        scratch.deallocate(); ring.deallocate(); gather.deallocate(); energy.deallocate()
+    }
+
+    /// Forgets everything (estimator included); the next sample is position 0.
+    public func reset() {
+        estimator.reset(); smoother.reset()
+        samplesProcessed = 0; ringCount = 0; allVotes.removeAll()
+        energy.update(repeating: 0, count: config.analysisSpan)
+    }
+
+    /// Consumes one planar stereo block (equal lengths) and calls `onUpdate` for every update
+    /// boundary crossed, in order.
+    public func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
+                        onUpdate: (Update) -> Void) {
+        precondition(left.count == right.count, "left and right blocks differ in length")
+        guard let lb = left.baseAddress, let rb = right.baseAddress else { return }
+        let hop = Int64(config.updateHop)
+        var i = 0
+        while i < left.count {
+            let toBoundary = Int(hop - samplesProcessed % hop)
+            let n = min(left.count - i, toBoundary, chunk)
+            // level ring
+            let span = config.analysisSpan
+            for j in 0..<n {
+                let a = lb[i + j], b = rb[i + j]
+                energy[Int((samplesProcessed + Int64(j)) % Int64(span))] = 0.5 * (a * a + b * b)
+            }
+            let got = estimator.process(left: UnsafeBufferPointer(start: lb + i, count: n),
+                                        right: UnsafeBufferPointer(start: rb + i, count: n),
+                                        votes: scratch)
+            for k in 0..<got {
+                ring[Int(ringCount % Int64(ringCap))] = scratch[k]
+                ringCount += 1
+            }
+            if config.keepAllVotes { for k in 0..<got { allVotes.append(scratch[k].delay) } }
+            samplesProcessed += Int64(n)
+            i += n
+            if samplesProcessed % hop == 0 { onUpdate(makeUpdate()) }
+        }
+    }
+
+    /// Array convenience for offline use; returns all updates.
+    public func process(left: [Float], right: [Float]) -> [Update] {
+        var out: [Update] = []
+        left.withUnsafeBufferPointer { l in
+            right.withUnsafeBufferPointer { r in process(left: l, right: r) { out.append($0) } }
+        }
+        return out
+    }
+
+    /// One estimate from every vote of the stream so far (`--whole`). Requires `keepAllVotes`.
+    public func wholeResult() -> Update {
+        precondition(config.keepAllVotes, "wholeResult() needs keepAllVotes")
+        let res = allVotes.withUnsafeBufferPointer { aggregator.aggregate($0, post: config.post) }
+        var total = 0.0
+        let span = min(Int64(config.analysisSpan), samplesProcessed)
+        for j in 0..<Int(span) { total += Double(energy[j]) }
+        let level = levelDb(total, Int(span))
+        return makeUpdate(result: res, level: level, useSmoother: false)
+    }
+
+    private func levelDb(_ sum: Double, _ n: Int) -> Double {
+        guard n > 0 else { return -200 }
+        let p = sum / Double(n)
+        return p > 1e-20 ? 10 * log10(p) : -200
+    }
+
+    private func makeUpdate() -> Update {
+        // votes whose windows lie in [end - span, end), end = now - latency
+        let end = samplesProcessed - Int64(estimator.voteLatency)
+        let lo = end - Int64(config.analysisSpan)
+        let hi = end - Int64(estimator.windowLength)
+        var n = 0
+        let avail = min(ringCount, Int64(ringCap))
+        var k = ringCount - avail
+        while k < ringCount {
+            let v = ring[Int(k % Int64(ringCap))]
+            if v.start >= lo && v.start <= hi { gather[n] = v.delay; n += 1 }
+            k += 1
+        }
+        let res = aggregator.aggregate(UnsafeBufferPointer(start: gather, count: n), post: config.post)
+        let span = Int(min(Int64(config.analysisSpan), samplesProcessed))
+        var total = 0.0
+        for j in 0..<span { total += Double(energy[j]) }
+        return makeUpdate(result: res, level: levelDb(total, span), useSmoother: true)
+    }
+
+    private func makeUpdate(result res: VoteResult, level: Double, useSmoother: Bool) -> Update {
+        let t = Double(samplesProcessed) / config.sampleRate
+        var flags: UpdateFlags = []
+        if res.count == 0 { flags.insert(.noVotes) }
+        if level < config.silenceDb { flags.insert(.silent) }
+        let confidence = res.inlierFraction
+        if res.count > 0 && confidence < config.minConfidence { flags.insert(.lowConfidence) }
+        let az = azimuth.azimuth(delaySamples: res.delay)
+        if res.count > 0 && az.beyondPhysicalRange { flags.insert(.beyondRange) }
+        var sDelay = res.delay, sConf = confidence
+        if useSmoother {
+            let st: DelaySmoother.State
+            if flags.isDisjoint(with: [.noVotes, .silent, .lowConfidence]) {
+                st = smoother.update(measurement: res.delay, confidence: confidence, t: t)
+            } else {
+                st = smoother.hold(t: t)
+            }
+            if st.holding { flags.insert(.holding) }
+            if st.stale { flags.insert(.stale) }
+            if st.gated { flags.insert(.gated) }
+            sDelay = st.delay; sConf = st.confidence
+        }
+        return Update(t: t, sampleIndex: samplesProcessed, delaySamples: res.delay,
+                      delayMs: res.delay / config.sampleRate * 1000, azimuthDeg: az.degrees,
+                      confidence: confidence, votes: res.count, levelDb: level,
+                      method: estimator.name, post: config.post, flags: flags,
+                      smoothedDelaySamples: sDelay,
+                      smoothedAzimuthDeg: azimuth.azimuth(delaySamples: sDelay).degrees,
+                      smoothedConfidence: sConf)
+    }
+}
