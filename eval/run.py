@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""Score every tded method and post-processor on a TDE-Simulation set.
+
+    python3 eval/run.py --size small              # generate (if needed) + score the small set
+    python3 eval/run.py --size full --jobs 2 --results eval/results/full
+
+Estimates come only from the shipped binary, ``tded analyze --whole`` (many files per call,
+grouped by room so each call gets that room's ``--mic-distance``); this script never computes
+a delay itself. The one thing computed here is the IID baseline (louder channel = side), which
+is not tded's algorithm and only gives a left/right answer.
+
+It fails loudly (non-zero exit, one clear message) when tded is missing, a clip is unreadable,
+tded rejects a clip, or a method returns no estimate for a clip: nothing missing is ever
+scored as zero error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import generate as gen  # noqa: E402
+
+RATE = 16000
+LR_MIN_AZIMUTH = 5  # left/right accuracy ignores clips within +-5 deg of broadside
+# Paper figures (GCC-PHAT, mean post-processing) for the README comparison.
+PAPER = {"sim_moderate_mae_ms": 0.160, "sim_moderate_rmse_ms": 0.318,
+         "mixture_mae_ms": {"0.1": 0.024, "0.3": 0.177, "0.5": 0.304, "0.7": 0.395, "0.9": 0.459}}
+
+
+class EvalError(RuntimeError):
+    """A condition that must stop the evaluation (reported, exit code 2)."""
+
+
+# ---------------------------------------------------------------------------- tded discovery
+def find_tded(explicit: str | None = None) -> Path:
+    candidates = []
+    if explicit:
+        candidates.append(("--tded", explicit))
+    elif os.environ.get("TDED"):
+        candidates.append(("$TDED", os.environ["TDED"]))
+    else:
+        candidates += [("default", str(REPO / ".build" / "release" / "tded")),
+                       ("default", str(REPO / ".build" / "debug" / "tded"))]
+    for how, c in candidates:
+        p = Path(c)
+        if not p.exists() and shutil.which(c):
+            p = Path(shutil.which(c))
+        if p.is_file() and os.access(p, os.X_OK):
+            return p
+        if how != "default":
+            raise EvalError(f"tded not found or not executable: {c} (from {how})")
+    raise EvalError("tded binary not found: looked at .build/release/tded and .build/debug/tded; "
+                    "build it with `swift build -c release` or pass --tded PATH / set $TDED")
+
+
+def _run(cmd, timeout=None):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except OSError as e:
+        raise EvalError(f"cannot run {cmd[0]}: {e}") from e
+
+
+def method_available(tded: Path, method: str, clip: Path, mic_distance: float) -> tuple[bool, str]:
+    """Does `tded analyze --whole --method M` give an estimate for one clip?"""
+    try:
+        r = _run([str(tded), "analyze", "--whole", "--method", method, "--mic-distance",
+                  f"{mic_distance:.6f}", str(clip)], timeout=600)
+    except subprocess.TimeoutExpired:
+        return False, "timed out on one clip"
+    if r.returncode != 0:
+        lines = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        return False, (lines[-1] if lines else "") + f" (exit {r.returncode})"
+    for line in r.stdout.splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and _finite(obj.get("delay_samples", obj.get("delay_ms"))):
+            return True, ""
+    return False, "no JSON estimate on stdout"
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# ---------------------------------------------------------------------------- running tded
+def run_tded(tded: Path, method: str, post: str, clips: list[Path], mic_distance: float,
+             step: int | None, batch: int, extra: list[str]) -> tuple[dict, float]:
+    """Estimates {basename: json} for clips (one room); raises EvalError on any failure."""
+    out: dict[str, dict] = {}
+    wall = 0.0
+    for i in range(0, len(clips), batch):
+        chunk = clips[i:i + batch]
+        cmd = [str(tded), "analyze", "--whole", "--method", method, "--post", post,
+               "--mic-distance", f"{mic_distance:.6f}"]
+        if step:
+            cmd += ["--step", str(step)]
+        cmd += extra + [str(c) for c in chunk]
+        t0 = time.perf_counter()
+        r = _run(cmd)
+        wall += time.perf_counter() - t0
+        if r.returncode != 0:
+            msg = (r.stderr.strip() or r.stdout.strip())[-2000:]
+            raise EvalError(f"tded analyze failed (exit {r.returncode}) for method {method}/{post} "
+                            f"on {len(chunk)} clips starting {chunk[0].name}:\n{msg}")
+        for line in r.stdout.splitlines():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise EvalError(f"tded printed a line that is not JSON: {line[:200]} ({e})")
+            f = obj.get("file")
+            if f is None:
+                raise EvalError(f"tded JSON line without a file field: {line[:200]}")
+            out[Path(f).name] = obj  # --whole: one line per file; keep the last if several
+    return out, wall
+
+
+# ---------------------------------------------------------------------------- scoring
+def iid_side(path: Path) -> int:
+    """IID baseline: +1 (left, positive delay) if the left channel is louder, else -1."""
+    x, _ = sf.read(str(path), dtype="float64", always_2d=True)
+    rl = float(np.sqrt(np.mean(x[:, 0] ** 2)))
+    rr = float(np.sqrt(np.mean(x[:, 1] ** 2)))
+    return 1 if rl > rr else -1
+
+
+def metrics(err_ms: np.ndarray, est_ms: np.ndarray, true_ms: np.ndarray, az: np.ndarray) -> dict:
+    m = {"n": int(len(err_ms))}
+    if len(err_ms) == 0:
+        return m
+    a = np.abs(err_ms)
+    m.update(mae_ms=float(a.mean()), rmse_ms=float(np.sqrt(np.mean(err_ms ** 2))),
+             median_ms=float(np.median(a)))
+    m.update(lr_acc=lr_accuracy(np.sign(est_ms), true_ms, az))
+    return m
+
+
+def lr_accuracy(pred_sign: np.ndarray, true_ms: np.ndarray, az: np.ndarray):
+    keep = np.abs(az) >= LR_MIN_AZIMUTH
+    if not keep.any():
+        return None
+    return float(np.mean(pred_sign[keep] == np.sign(true_ms[keep])))
+
+
+def group_keys(row: dict) -> dict:
+    keys = {"room": row["room"], "source_kind": row["source_kind"]}
+    if row["kind"] == "single":
+        keys.update(rt60=row["rt60"], snr_db=row["snr_db"])
+    else:
+        keys.update(distractor_level=row["distractor_level"])
+    return keys
+
+
+def score(truth: list[dict], estimates: dict, iid: dict) -> dict:
+    """estimates: {label: {file: est_ms}}; iid: {file: ±1}. Returns the results structure."""
+    res = {"methods": list(estimates), "sets": {}}
+    for kind in ("single", "mixture"):
+        rows = [r for r in truth if r["kind"] == kind]
+        if not rows:
+            continue
+        true_ms = np.array([float(r["delay_ms"]) for r in rows])
+        az = np.array([float(r["azimuth_deg"]) for r in rows])
+        block = {"n": len(rows), "overall": {}, "by": {}}
+        for label, est in estimates.items():
+            e = np.array([est[r["file"]] for r in rows])
+            block["overall"][label] = metrics(e - true_ms, e, true_ms, az)
+        iid_pred = np.array([iid[r["file"]] for r in rows], float)
+        block["overall"]["iid"] = {"n": len(rows), "lr_acc": lr_accuracy(iid_pred, true_ms, az)}
+        fields = ["room", "source_kind"] + (["rt60", "snr_db"] if kind == "single"
+                                            else ["distractor_level"])
+        for fld in fields:
+            values = sorted({r[fld] for r in rows}, key=_sort_key)
+            per = {}
+            for v in values:
+                idx = np.array([r[fld] == v for r in rows])
+                per[v] = {}
+                for label, est in estimates.items():
+                    e = np.array([est[r["file"]] for r in rows])[idx]
+                    per[v][label] = metrics(e - true_ms[idx], e, true_ms[idx], az[idx])
+                per[v]["iid"] = {"n": int(idx.sum()),
+                                 "lr_acc": lr_accuracy(iid_pred[idx], true_ms[idx], az[idx])}
+            block["by"][fld] = per
+        if kind == "single":  # RT60 x SNR grid of MAE per method
+            grid = {}
+            for label, est in estimates.items():
+                e_all = np.array([est[r["file"]] for r in rows])
+                g = {}
+                for rt in sorted({r["rt60"] for r in rows}, key=_sort_key):
+                    for snr in sorted({r["snr_db"] for r in rows}, key=_sort_key):
+                        idx = np.array([(r["rt60"] == rt and r["snr_db"] == snr) for r in rows])
+                        if idx.any():
+                            g[f"{rt}|{snr}"] = float(np.mean(np.abs(e_all[idx] - true_ms[idx])))
+                grid[label] = g
+            block["grid_mae_ms"] = grid
+        res["sets"][kind] = block
+    return res
+
+
+def _sort_key(v):
+    try:
+        return (0, float(v))
+    except (TypeError, ValueError):
+        return (1, str(v))
+
+
+# ---------------------------------------------------------------------------- reporting
+def _fmt(v, pct=False):
+    if v is None:
+        return "–"
+    if pct:
+        return f"{100 * v:.1f} %"
+    return f"{v:.3f}"
+
+
+def markdown(res: dict, meta: dict) -> str:
+    L = []
+    L.append(f"# TDE-Simulation results ({meta['size']}, seed {meta['seed']})\n")
+    L.append(f"- command: `{meta['command']}`")
+    L.append(f"- tded: `{meta['tded']}`; methods: {', '.join(meta['labels'])}; "
+             f"step: {meta['step'] or 'tded default'}")
+    L.append(f"- clips: {meta['n_clips']} ({meta['n_single']} single-source, "
+             f"{meta['n_mixture']} mixtures); sources: {meta['sources']}")
+    L.append(f"- tded wall time: {meta['tded_wall_s']:.1f} s for "
+             f"{meta['audio_s']:.1f} s of audio per method "
+             f"(date {meta['date']})")
+    L.append(f"- errors in ms; L/R = left/right accuracy over clips with |azimuth| >= "
+             f"{LR_MIN_AZIMUTH} deg; IID = louder channel (Python baseline, side only)\n")
+    labels = meta["labels"]
+    for kind, title in (("single", "Single source"), ("mixture", "Mixtures (distractor)")):
+        if kind not in res["sets"]:
+            continue
+        b = res["sets"][kind]
+        L.append(f"## {title}: {b['n']} clips\n")
+        L.append("| method | MAE | RMSE | median | L/R |")
+        L.append("|---|---|---|---|---|")
+        for lab in labels:
+            m = b["overall"][lab]
+            L.append(f"| {lab} | {_fmt(m.get('mae_ms'))} | {_fmt(m.get('rmse_ms'))} | "
+                     f"{_fmt(m.get('median_ms'))} | {_fmt(m.get('lr_acc'), True)} |")
+        L.append(f"| iid | – | – | – | {_fmt(b['overall']['iid']['lr_acc'], True)} |\n")
+        for fld, per in b["by"].items():
+            L.append(f"### {title}: MAE ms (RMSE ms) [L/R] by {fld}\n")
+            L.append(f"| {fld} | n | " + " | ".join(labels) + " | iid L/R |")
+            L.append("|---|---|" + "---|" * len(labels) + "---|")
+            for v, d in per.items():
+                cells = [f"{_fmt(d[lab].get('mae_ms'))} ({_fmt(d[lab].get('rmse_ms'))}) "
+                         f"[{_fmt(d[lab].get('lr_acc'), True)}]" for lab in labels]
+                L.append(f"| {v} | {d['iid']['n']} | " + " | ".join(cells) +
+                         f" | {_fmt(d['iid']['lr_acc'], True)} |")
+            L.append("")
+        if kind == "single" and "grid_mae_ms" in b:
+            for lab in labels:
+                g = b["grid_mae_ms"][lab]
+                rts = sorted({k.split("|")[0] for k in g}, key=_sort_key)
+                snrs = sorted({k.split("|")[1] for k in g}, key=_sort_key, reverse=True)
+                L.append(f"### {lab}: MAE ms by nominal RT60 (rows) x SNR dB (columns)\n")
+                L.append("| RT60 \\ SNR | " + " | ".join(snrs) + " |")
+                L.append("|---|" + "---|" * len(snrs))
+                for rt in rts:
+                    L.append(f"| {rt} | " + " | ".join(_fmt(g.get(f"{rt}|{s}")) for s in snrs)
+                             + " |")
+                L.append("")
+    return "\n".join(L) + "\n"
+
+
+def plots(res: dict, labels: list[str], out_dir: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    made = []
+    specs = [("single", "snr_db", "SNR (dB)", "mae_vs_snr.png",
+              "MAE vs SNR (single source, all RT60 pooled)"),
+             ("single", "rt60", "nominal RT60 (s)", "mae_vs_rt60.png",
+              "MAE vs RT60 (single source, all SNR pooled)"),
+             ("mixture", "distractor_level", "distractor RMS / dominant RMS",
+              "mae_vs_distractor.png", "MAE vs distractor level (mixtures)")]
+    for kind, fld, xlabel, fname, title in specs:
+        b = res["sets"].get(kind)
+        if not b or fld not in b["by"]:
+            continue
+        per = b["by"][fld]
+        xs = [float(v) for v in per]
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        for lab in labels:
+            ys = [per[v][lab].get("mae_ms", np.nan) for v in per]
+            ax.plot(xs, ys, marker="o", label=lab)
+        if kind == "mixture":
+            px = [float(k) for k in PAPER["mixture_mae_ms"]]
+            ax.plot(px, list(PAPER["mixture_mae_ms"].values()), "k--", marker="x",
+                    label="paper GCC-PHAT (mean)")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("MAE (ms)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = out_dir / fname
+        fig.savefig(p)
+        plt.close(fig)
+        made.append(p)
+    return made
+
+
+# ---------------------------------------------------------------------------- main
+def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], step: int | None,
+             batch: int, jobs: int, extra: list[str], require: set[str]) -> tuple:
+    truth_path = data_dir / "truth.csv"
+    if not truth_path.is_file():
+        raise EvalError(f"no truth.csv in {data_dir}")
+    truth = gen.read_truth(truth_path)
+    if not truth:
+        raise EvalError(f"{truth_path} lists no clips")
+    clips = {r["file"]: data_dir / r["file"] for r in truth}
+    # Read every clip once (IID baseline); an unreadable clip stops everything here.
+    iid, audio_s = {}, 0.0
+    for name, p in clips.items():
+        try:
+            iid[name] = iid_side(p)
+            audio_s += sf.info(str(p)).frames / RATE
+        except Exception as e:
+            raise EvalError(f"clip unreadable: {p}: {e}") from e
+    # Which methods does this tded have?
+    by_room: dict[float, list[Path]] = {}
+    for r in truth:
+        by_room.setdefault(float(r["mic_distance"]), []).append(clips[r["file"]])
+    probe = next(iter(clips.values()))
+    active = []
+    for m in methods:
+        ok, why = method_available(tded, m, probe, float(truth[0]["mic_distance"]))
+        if ok:
+            active.append(m)
+        elif m in require:
+            raise EvalError(f"method {m} requested but tded gives no estimate with it: {why}")
+        else:
+            print(f"note: method {m} skipped (tded analyze --method {m}: {why})", file=sys.stderr)
+    if not active:
+        raise EvalError("no method produced an estimate on the probe clip")
+    estimates, wall = {}, {}
+    jobs_list = [(m, p) for m in active for p in posts]
+
+    def one(mp):
+        m, p = mp
+        est, w = {}, 0.0
+        for d, cl in by_room.items():
+            got, t = run_tded(tded, m, p, cl, d, step, batch, extra)
+            est.update(got)
+            w += t
+        missing = [c for c in clips if c not in est]
+        if missing:
+            raise EvalError(f"method {m}/{p} returned no estimate for {len(missing)} of "
+                            f"{len(clips)} clips, e.g. {', '.join(missing[:5])}")
+        vals = {}
+        for c in clips:
+            o = est[c]
+            v = o.get("delay_ms")
+            if not _finite(v) and _finite(o.get("delay_samples")):
+                v = o["delay_samples"] * 1000.0 / RATE
+            if not _finite(v):
+                raise EvalError(f"method {m}/{p} gave no finite delay for {c}: {json.dumps(o)}")
+            vals[c] = float(v)
+        return f"{m}-{p}", vals, w
+
+    if jobs > 1 and len(jobs_list) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(jobs) as ex:
+            results = list(ex.map(one, jobs_list))
+    else:
+        results = [one(mp) for mp in jobs_list]
+    for label, vals, w in results:
+        estimates[label] = vals
+        wall[label] = w
+    return truth, estimates, iid, wall, audio_s
+
+
+def describe_sources(truth: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for r in truth:
+        pref = r["source"].split("/")[-1].split("_")[0]
+        counts[f"{r['source_kind']}:{pref}"] = counts.get(f"{r['source_kind']}:{pref}", 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Score tded methods on TDE-Simulation clips.")
+    ap.add_argument("--size", choices=sorted(gen.SIZES), default="small")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--data", default=None,
+                    help="existing set (DIR with truth.csv); default: eval/out/data-SIZE-sSEED, "
+                         "generated when absent")
+    ap.add_argument("--regen", action="store_true", help="regenerate the default data dir")
+    ap.add_argument("--results", default=None,
+                    help="where results.md/.json and PNGs go (default eval/out/results-SIZE)")
+    ap.add_argument("--tded", default=None, help="tded binary (else $TDED, .build/release, "
+                    ".build/debug)")
+    ap.add_argument("--methods", default="auto",
+                    help="comma list (gcc-phat, learned); auto = gcc-phat plus learned when "
+                         "tded analyze --method learned works")
+    ap.add_argument("--posts", default="mean,mode")
+    ap.add_argument("--step", type=int, default=None, help="pass --step N to tded")
+    ap.add_argument("--batch", type=int, default=400, help="clips per tded call")
+    ap.add_argument("--jobs", type=int, default=1, help="tded calls in parallel (and generator "
+                    "workers)")
+    ap.add_argument("--gen-args", default="", help="extra generator CLI args, e.g. "
+                    "'--n-single 8 --n-mixture 40'")
+    ap.add_argument("--tded-arg", action="append", default=[], help="extra tded analyze arg")
+    a = ap.parse_args(argv)
+    try:
+        tded = find_tded(a.tded)
+        if a.data:
+            data_dir = Path(a.data)
+        else:
+            data_dir = REPO / "eval" / "out" / f"data-{a.size}-s{a.seed}"
+            if a.regen or not (data_dir / "truth.csv").is_file():
+                if data_dir.exists():
+                    shutil.rmtree(data_dir)
+                gargs = ["--out", str(data_dir), "--size", a.size, "--seed", str(a.seed),
+                         "--jobs", str(a.jobs)] + a.gen_args.split()
+                if gen.main(gargs) != 0:
+                    raise EvalError("generator failed")
+        if a.methods == "auto":
+            methods, require = ["gcc-phat", "learned"], {"gcc-phat"}
+        else:
+            methods = [m for m in a.methods.split(",") if m]
+            require = set(methods)
+        posts = [p for p in a.posts.split(",") if p]
+        t0 = time.time()
+        truth, est, iid, wall, audio_s = evaluate(data_dir, tded, methods, posts, a.step,
+                                                  a.batch, a.jobs, a.tded_arg, require)
+        res = score(truth, est, iid)
+        labels = list(est)
+        meta = {
+            "size": a.size if not a.data else f"data {a.data}", "seed": a.seed,
+            "command": "python3 eval/run.py " + " ".join(argv if argv is not None
+                                                          else sys.argv[1:]),
+            "tded": str(tded.relative_to(REPO)) if tded.is_relative_to(REPO) else str(tded),
+            "labels": labels, "step": a.step, "n_clips": len(truth),
+            "n_single": sum(r["kind"] == "single" for r in truth),
+            "n_mixture": sum(r["kind"] == "mixture" for r in truth),
+            "sources": describe_sources(truth), "tded_wall_s": float(np.mean(list(wall.values()))),
+            "tded_wall_s_by_method": wall, "audio_s": audio_s,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "eval_wall_s": time.time() - t0,
+        }
+        res["meta"] = meta
+        out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
+        md = markdown(res, meta)
+        (out / "results.md").write_text(md)
+        pngs = plots(res, labels, out)
+        for kind, b in res["sets"].items():
+            print(f"{kind} ({b['n']} clips): " + "; ".join(
+                f"{lab} MAE {_fmt(b['overall'][lab].get('mae_ms'))} ms RMSE "
+                f"{_fmt(b['overall'][lab].get('rmse_ms'))} ms" for lab in labels) +
+                f"; iid L/R {_fmt(b['overall']['iid']['lr_acc'], True)}")
+        print(f"wrote {out / 'results.md'}, {out / 'results.json'}, "
+              f"{', '.join(p.name for p in pngs)}")
+        return 0
+    except EvalError as e:
+        print(f"eval/run.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
