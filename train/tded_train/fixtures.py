@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from .export import export_model, import_model
-from .model import (EncoderConfig, StreamEncoder, band_affinity, band_delay,
+from .model import (EncoderConfig, StreamEncoder, band_affinity, band_delay, pooled_layers,
                     reference_window_embedding)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,9 +29,9 @@ SIGNAL_DELAY = 5
 
 
 def tiny_model() -> StreamEncoder:
-    """Seeded random-init model of the default architecture (no training)."""
+    """Seeded random-init model of the first (pooled, R = 48) architecture; no training."""
     torch.manual_seed(TINY_SEED)
-    model = StreamEncoder(EncoderConfig())
+    model = StreamEncoder(EncoderConfig(layers=pooled_layers()))
     model.eval()
     return model
 

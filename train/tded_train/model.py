@@ -41,18 +41,35 @@ class LayerSpec:
                          str(d["activation"]))
 
 
-def default_layers() -> List[LayerSpec]:
+def pooled_layers() -> List[LayerSpec]:
+    """The first design (R = 48, M = 91 pooled outputs, 215k MACs/column).  Kept for the `tiny`
+    parity fixture (it exercises the pooling path); it cannot learn sharp matches because windows
+    8 samples apart share 90 of their 91 pooled columns -- see train/README.md."""
     return [LayerSpec(256, 160, 1, 8, "relu"),
             LayerSpec(160, 160, 3, 8, "relu"),
             LayerSpec(160, 160, 3, 16, "relu"),
             LayerSpec(160, 128, 1, 8, "none")]
 
 
+def v1_layers(width: int = 128, emb: int = 128) -> List[LayerSpec]:
+    """The shipped design: a dilated causal TCN whose receptive field is the whole window
+    (R = 2*(8+24+72+216) + 128 = 768, so M = 1: the window embedding is the last layer's output
+    at t = s + 768, a function of all 1024 samples).  278,528 MACs/column at width 128."""
+    layers = [LayerSpec(256, width, 1, 8, "relu")]
+    for d in (8, 24, 72, 216):
+        layers.append(LayerSpec(width, width, 3, d, "relu"))
+    layers.append(LayerSpec(width, width, 2, 128, "relu"))
+    layers.append(LayerSpec(width, emb, 1, 8, "none"))
+    return layers
+
+
+def default_layers() -> List[LayerSpec]:
+    return v1_layers()
+
+
 def small_layers() -> List[LayerSpec]:
-    """A small config for fast tests."""
-    return [LayerSpec(256, 48, 1, 8, "relu"),
-            LayerSpec(48, 48, 3, 8, "relu"),
-            LayerSpec(48, 32, 1, 8, "none")]
+    """A narrow version of v1 for fast tests."""
+    return v1_layers(width=48, emb=32)
 
 
 @dataclass

@@ -8,22 +8,24 @@ from safetensors.torch import load_file
 from tded_train.export import export_model, import_model, read_header
 from tded_train.fixtures import FIXTURE_DIR, compute_fixture, fixture_signal, tiny_model
 from tded_train.model import (EncoderConfig, LayerSpec, StreamEncoder, band_affinity,
-                              band_delay, reference_window_embedding, small_layers)
+                              band_delay, pooled_layers, reference_window_embedding, small_layers)
 
 torch.set_num_threads(2)
 
 
-def test_default_architecture_budget():
-    cfg = EncoderConfig()
-    assert cfg.R == 48
-    assert cfg.M == 91
-    assert cfg.embedding_dim == 128
+def test_architecture_budgets():
+    cfg = EncoderConfig(layers=pooled_layers())
+    assert (cfg.R, cfg.M, cfg.embedding_dim) == (48, 91, 128)
     assert cfg.macs_per_column() == 256 * 160 + 160 * 160 * 3 * 2 + 160 * 128
+    cfg = EncoderConfig()  # shipped v1
+    assert (cfg.R, cfg.M, cfg.embedding_dim) == (768, 1, 128)
+    assert cfg.macs_per_column() == 256 * 128 + 4 * 128 * 128 * 3 + 128 * 128 * 2 + 128 * 128
     assert cfg.macs_per_column() <= 400_000
 
 
 @pytest.mark.parametrize("layers", [
     small_layers(),
+    pooled_layers(),
     # uneven kernels/dilations, relu in the middle, to exercise the tap ordering
     [LayerSpec(256, 12, 2, 24, "relu"), LayerSpec(12, 10, 3, 16, "relu"),
      LayerSpec(10, 6, 2, 8, "none")],
