@@ -1,0 +1,267 @@
+import Atomics
+import CALSA
+import Foundation
+import Logging
+import RingBuffer
+
+/// Counters and state of an audio source, readable from any thread.
+public final class CaptureStats: @unchecked Sendable {
+    /// Frames written into the ring (stored or dropped).
+    public let frames = ManagedAtomic<Int>(0)
+    /// Overruns/xruns recovered with `snd_pcm_recover` (EPIPE).
+    public let xruns = ManagedAtomic<Int>(0)
+    /// Other recovered errors (suspend, EINTR).
+    public let recoveries = ManagedAtomic<Int>(0)
+    /// Times the device was lost (read error it could not recover, or a runaway clock).
+    public let deviceLost = ManagedAtomic<Int>(0)
+    /// Times the device was (re)opened successfully.
+    public let opens = ManagedAtomic<Int>(0)
+    /// 1 while audio is flowing, 0 while waiting for the device.
+    public let running = ManagedAtomic<Int>(0)
+    /// 1 once a finite source (file) has delivered everything.
+    public let finished = ManagedAtomic<Int>(0)
+    /// Creates zeroed counters.
+    public init() {}
+}
+
+/// Something that fills the ring from its own thread.
+public protocol AudioSource: AnyObject {
+    /// Short description for logs and status (`alsa:hw:1,0`, `file:demo.wav`).
+    var label: String { get }
+    /// Counters.
+    var stats: CaptureStats { get }
+    /// Starts the source thread.
+    func start()
+    /// Asks the source thread to stop; returns without waiting for a blocked device read.
+    func stop()
+}
+
+/// Sleeps `seconds`, waking early (in 50 ms steps) when `keepGoing` turns false.
+func interruptibleSleep(_ seconds: Double, while keepGoing: () -> Bool) {
+    var left = seconds
+    while left > 0 && keepGoing() {
+        let s = min(left, 0.05)
+        usleep(useconds_t(s * 1e6))
+        left -= s
+    }
+}
+
+/// Monotonic clock in seconds.
+@inline(__always) func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Silences ALSA's own stderr messages on the calling thread (we log one line ourselves).
+private let quietALSA: snd_local_error_handler_t = { _, _, _, _, _, _ in }
+
+/// ALSA capture on a dedicated thread: opens the PCM, negotiates format/channels/rate/period/
+/// buffer, and copies every period into the ring (converted to float, the two selected
+/// channels only). The loop allocates nothing: the period buffer is allocated at open.
+///
+/// Fault handling:
+/// - xrun (`-EPIPE`), suspend (`-ESTRPIPE`), `-EINTR`: `snd_pcm_recover`, counted, continue.
+/// - device gone (`-ENODEV`, `-EBADFD`, `-EIO`, any error `snd_pcm_recover` cannot fix, or a
+///   *runaway clock*: the device delivering audio much faster than real time, which is what a
+///   FIFO-backed `file` PCM does once its writer has gone): logged once, the PCM is closed and
+///   reopened with exponential backoff (up to `retry_max_seconds`) until it comes back. The
+///   process never exits because of the device.
+public final class ALSACapture: AudioSource, @unchecked Sendable {
+    /// Counters.
+    public let stats = CaptureStats()
+    /// `alsa:<device>`.
+    public var label: String { "alsa:\(settings.device)" }
+    private let settings: DaemonConfig.Capture
+    private let ring: StereoRing
+    private let logger: Logger
+    private let keepRunning = ManagedAtomic<Bool>(true)
+    private var thread: Thread?
+    /// Rate actually negotiated (0 until open).
+    public let negotiatedRate = ManagedAtomic<Int>(0)
+
+    /// Creates a capture source for `settings` writing into `ring`.
+    public init(settings: DaemonConfig.Capture, ring: StereoRing, logger: Logger) {
+        self.settings = settings
+        self.ring = ring
+        self.logger = logger
+    }
+
+    /// Starts the capture thread.
+    public func start() {
+        let t = Thread { [self] in self.run() }
+        t.name = "tded-capture"
+        t.stackSize = 1 << 20
+        thread = t
+        t.start()
+    }
+
+    /// Stops the loop after its current read (a read blocked on a silent device is abandoned;
+    /// the process exit reclaims it).
+    public func stop() { keepRunning.store(false, ordering: .relaxed) }
+
+    private var alive: Bool { keepRunning.load(ordering: .relaxed) }
+
+    /// An open, configured PCM and its preallocated period buffer.
+    struct OpenPCM {
+        let pcm: OpaquePointer
+        let period: Int
+        let rate: Int
+        let buffer: UnsafeMutableRawPointer
+    }
+
+    enum EndReason { case stopped, lost(String) }
+
+    private func run() {
+        _ = snd_lib_error_set_local(quietALSA)
+        var backoff = 0.1
+        var lostLogged = false
+        while alive {
+            let opened: OpenPCM
+            do {
+                opened = try ALSACapture.open(settings)
+            } catch {
+                if !lostLogged {
+                    logger.error("capture device \(settings.device) unavailable: \(error); retrying with backoff")
+                    lostLogged = true
+                }
+                interruptibleSleep(backoff) { alive }
+                backoff = min(backoff * 2, settings.retryMaxSeconds)
+                continue
+            }
+            stats.opens.wrappingIncrement(ordering: .relaxed)
+            negotiatedRate.store(opened.rate, ordering: .relaxed)
+            if lostLogged {
+                logger.notice("capture device \(settings.device) is back (\(opened.rate) Hz, period \(opened.period))")
+            } else {
+                logger.info("capturing from \(settings.device): \(settings.format.rawValue), \(settings.deviceChannels) ch (using \(settings.channels)), \(opened.rate) Hz, period \(opened.period) frames")
+            }
+            lostLogged = false
+            backoff = 0.1
+            stats.running.store(1, ordering: .relaxed)
+            let reason = captureLoop(opened)
+            stats.running.store(0, ordering: .relaxed)
+            snd_pcm_close(opened.pcm)
+            opened.buffer.deallocate()
+            if case .lost(let why) = reason {
+                stats.deviceLost.wrappingIncrement(ordering: .relaxed)
+                logger.error("capture device \(settings.device) lost: \(why); retrying with backoff")
+                lostLogged = true
+                interruptibleSleep(backoff) { alive }
+            }
+        }
+    }
+
+    /// Opens and configures the PCM; throws a one-line reason.
+    static func open(_ s: DaemonConfig.Capture) throws -> OpenPCM {
+        var pcmOpt: OpaquePointer?
+        var err = snd_pcm_open(&pcmOpt, s.device, SND_PCM_STREAM_CAPTURE, 0)
+        guard err >= 0, let pcm = pcmOpt else { throw ALSAError("cannot open PCM \"\(s.device)\"", err) }
+        var hw: OpaquePointer?
+        snd_pcm_hw_params_malloc(&hw)
+        defer { snd_pcm_hw_params_free(hw) }
+        func fail(_ what: String, _ e: Int32) -> ALSAError { snd_pcm_close(pcm); return ALSAError(what, e) }
+        err = snd_pcm_hw_params_any(pcm, hw)
+        if err < 0 { throw fail("no hardware configuration", err) }
+        err = snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED)
+        if err < 0 { throw fail("interleaved read access not supported", err) }
+        let fmt: snd_pcm_format_t
+        switch s.format {
+        case .s16: fmt = SND_PCM_FORMAT_S16_LE
+        case .s32: fmt = SND_PCM_FORMAT_S32_LE
+        case .float: fmt = SND_PCM_FORMAT_FLOAT_LE
+        }
+        err = snd_pcm_hw_params_set_format(pcm, hw, fmt)
+        if err < 0 { throw fail("format \(s.format.rawValue) not supported (try plughw: or another capture.format)", err) }
+        err = snd_pcm_hw_params_set_channels(pcm, hw, UInt32(s.deviceChannels))
+        if err < 0 { throw fail("\(s.deviceChannels) channels not supported (set capture.device_channels)", err) }
+        var rate = UInt32(s.rate)
+        var dir: Int32 = 0
+        err = snd_pcm_hw_params_set_rate_near(pcm, hw, &rate, &dir)
+        if err < 0 || rate != UInt32(s.rate) {
+            throw fail("rate \(s.rate) Hz not supported (device offers \(rate) Hz; use a plughw: PCM to resample)", min(err, 0))
+        }
+        var period = snd_pcm_uframes_t(s.periodFrames)
+        err = snd_pcm_hw_params_set_period_size_near(pcm, hw, &period, &dir)
+        if err < 0 { throw fail("period size \(s.periodFrames) not supported", err) }
+        var bufSize = snd_pcm_uframes_t(max(s.bufferFrames, Int(period) * 2))
+        err = snd_pcm_hw_params_set_buffer_size_near(pcm, hw, &bufSize)
+        if err < 0 { throw fail("buffer size \(s.bufferFrames) not supported", err) }
+        err = snd_pcm_hw_params(pcm, hw)
+        if err < 0 { throw fail("cannot apply hardware parameters", err) }
+        snd_pcm_hw_params_current(pcm, hw)
+        snd_pcm_hw_params_get_period_size(hw, &period, &dir)
+        err = snd_pcm_prepare(pcm)
+        if err < 0 { throw fail("cannot prepare", err) }
+        let bytes = Int(period) * s.deviceChannels * s.format.bytes
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        return OpenPCM(pcm: pcm, period: Int(period), rate: Int(rate), buffer: buffer)
+    }
+
+    private func captureLoop(_ o: OpenPCM) -> EndReason {
+        let ch = settings.deviceChannels
+        let li = settings.channels[0], ri = settings.channels[1]
+        let rate = Double(o.rate)
+        // Runaway-clock detection: audio delivered vs wall time since the last (re)start.
+        var clockStart = monotonicSeconds()
+        var framesSinceStart = 0
+        let slack = 1.0 + Double(settings.bufferFrames) / rate
+        while alive {
+            let n = Int(snd_pcm_readi(o.pcm, o.buffer, snd_pcm_uframes_t(o.period)))
+            if n < 0 {
+                let e = Int32(n)
+                if e == -EAGAIN { continue }
+                if e == -ENODEV || e == -EBADFD || e == -EIO || e == -ENOTTY || e == -ENXIO {
+                    return .lost(ALSAError("read failed", e).description)
+                }
+                let r = snd_pcm_recover(o.pcm, e, 1)
+                if r < 0 { return .lost(ALSAError("read failed and recovery failed", e).description) }
+                if e == -EPIPE { stats.xruns.wrappingIncrement(ordering: .relaxed) }
+                else { stats.recoveries.wrappingIncrement(ordering: .relaxed) }
+                clockStart = monotonicSeconds(); framesSinceStart = 0
+                continue
+            }
+            if n == 0 { continue }
+            switch settings.format {
+            case .s16:
+                let p = o.buffer.assumingMemoryBound(to: Int16.self)
+                ring.write(count: n) { i in
+                    StereoFrame(left: Float(Int16(littleEndian: p[i * ch + li])) * (1 / 32768),
+                                right: Float(Int16(littleEndian: p[i * ch + ri])) * (1 / 32768))
+                }
+            case .s32:
+                let p = o.buffer.assumingMemoryBound(to: Int32.self)
+                ring.write(count: n) { i in
+                    StereoFrame(left: Float(Int32(littleEndian: p[i * ch + li])) * (1 / 2147483648),
+                                right: Float(Int32(littleEndian: p[i * ch + ri])) * (1 / 2147483648))
+                }
+            case .float:
+                let p = o.buffer.assumingMemoryBound(to: Float.self)
+                ring.write(count: n) { i in StereoFrame(left: p[i * ch + li], right: p[i * ch + ri]) }
+            }
+            stats.frames.wrappingIncrement(by: n, ordering: .relaxed)
+            framesSinceStart += n
+            let audio = Double(framesSinceStart) / rate
+            if audio > 2 {
+                let wall = monotonicSeconds() - clockStart
+                if audio > 1.5 * wall + slack {
+                    return .lost(String(format: "device delivered %.1f s of audio in %.1f s (faster than real time: its source is gone)", audio, wall))
+                }
+                if audio > 60 { // re-anchor so the check stays sensitive on long runs
+                    clockStart = monotonicSeconds(); framesSinceStart = 0
+                }
+            }
+        }
+        return .stopped
+    }
+}
+
+/// An ALSA failure with its `snd_strerror` text.
+public struct ALSAError: Error, CustomStringConvertible {
+    /// The message.
+    public let description: String
+    init(_ what: String, _ err: Int32) {
+        description = err < 0 ? "\(what): \(String(cString: snd_strerror(err)))" : what
+    }
+}
