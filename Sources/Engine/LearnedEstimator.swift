@@ -1,0 +1,162 @@
+// The learned encoder as a DelayEstimator: StreamingEncoder on each channel, band affinities
+// at step 1 on the right, softmax at the model's tau, expectation (or argmax) per left window.
+
+import COpenBLAS
+import Foundation
+
+/// Delay estimator driven by a learned streaming encoder (StereoCRW-style inference).
+///
+/// - The right channel is encoded at every window start (step 1); the left only at the vote
+///   windows `s % voteStride == 0` (it computes one STFT column in `gcd(voteStride, hop)`).
+/// - For a left window `i` the affinities `A(i, i+d) = <eL_i, eR_{i+d}> / tau`,
+///   `d = -maxDelay ... maxDelay`, go through a softmax; the vote is the expectation
+///   `sum_d p_d d` (sub-sample) or, with `argmax`, the best `d`.
+///   Positive = right channel later.
+/// - Only windows whose whole band lies inside the stream vote (`i >= maxDelay`); the vote for
+///   window `i` comes out once the right window `i + maxDelay` is complete (`voteLatency`).
+///
+/// Creating one calls `openblas_set_num_threads(1)`: the engine runs on one thread and
+/// OpenBLAS's own threads only add contention on small GEMMs.
+public final class LearnedEstimator: DelayEstimator {
+    /// Tunables of the learned method.
+    public struct Options: Equatable, Sendable {
+        /// Distance between left vote windows, samples (default 8).
+        public var voteStride: Int
+        /// Vote with the argmax of the band instead of the softmax expectation.
+        public var argmax: Bool
+        /// Columns per layer GEMM (block width); larger blocks are split.
+        public var maxBlock: Int
+        /// Band half-width in samples; `nil` = the model's `max_delay`.
+        public var maxDelay: Int?
+
+        public init(voteStride: Int = 8, argmax: Bool = false, maxBlock: Int = 256, maxDelay: Int? = nil) {
+            self.voteStride = voteStride
+            self.argmax = argmax
+            self.maxBlock = maxBlock
+            self.maxDelay = maxDelay
+        }
+    }
+
+    /// Why the options do not fit the model.
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let name = "learned"
+    public let model: EncoderModel
+    public let options: Options
+    public var windowLength: Int { model.window }
+    public var voteStride: Int { options.voteStride }
+    public let maxDelay: Int
+    public var voteLatency: Int { maxDelay }
+    public var samplesConsumed: Int64 { rightEncoder.samplesConsumed }
+
+    /// Per-vote hook for diagnostics and tests: window start and its `2*maxDelay+1` affinities
+    /// (`A(i, i+d)` for `d = -maxDelay ... maxDelay`). Nil in normal use.
+    public var affinityObserver: ((Int64, UnsafeBufferPointer<Float>) -> Void)?
+
+    /// Encoder of the left channel (vote windows only).
+    public let leftEncoder: StreamingEncoder
+    /// Encoder of the right channel (every window start).
+    public let rightEncoder: StreamingEncoder
+
+    private var nextVote: Int64
+    private let firstVote: Int64
+    private let band: UnsafeMutablePointer<Float>
+    private let invTau: Float
+
+    /// Creates the estimator. Throws when the options are out of range for the model.
+    public init(model: EncoderModel, options: Options = Options()) throws {
+        let D = options.maxDelay ?? model.maxDelay
+        guard options.voteStride >= 1, options.voteStride <= model.window else {
+            throw ConfigurationError(description: "learned: vote stride \(options.voteStride) must be in 1...\(model.window)")
+        }
+        guard D >= 0, D <= model.window else {
+            throw ConfigurationError(description: "learned: max delay \(D) samples must be in 0...\(model.window)")
+        }
+        guard options.maxBlock >= 1, options.maxBlock <= 1 << 16 else {
+            throw ConfigurationError(description: "learned: block size \(options.maxBlock) must be in 1...65536")
+        }
+        openblas_set_num_threads(1)
+        self.model = model
+        self.options = options
+        self.maxDelay = D
+        let C = options.maxBlock, k = options.voteStride
+        // Capacities: see `process` — one chunk of C samples plus the band and a margin.
+        rightEncoder = StreamingEncoder(model: model, windowStride: 1, maxBlock: C,
+                                        embeddingCapacity: C + 2 * D + k + 8)
+        leftEncoder = StreamingEncoder(model: model, windowStride: k, maxBlock: C,
+                                       embeddingCapacity: (C + D) / k + 8)
+        firstVote = Int64((D + k - 1) / k * k)
+        nextVote = firstVote
+        band = .allocate(capacity: 2 * D + 1)
+        invTau = 1 / model.tau
+    }
+
+    deinit { band.deallocate() }
+
+    public func maxVotes(forBlockLength n: Int) -> Int { n / options.voteStride + 2 }
+
+    public func reset() {
+        leftEncoder.reset()
+        rightEncoder.reset()
+        nextVote = firstVote
+    }
+
+    public func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
+                        votes: UnsafeMutableBufferPointer<Vote>) -> Int {
+        precondition(left.count == right.count, "left and right blocks differ in length")
+        precondition(votes.count >= maxVotes(forBlockLength: left.count), "vote storage too small")
+        guard let lb = left.baseAddress, let rb = right.baseAddress else { return 0 }
+        let C = options.maxBlock
+        var written = 0
+        var i = 0
+        while i < left.count {
+            let n = min(C, left.count - i)
+            rightEncoder.push(UnsafeBufferPointer(start: rb + i, count: n))
+            leftEncoder.push(UnsafeBufferPointer(start: lb + i, count: n))
+            i += n
+            let D = Int64(maxDelay)
+            while nextVote + D < rightEncoder.windowsEnd && leftEncoder.hasEmbedding(at: nextVote) {
+                votes[written] = Vote(start: nextVote, delay: vote(at: nextVote))
+                written += 1
+                nextVote += Int64(options.voteStride)
+            }
+        }
+        return written
+    }
+
+    /// Band affinities and the vote of left window `i` (both encoders must hold what it needs).
+    @inline(__always) private func vote(at i: Int64) -> Float {
+        let D = maxDelay, dim = model.embeddingDim
+        let eL = leftEncoder.embedding(at: i)
+        for k in 0...(2 * D) {
+            let eR = rightEncoder.embedding(at: i + Int64(k - D))
+            var acc: Float = 0
+            for c in 0..<dim { acc += eL[c] * eR[c] }
+            band[k] = acc * invTau
+        }
+        let row = UnsafeBufferPointer(start: band, count: 2 * D + 1)
+        affinityObserver?(i, row)
+        return LearnedEstimator.delay(affinities: row, argmax: options.argmax)
+    }
+
+    /// The vote of one band of affinities `A(i, i+d)`, `d = -D ... D` (count `2D+1`):
+    /// softmax expectation `sum_d p_d d`, or the `d` of the largest affinity (first on ties).
+    public static func delay(affinities a: UnsafeBufferPointer<Float>, argmax: Bool = false) -> Float {
+        let n = a.count
+        precondition(n % 2 == 1, "a band has 2*maxDelay+1 entries")
+        let D = n / 2
+        var best = 0
+        for k in 1..<n where a[k] > a[best] { best = k }
+        if argmax { return Float(best - D) }
+        let m = Double(a[best])
+        var z = 0.0, s = 0.0
+        for k in 0..<n {
+            let p = exp(Double(a[k]) - m)
+            z += p
+            s += p * Double(k - D)
+        }
+        return Float(s / z)
+    }
+}
