@@ -1,0 +1,390 @@
+import Atomics
+import Engine
+import Foundation
+import Logging
+import RingBuffer
+
+/// How `tded run` was asked to get its audio and where to send its lines.
+public struct DaemonOptions: Sendable {
+    /// Config file (nil: built-in defaults; SIGHUP then has nothing to reload).
+    public var configPath: String?
+    /// Replay this WAV file instead of capturing from ALSA.
+    public var input: String?
+    /// Pace the replay in real time.
+    public var realtime = false
+    /// Replay the file this many times (0 = forever).
+    public var loops = 1
+    /// Also print every published line on stdout.
+    public var echo = false
+    /// Exit once a file input is finished (after publishing its last update).
+    public var exitAtEnd = true
+    /// Creates options.
+    public init() {}
+}
+
+/// Loads a WAV file as planar stereo at `rate` Hz (provided by the WAV/resampler code).
+public typealias StereoLoader = (_ path: String, _ rate: Int, _ channels: [Int]) throws -> (left: [Float], right: [Float])
+
+/// The live daemon: source thread -> ring -> engine thread -> publisher, plus signals,
+/// sd_notify and status. `run()` blocks until SIGTERM/SIGINT (or the end of a file input).
+public final class Daemon: @unchecked Sendable {
+    private var config: DaemonConfig
+    private let options: DaemonOptions
+    private var logger: Logger
+    private let loader: StereoLoader
+    private let startWall = Date()
+    private let startMono = monotonicSeconds()
+    private var ring: StereoRing!
+    private var source: AudioSource!
+    private var publisher: Publisher!
+    private var engine: EngineThread!
+    private let notify = SystemdNotify()
+
+    /// Creates a daemon; nothing starts until `run()`.
+    public init(config: DaemonConfig, options: DaemonOptions, logger: Logger, loader: @escaping StereoLoader) {
+        self.config = config
+        self.options = options
+        self.logger = logger
+        self.loader = loader
+    }
+
+    /// Builds the estimator pipeline for `engine` publishing at `rateHz`.
+    public static func makePipeline(_ e: DaemonConfig.Engine, rateHz: Double) throws -> TDEPipeline {
+        let estimator = try makeEstimator(e)
+        var pc = PipelineConfig()
+        pc.sampleRate = Double(e.rate)
+        pc.updateHop = max(1, Int((Double(e.rate) / rateHz).rounded()))
+        pc.analysisSpan = max(e.window, pc.analysisSpan * e.rate / 16000)
+        pc.post = VotePost(rawValue: e.post) ?? .mode
+        pc.micDistance = e.micDistance
+        pc.soundSpeed = e.soundSpeed
+        return try TDEPipeline(estimator: estimator, config: pc)
+    }
+
+    /// The configured estimator. (Interim: GCC-PHAT built here until `EstimatorFactory` lands.)
+    static func makeEstimator(_ e: DaemonConfig.Engine) throws -> DelayEstimator {
+        guard e.method == "gcc-phat" else {
+            throw EngineConfigError("engine.method \"\(e.method)\" is not available in this build")
+        }
+        let lags = GCCPHATConfig.lags(maxDelayMs: e.maxDelayMs, sampleRate: Double(e.rate))
+        return try GCCPHAT(config: GCCPHATConfig(window: e.window, step: e.step, maxLag: lags))
+    }
+
+    /// Runs until a shutdown signal; returns the process exit status.
+    public func run() -> Int32 {
+        // Signals: handled synchronously on this thread; every thread created after this
+        // inherits the blocked mask, so only sigtimedwait below sees them.
+        signal(SIGPIPE, SIG_IGN)
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+
+        let pipeline: TDEPipeline
+        do {
+            pipeline = try Daemon.makePipeline(config.engine, rateHz: config.publish.rateHz)
+        } catch {
+            logger.critical("engine: \(error)")
+            return 2
+        }
+        ring = StereoRing(minimumCapacity: Int(config.capture.ringSeconds * Double(config.engine.rate)))
+
+        // Source
+        if let path = options.input {
+            let samples: (left: [Float], right: [Float])
+            do {
+                samples = try loader(path, config.engine.rate, config.capture.channels)
+            } catch {
+                logger.critical("input \(path): \(error)")
+                return 1
+            }
+            source = FileSource(label: "file:\(path)", left: samples.left, right: samples.right,
+                                rate: config.engine.rate, realtime: options.realtime,
+                                loops: options.loops, ring: ring)
+        } else {
+            guard config.capture.rate == config.engine.rate else {
+                logger.critical("config: capture.rate (\(config.capture.rate)) must equal engine.rate (\(config.engine.rate)); use a plughw: PCM to let ALSA resample")
+                return 2
+            }
+            source = ALSACapture(settings: config.capture, ring: ring, logger: logger)
+        }
+
+        // Publisher
+        publisher = Publisher(settings: config.publish, logger: logger) { [weak self] in
+            self?.statusLine() ?? "{\"type\":\"status\"}"
+        }
+        do {
+            let fds = SystemdNotify.listenFDs()
+            try publisher.start(inheritedFD: fds.first)
+        } catch {
+            logger.critical("\(error)")
+            publisher.stop()
+            return 1
+        }
+
+        engine = EngineThread(ring: ring, pipeline: pipeline, publisher: publisher, echo: options.echo,
+                              source: source, logger: logger)
+        engine.start()
+        source.start()
+        notify?.send("READY=1\nSTATUS=publishing on \(publisher.path ?? "inherited socket") from \(source.label)\nMAINPID=\(getpid())")
+        logger.info("tded running: \(source.label) -> \(publisher.path ?? "socket fd 3"), \(config.engine.method), \(config.publish.rateHz) Hz")
+
+        var nextWatchdog = monotonicSeconds()
+        var lastStatus = 0.0
+        var exitCode: Int32 = 0
+        loop: while true {
+            var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            if let w = notify?.watchdogInterval { ts.tv_nsec = Int(min(0.2, w / 4) * 1e9) }
+            let sig = sigtimedwait(&set, nil, &ts)
+            switch sig {
+            case SIGTERM, SIGINT:
+                logger.info("received \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+                break loop
+            case SIGHUP:
+                reload()
+            default:
+                break
+            }
+            let now = monotonicSeconds()
+            if let w = notify?.watchdogInterval, now >= nextWatchdog {
+                // Only vouch for liveness while the engine thread is making progress.
+                if engine.heartbeatAge() < max(2.0, w) { notify?.send("WATCHDOG=1") }
+                nextWatchdog = now + w / 2
+            }
+            if now - lastStatus > 5 {
+                lastStatus = now
+                let state = source.stats.running.load(ordering: .relaxed) == 1 ? "capturing" : "waiting for device"
+                notify?.send("STATUS=\(state) from \(source.label), \(publisher.stats.clients.load(ordering: .relaxed)) clients")
+            }
+            if engine.finished.load(ordering: .acquiring) {
+                if options.exitAtEnd {
+                    logger.info("input finished after \(String(format: "%.1f", Double(engine.framesProcessed.load(ordering: .relaxed)) / Double(config.engine.rate))) s of audio")
+                    break loop
+                }
+            }
+        }
+        notify?.send("STOPPING=1")
+        source.stop()
+        engine.stop()
+        publisher.stop()
+        logger.info("stopped")
+        return exitCode
+    }
+
+    /// SIGHUP: re-reads the config file. Engine and publisher limits apply at once; capture
+    /// and socket settings need a restart (logged). A broken file keeps the running config.
+    private func reload() {
+        guard let path = options.configPath else {
+            logger.warning("SIGHUP: no config file was given (--config), nothing to reload")
+            return
+        }
+        let new: DaemonConfig
+        do {
+            new = try DaemonConfig.load(path: path)
+        } catch {
+            logger.error("SIGHUP: keeping the running configuration, \(path) is invalid: \(error)")
+            return
+        }
+        if new.engine != config.engine || new.publish.rateHz != config.publish.rateHz {
+            do {
+                let p = try Daemon.makePipeline(new.engine, rateHz: new.publish.rateHz)
+                engine.replacePipeline(p)
+            } catch {
+                logger.error("SIGHUP: keeping the running configuration, engine settings rejected: \(error)")
+                return
+            }
+        }
+        if new.capture != config.capture { logger.warning("SIGHUP: [capture] changes take effect after a restart") }
+        if new.publish.socket != config.publish.socket || new.publish.socketMode != config.publish.socketMode
+            || new.publish.socketGroup != config.publish.socketGroup {
+            logger.warning("SIGHUP: publish.socket/socket_mode/socket_group changes take effect after a restart")
+        }
+        publisher.update(settings: new.publish)
+        if let lvl = Logger.Level(rawValue: new.log.level) { logger.logLevel = lvl }
+        config = new
+        logger.notice("SIGHUP: configuration reloaded from \(path)")
+    }
+
+    /// The reply to a `status` request: one JSON object.
+    public func statusLine() -> String {
+        let s = source.stats
+        let p = publisher.stats
+        let audio = Double(engine.framesProcessed.load(ordering: .relaxed)) / Double(config.engine.rate)
+        let cpu = Double(engine.cpuNanos.load(ordering: .relaxed)) * 1e-9
+        var ru = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
+        let procCPU = Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) * 1e-6
+            + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) * 1e-6
+        let uptime = monotonicSeconds() - startMono
+        var fields: [String] = [
+            "\"type\":\"status\"", "\"v\":1",
+            "\"uptime_s\":\(fmt(uptime, 1))",
+            "\"source\":\(jsonString(source.label))",
+            "\"state\":\(jsonString(s.running.load(ordering: .relaxed) == 1 ? "running" : (s.finished.load(ordering: .relaxed) == 1 ? "finished" : "waiting")))",
+            "\"rate\":\(config.engine.rate)",
+            "\"method\":\(jsonString(config.engine.method))",
+            "\"publish_hz\":\(fmt(config.publish.rateHz, 2))",
+            "\"frames\":\(s.frames.load(ordering: .relaxed))",
+            "\"xruns\":\(s.xruns.load(ordering: .relaxed))",
+            "\"device_lost\":\(s.deviceLost.load(ordering: .relaxed))",
+            "\"overruns\":\(ring.overruns)",
+            "\"dropped_frames\":\(ring.droppedFrames)",
+            "\"clients\":\(p.clients.load(ordering: .relaxed))",
+            "\"clients_total\":\(p.accepted.load(ordering: .relaxed))",
+            "\"dropped_clients\":\(p.droppedClients.load(ordering: .relaxed))",
+            "\"skipped_lines\":\(p.skippedLines.load(ordering: .relaxed))",
+            "\"published\":\(p.published.load(ordering: .relaxed))",
+            "\"audio_s\":\(fmt(audio, 2))",
+            "\"engine_cpu_s\":\(fmt(cpu, 3))",
+            "\"engine_load\":\(fmt(audio > 0 ? cpu / audio : 0, 4))",
+            "\"process_cpu_s\":\(fmt(procCPU, 3))",
+        ]
+        if let a = source as? ALSACapture {
+            fields.append("\"device\":\(jsonString(config.capture.device))")
+            fields.append("\"device_rate\":\(a.negotiatedRate.load(ordering: .relaxed))")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+}
+
+/// Fixed-precision number for JSON (`null` for NaN/inf).
+func fmt(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return "null" }
+    return String(format: "%.\(digits)f", x)
+}
+
+/// A JSON string literal.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+
+/// The published line for one update (schema version 1, see README "Socket lines").
+public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
+    var s = "{\"v\":1"
+    s += ",\"t\":" + fmt(u.t, 3)
+    s += ",\"delay_ms\":" + fmt(u.smoothedDelaySamples / sampleRate * 1000, 4)
+    s += ",\"azimuth_deg\":" + fmt(u.smoothedAzimuthDeg, 2)
+    s += ",\"confidence\":" + fmt(u.smoothedConfidence, 3)
+    s += ",\"level_db\":" + fmt(u.levelDb, 1)
+    s += ",\"method\":" + jsonString(u.method)
+    s += ",\"seq\":\(seq)"
+    s += ",\"raw_delay_ms\":" + fmt(u.delayMs, 4)
+    s += ",\"raw_azimuth_deg\":" + fmt(u.azimuthDeg, 2)
+    s += ",\"votes\":\(u.votes)"
+    s += ",\"flags\":[" + u.flags.names.map { "\"\($0)\"" }.joined(separator: ",") + "]}"
+    return s
+}
+
+/// Reads the ring, runs the pipeline, publishes every update. Allocation-free per sample:
+/// the block buffers are allocated once; only the 20 Hz line formatting allocates.
+final class EngineThread: @unchecked Sendable {
+    let finished = ManagedAtomic<Bool>(false)
+    let framesProcessed = ManagedAtomic<Int>(0)
+    let cpuNanos = ManagedAtomic<Int>(0)
+    private let heartbeat = ManagedAtomic<Int>(0)  // monotonic ms of last loop turn
+    private let ring: StereoRing
+    private var pipeline: TDEPipeline
+    private let publisher: Publisher
+    private let echo: Bool
+    private let source: AudioSource
+    private let logger: Logger
+    private let keepRunning = ManagedAtomic<Bool>(true)
+    private let pendingLock = NSLock()
+    private var pendingPipeline: TDEPipeline?
+    private let hasPending = ManagedAtomic<Bool>(false)
+    private var thread: Thread?
+    private let done = DispatchSemaphore(value: 0)
+    private var seq = 0
+    static let block = 256
+
+    init(ring: StereoRing, pipeline: TDEPipeline, publisher: Publisher, echo: Bool,
+         source: AudioSource, logger: Logger) {
+        self.ring = ring; self.pipeline = pipeline; self.publisher = publisher
+        self.echo = echo; self.source = source; self.logger = logger
+    }
+
+    func start() {
+        heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
+        let t = Thread { [self] in self.run() }
+        t.name = "tded-engine"
+        t.stackSize = 4 << 20
+        thread = t
+        t.start()
+    }
+
+    func stop() {
+        keepRunning.store(false, ordering: .relaxed)
+        _ = done.wait(timeout: .now() + 2)
+    }
+
+    /// Seconds since the engine loop last turned.
+    func heartbeatAge() -> Double {
+        monotonicSeconds() - Double(heartbeat.load(ordering: .relaxed)) / 1000
+    }
+
+    /// Swaps in a new pipeline at the next block boundary (SIGHUP). The stream clock restarts.
+    func replacePipeline(_ p: TDEPipeline) {
+        pendingLock.lock(); pendingPipeline = p; pendingLock.unlock()
+        hasPending.store(true, ordering: .releasing)
+    }
+
+    private func threadCPUNanos() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+
+    private func run() {
+        let l = UnsafeMutablePointer<Float>.allocate(capacity: EngineThread.block)
+        let r = UnsafeMutablePointer<Float>.allocate(capacity: EngineThread.block)
+        defer { l.deallocate(); r.deallocate(); done.signal() }
+        var timeOffset = 0.0 // seconds of audio before the current pipeline (after a reload)
+        while keepRunning.load(ordering: .relaxed) {
+            heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
+            if hasPending.load(ordering: .acquiring) {
+                pendingLock.lock()
+                if let p = pendingPipeline {
+                    timeOffset += Double(pipeline.samplesProcessed) / pipeline.config.sampleRate
+                    pipeline = p; pendingPipeline = nil
+                }
+                hasPending.store(false, ordering: .relaxed)
+                pendingLock.unlock()
+            }
+            let n = ring.read(left: l, right: r, maxCount: EngineThread.block)
+            if n == 0 {
+                if source.stats.finished.load(ordering: .acquiring) == 1 && ring.availableToRead == 0 {
+                    finished.store(true, ordering: .releasing)
+                    // Stay alive (idle) so status still answers until the daemon exits.
+                    usleep(20_000)
+                    continue
+                }
+                usleep(2000)
+                continue
+            }
+            let c0 = threadCPUNanos()
+            let off = timeOffset
+            pipeline.process(left: UnsafeBufferPointer(start: l, count: n),
+                             right: UnsafeBufferPointer(start: r, count: n)) { u in
+                var u = u
+                u.t += off
+                seq += 1
+                let line = liveLine(u, seq: seq, sampleRate: pipeline.config.sampleRate)
+                publisher.publish(line)
+                if echo { print(line); fflush(stdout) }
+            }
+            cpuNanos.wrappingIncrement(by: threadCPUNanos() - c0, ordering: .relaxed)
+            framesProcessed.wrappingIncrement(by: n, ordering: .relaxed)
+        }
+    }
+}
