@@ -61,13 +61,19 @@ public final class Daemon: @unchecked Sendable {
         return try TDEPipeline(estimator: estimator, config: pc)
     }
 
-    /// The configured estimator. (Interim: GCC-PHAT built here until `EstimatorFactory` lands.)
+    /// The configured estimator, built by `EstimatorFactory` (the one place methods map to code).
     static func makeEstimator(_ e: DaemonConfig.Engine) throws -> DelayEstimator {
-        guard e.method == "gcc-phat" else {
-            throw EngineConfigError("engine.method \"\(e.method)\" is not available in this build")
+        var o = EstimatorOptions()
+        guard let m = EstimatorMethod(rawValue: e.method) else {
+            throw EstimatorFactoryError("engine.method: unknown method \"\(e.method)\"")
         }
-        let lags = GCCPHATConfig.lags(maxDelayMs: e.maxDelayMs, sampleRate: Double(e.rate))
-        return try GCCPHAT(config: GCCPHATConfig(window: e.window, step: e.step, maxLag: lags))
+        o.method = m
+        o.sampleRate = Double(e.rate)
+        o.window = e.window
+        o.step = e.step
+        o.maxDelayMs = e.maxDelayMs
+        o.modelPath = e.model.isEmpty ? nil : e.model
+        return try EstimatorFactory.make(o)
     }
 
     /// Runs until a shutdown signal; returns the process exit status.

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import LiveTDE
+import Logging
+
+/// `tded run` (the default subcommand): the live daemon.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the live daemon: capture (ALSA or a WAV replay) -> engine -> Unix socket.",
+        discussion: """
+        Configuration comes from --config (default \(DaemonConfig.defaultPath) when it exists, \
+        otherwise built-in defaults); the flags below override it. SIGHUP reloads the file, \
+        SIGTERM/SIGINT stop cleanly. Clients read one JSON line per update from the socket \
+        (nc -U /run/tded.sock); `tded status` asks the daemon for its counters.
+        """)
+
+    @Option(name: .long, help: "Config file (TOML).")
+    var config: String?
+
+    @Flag(name: .long, help: "Validate the config file (the positional PATH, else --config, else the default path) and exit.")
+    var checkConfig = false
+
+    @Flag(name: .long, help: "List ALSA capture devices and exit.")
+    var listDevices = false
+
+    @Argument(help: ArgumentHelp("Config file for --check-config.", valueName: "PATH"))
+    var checkPath: String?
+
+    @Option(name: .long, help: "ALSA capture PCM (overrides capture.device).")
+    var device: String?
+
+    @Option(name: .long, help: "Replay this WAV file instead of capturing from ALSA.")
+    var input: String?
+
+    @Flag(name: .long, help: "With --input: pace the replay in real time (default: as fast as the engine runs).")
+    var realtime = false
+
+    @Option(name: .long, help: "With --input: play the file this many times (0 = forever).")
+    var loop: Int = 1
+
+    @Option(name: .long, help: "Socket path (overrides publish.socket).")
+    var socket: String?
+
+    @Option(name: .long, help: "Estimator: gcc-phat or learned (overrides engine.method).")
+    var method: String?
+
+    @Option(name: .long, help: "Learned model file (overrides engine.model).")
+    var model: String?
+
+    @Option(name: .long, help: "Updates per second (overrides publish.rate_hz).")
+    var publishHz: Double?
+
+    @Option(name: .long, help: "Log level (overrides log.level).")
+    var logLevel: String?
+
+    @Flag(name: .long, help: "Also print every published line on stdout.")
+    var echo = false
+
+    func validate() throws {
+        if checkPath != nil && !checkConfig {
+            throw ValidationError("unexpected argument \(checkPath!) (only --check-config takes a PATH)")
+        }
+        if loop < 0 { throw ValidationError("--loop must be >= 0") }
+        if realtime && input == nil { throw ValidationError("--realtime needs --input FILE") }
+    }
+
+    /// Loads the config file named by `--config` / the default path, then applies the flags.
+    func resolvedConfig() throws -> (DaemonConfig, String?) {
+        var path = config
+        if path == nil && FileManager.default.fileExists(atPath: DaemonConfig.defaultPath) {
+            path = DaemonConfig.defaultPath
+        }
+        var c = try path.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
+        if let d = device { c.capture.device = d }
+        if let s = socket {
+            guard s.hasPrefix("/") || s.hasPrefix(".") || !s.isEmpty else { throw ConfigError(key: "--socket", "expected a path") }
+            c.publish.socket = s.hasPrefix("/") ? s : FileManager.default.currentDirectoryPath + "/" + s
+        }
+        if let m = method {
+            guard ["gcc-phat", "learned"].contains(m) else { throw ConfigError(key: "--method", "expected gcc-phat or learned, got \"\(m)\"") }
+            c.engine.method = m
+        }
+        if let m = model { c.engine.model = m }
+        if c.engine.method == "learned" && c.engine.model.isEmpty {
+            throw ConfigError(key: "engine.model", "expected the path of a .safetensors model when engine.method = \"learned\" (or pass --model)")
+        }
+        if let h = publishHz {
+            guard h >= 0.1 && h <= 1000 else { throw ConfigError(key: "--publish-hz", "expected a number in 0.1...1000, got \(h)") }
+            c.publish.rateHz = h
+        }
+        if let l = logLevel {
+            guard Logger.Level(rawValue: l) != nil else { throw ConfigError(key: "--log-level", "expected trace, debug, info, notice, warning, error or critical, got \"\(l)\"") }
+            c.log.level = l
+        }
+        return (c, path)
+    }
+
+    func run() throws {
+        if listDevices {
+            print(DeviceList.report(), terminator: "")
+            return
+        }
+        if checkConfig {
+            let path = checkPath ?? config ?? DaemonConfig.defaultPath
+            do {
+                let c = try DaemonConfig.load(path: path)
+                _ = try Daemon.makePipeline(c.engine, rateHz: c.publish.rateHz)
+                print("\(path): OK (capture \(c.capture.device) \(c.capture.format.rawValue) \(c.capture.rate) Hz, \(c.engine.method), socket \(c.publish.socket))")
+                return
+            } catch {
+                FileHandle.standardError.write("tded: \(error)\n".data(using: .utf8)!)
+                throw ExitCode(2)
+            }
+        }
+        let (cfg, path): (DaemonConfig, String?)
+        do {
+            (cfg, path) = try resolvedConfig()
+        } catch {
+            FileHandle.standardError.write("tded: \(error)\n".data(using: .utf8)!)
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: cfg.log.level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        var logger = Logger(label: "tded")
+        logger.logLevel = level
+        var opts = DaemonOptions()
+        opts.configPath = path
+        opts.input = input
+        opts.realtime = realtime
+        opts.loops = loop
+        opts.echo = echo
+        let daemon = Daemon(config: cfg, options: opts, logger: logger, loader: loadStereoForDaemon)
+        let code = daemon.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,2 +1,0 @@
-// Placeholder: the tded command is built in issue 2.
-print("tded")

@@ -1,0 +1,117 @@
+import Foundation
+import XCTest
+@testable import LiveTDE
+
+final class DaemonConfigTests: XCTestCase {
+    static var repoRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The shipped config documents every key with its default: parsing it gives exactly the
+    /// built-in defaults, and every key the parser knows appears in it.
+    func testShippedConfigEqualsDefaults() throws {
+        let path = Self.repoRoot.appendingPathComponent("config/tded.toml").path
+        let c = try DaemonConfig.load(path: path)
+        XCTAssertEqual(c, DaemonConfig())
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for key in ["device", "rate", "format", "device_channels", "channels", "period_frames", "buffer_frames",
+                    "ring_seconds", "retry_max_seconds", "method", "model", "window", "step", "max_delay_ms",
+                    "post", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
+                    "client_queue_lines", "max_skipped_lines", "level"] {
+            XCTAssertNotNil(text.range(of: "\n\(key) = "), "config/tded.toml does not document \(key)")
+        }
+    }
+
+    func testValidOverrides() throws {
+        let c = try DaemonConfig.parse("""
+        [capture]
+        device = "plughw:1,0"
+        format = "S32_LE"
+        device_channels = 4
+        channels = [3, 1]
+        [engine]
+        max_delay_ms = 1
+        [publish]
+        socket_mode = "0600"
+        rate_hz = 10
+        """)
+        XCTAssertEqual(c.capture.device, "plughw:1,0")
+        XCTAssertEqual(c.capture.format, .s32)
+        XCTAssertEqual(c.capture.channels, [3, 1])
+        XCTAssertEqual(c.engine.maxDelayMs, 1.0)
+        XCTAssertEqual(c.publish.socketMode, 0o600)
+        XCTAssertEqual(c.publish.rateHz, 10)
+    }
+
+    /// Each invalid key (wrong type or out of range) is rejected with an error naming that key
+    /// and the expected form.
+    func testEachInvalidKeyGetsNamedError() {
+        let cases: [(String, String, String)] = [
+            // (toml, key, fragment of the expected-form message)
+            ("[capture]\nrate = \"fast\"", "capture.rate", "expected an integer in 8000...192000"),
+            ("[capture]\nrate = 100", "capture.rate", "expected an integer in 8000...192000, got 100"),
+            ("[capture]\nrate = 16000.5", "capture.rate", "expected an integer"),
+            ("[capture]\ndevice = 3", "capture.device", "expected a string"),
+            ("[capture]\ndevice = \"\"", "capture.device", "non-empty ALSA PCM name"),
+            ("[capture]\nformat = \"S24_3LE\"", "capture.format", "\"S16_LE\", \"S32_LE\", \"FLOAT_LE\""),
+            ("[capture]\ndevice_channels = 0", "capture.device_channels", "1...64"),
+            ("[capture]\nchannels = [0]", "capture.channels", "two different channel indices"),
+            ("[capture]\nchannels = [0, 2]", "capture.channels", "0...1"),
+            ("[capture]\nchannels = [1, 1]", "capture.channels", "two different"),
+            ("[capture]\nchannels = \"0,1\"", "capture.channels", "array of two integers"),
+            ("[capture]\nchannels = [0, \"1\"]", "capture.channels", "array of two integers"),
+            ("[capture]\nperiod_frames = 8", "capture.period_frames", "16...65536"),
+            ("[capture]\nperiod_frames = 1024\nbuffer_frames = 1024", "capture.buffer_frames", "at least 2 x capture.period_frames"),
+            ("[capture]\nring_seconds = 0", "capture.ring_seconds", "number in 0.1...60"),
+            ("[capture]\nring_seconds = \"2\"", "capture.ring_seconds", "expected a number"),
+            ("[capture]\nretry_max_seconds = -1", "capture.retry_max_seconds", "0.1...600"),
+            ("[capture]\nbogus = 1", "capture.bogus", "unknown key"),
+            ("[engine]\nmethod = \"music\"", "engine.method", "\"gcc-phat\" or \"learned\""),
+            ("[engine]\nmethod = \"learned\"", "engine.model", ".safetensors"),
+            ("[engine]\nwindow = 1000", "engine.window", "power of two"),
+            ("[engine]\nwindow = 32", "engine.window", "64...65536"),
+            ("[engine]\nstep = 0", "engine.step", "1...65536"),
+            ("[engine]\nmax_delay_ms = 0", "engine.max_delay_ms", "0.01...100"),
+            ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
+            ("[engine]\npost = \"median\"", "engine.post", "\"mode\" or \"mean\""),
+            ("[engine]\nmic_distance = 0", "engine.mic_distance", "0.001...10"),
+            ("[engine]\nsound_speed = 10", "engine.sound_speed", "100...2000"),
+            ("[engine]\nrate = 1", "engine.rate", "8000...192000"),
+            ("[publish]\nsocket = \"tded.sock\"", "publish.socket", "absolute path"),
+            ("[publish]\nsocket_mode = \"rw-rw----\"", "publish.socket_mode", "octal mode string"),
+            ("[publish]\nsocket_mode = 660", "publish.socket_mode", "expected a string"),
+            ("[publish]\nrate_hz = 0", "publish.rate_hz", "0.1...1000"),
+            ("[publish]\nclient_queue_lines = 0", "publish.client_queue_lines", "1...100000"),
+            ("[publish]\nmax_skipped_lines = 0", "publish.max_skipped_lines", "1...10000000"),
+            ("[log]\nlevel = \"loud\"", "log.level", "\"trace\""),
+            ("capture = 1", "capture", "expected a table [capture]"),
+            ("[audio]\nrate = 1", "audio", "unknown key or section"),
+        ]
+        for (toml, key, fragment) in cases {
+            do {
+                _ = try DaemonConfig.parse(toml)
+                XCTFail("accepted invalid config for \(key): \(toml)")
+            } catch let e as ConfigError {
+                XCTAssertEqual(e.key, key, "wrong key for \(toml): \(e)")
+                XCTAssertTrue(e.description.contains(fragment), "message for \(key) lacks \"\(fragment)\": \(e)")
+                XCTAssertFalse(e.description.contains("\n"), "error must be one line: \(e)")
+            } catch {
+                XCTFail("unexpected error type \(error)")
+            }
+        }
+    }
+
+    func testSyntaxErrorIsOneLineWithPosition() {
+        XCTAssertThrowsError(try DaemonConfig.parse("[capture\nrate = 1")) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("TOML syntax error at line 1"), s)
+            XCTAssertFalse(s.contains("\n"))
+        }
+    }
+
+    func testMissingFileNamesPath() {
+        XCTAssertThrowsError(try DaemonConfig.load(path: "/nonexistent/tded.toml")) { e in
+            XCTAssertTrue("\(e)".contains("cannot read /nonexistent/tded.toml"), "\(e)")
+        }
+    }
+}
