@@ -46,10 +46,17 @@ public struct GCCPHATConfig: Equatable, Sendable {
     public var algorithm: Algorithm = .auto
     /// Sliding mode: exact FFT recomputation whenever the window start is a multiple of this.
     public var resyncInterval: Int = 256
+    /// Analysis window shape. The paper ran `rectangular` (default); `hann` (applied exactly in
+    /// the frequency domain, `0.5 X[k] - 0.25 (X[k-2] + X[k+2])`) suppresses the truncation
+    /// leakage that biases PHAT toward lag 0 on narrow-band signals.
+    public var taper: Taper = .rectangular
+    /// Window shapes.
+    public enum Taper: String, Equatable, Sendable { case rectangular, hann }
 
     public init(window: Int = 1024, step: Int = 1, maxLag: Int = 24,
                 refinement: SubsampleRefinement = .none, algorithm: Algorithm = .auto,
-                resyncInterval: Int = 256) {
+                resyncInterval: Int = 256, taper: Taper = .rectangular) {
+        self.taper = taper
         self.window = window; self.step = step; self.maxLag = maxLag
         self.refinement = refinement; self.algorithm = algorithm
         self.resyncInterval = resyncInterval
@@ -86,6 +93,8 @@ public final class GCCPHAT: DelayEstimator {
     private let sgn: UnsafeMutablePointer<Float>
     private let pr: UnsafeMutablePointer<Float>, pi: UnsafeMutablePointer<Float>
     private let cc: UnsafeMutablePointer<Float>
+    private let tlr: UnsafeMutablePointer<Float>, tli: UnsafeMutablePointer<Float>
+    private let trr: UnsafeMutablePointer<Float>, tri: UnsafeMutablePointer<Float>
     private let fwd: ForwardRealFFT, inv: InverseRealFFT
     private var spectraStart: Int64 = -1
     // upsampled refinement tables
@@ -121,6 +130,7 @@ public final class GCCPHAT: DelayEstimator {
         xlr = alloc(B); xli = alloc(B); xrr = alloc(B); xri = alloc(B)
         twr = alloc(B); twi = alloc(B); sgn = alloc(B)
         pr = alloc(B); pi = alloc(B); cc = alloc(2 * L + 1)
+        tlr = alloc(B); tli = alloc(B); trr = alloc(B); tri = alloc(B)
         for k in 0..<B {
             let a = 2 * Double.pi * Double(k) / Double(N)
             twr[k] = Float(cos(a)); twi[k] = Float(sin(a)); sgn[k] = k % 2 == 0 ? 1 : -1
@@ -154,7 +164,7 @@ public final class GCCPHAT: DelayEstimator {
     }
 
     deinit {
-        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc] { p.deallocate() }
+        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc, tlr, tli, trr, tri] { p.deallocate() }
         for p in [circR, circI, fracR, fracI, wk, rotR, rotI] { p?.deallocate() }
         fine?.deallocate()
     }
@@ -226,8 +236,32 @@ public final class GCCPHAT: DelayEstimator {
     }
 
     /// Whitened cross-correlation of the current spectra -> the window's delay.
+    /// Hann taper in the frequency domain: Y[k] = 0.5 X[k] - 0.25 (X[k-2] + X[k+2]), using the
+    /// Hermitian symmetry of a real signal's spectrum beyond both ends.
+    private func hann(_ xr: UnsafeMutablePointer<Float>, _ xi: UnsafeMutablePointer<Float>,
+                      _ yr: UnsafeMutablePointer<Float>, _ yi: UnsafeMutablePointer<Float>) {
+        @inline(__always) func at(_ k: Int) -> (Float, Float) {
+            if k < 0 { return (xr[-k], -xi[-k]) }
+            if k >= B { let m = 2 * (B - 1) - k; return (xr[m], -xi[m]) }
+            return (xr[k], xi[k])
+        }
+        for k in [0, 1, B - 2, B - 1] {
+            let (a, b) = at(k - 2), (c, d) = at(k + 2)
+            yr[k] = 0.5 * xr[k] - 0.25 * (a + c); yi[k] = 0.5 * xi[k] - 0.25 * (b + d)
+        }
+        for k in 2..<(B - 2) {
+            yr[k] = 0.5 * xr[k] - 0.25 * (xr[k - 2] + xr[k + 2])
+            yi[k] = 0.5 * xi[k] - 0.25 * (xi[k - 2] + xi[k + 2])
+        }
+    }
+
     private func voteFromSpectra() -> Float {
-        let lr = xlr, li = xli, rr = xrr, ri = xri, out = inv.input, qr = pr, qi = pi
+        var lr = xlr, li = xli, rr = xrr, ri = xri
+        if config.taper == .hann {
+            hann(xlr, xli, tlr, tli); hann(xrr, xri, trr, tri)
+            lr = tlr; li = tli; rr = trr; ri = tri
+        }
+        let out = inv.input, qr = pr, qi = pi
         for k in 0..<B {
             let re = lr[k] * rr[k] + li[k] * ri[k]
             let im = lr[k] * ri[k] - li[k] * rr[k]

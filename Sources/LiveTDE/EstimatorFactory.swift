@@ -1,0 +1,62 @@
+// EstimatorFactory.swift: builds a DelayEstimator from a method name and options.
+import Engine
+
+/// The per-window estimators LiveTDE knows.
+public enum EstimatorMethod: String, CaseIterable, Sendable {
+    /// GCC-PHAT baseline (`Engine.GCCPHAT`).
+    case gccPhat = "gcc-phat"
+    /// The learned streaming StereoCRW encoder (see docs/encoder-spec.md).
+    case learned
+}
+
+/// Everything needed to build an estimator.
+public struct EstimatorOptions: Equatable, Sendable {
+    public var method: EstimatorMethod = .gccPhat
+    /// Engine sample rate in Hz.
+    public var sampleRate: Double = 16000
+    /// Window length in samples.
+    public var window: Int = 1024
+    /// Vote step in samples.
+    public var step: Int = 1
+    /// Largest |delay| searched, milliseconds (1.5 ms = 24 samples at 16 kHz).
+    public var maxDelayMs: Double = 1.5
+    /// GCC-PHAT sub-sample refinement.
+    public var subsample: SubsampleRefinement = .none
+    /// GCC-PHAT window shape (`rectangular` as in the paper).
+    public var taper: GCCPHATConfig.Taper = .rectangular
+    /// Model file for `.learned` (a `.safetensors` per docs/encoder-spec.md).
+    public var modelPath: String? = nil
+
+    public init() {}
+
+    /// `maxDelayMs` in whole samples at `sampleRate`.
+    public var maxLagSamples: Int { GCCPHATConfig.lags(maxDelayMs: maxDelayMs, sampleRate: sampleRate) }
+}
+
+/// A clear one-line error from building an estimator.
+public struct EstimatorFactoryError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Builds estimators; the single place that maps a method to an implementation.
+public enum EstimatorFactory {
+    /// Builds the estimator described by `options`; throws a one-line error when it can't.
+    public static func make(_ options: EstimatorOptions) throws -> DelayEstimator {
+        switch options.method {
+        case .gccPhat:
+            let lag = options.maxLagSamples
+            guard lag >= 1 else {
+                throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is less than one sample at \(Int(options.sampleRate)) Hz")
+            }
+            do {
+                return try GCCPHAT(config: GCCPHATConfig(window: options.window, step: options.step, maxLag: lag,
+                                                         refinement: options.subsample, taper: options.taper))
+            } catch let e as EngineConfigError {
+                throw EstimatorFactoryError(e.description)
+            }
+        case .learned:
+            throw EstimatorFactoryError("learned encoder not available yet")
+        }
+    }
+}

@@ -1,0 +1,159 @@
+// Analyze.swift: `tded analyze FILE...`: offline delay/azimuth estimates as JSON lines.
+import ArgumentParser
+import Engine
+import Foundation
+import LiveTDE
+
+/// Writes one line to stderr.
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Estimate delay and azimuth of stereo WAV files; prints JSON lines.",
+        discussion: """
+        One JSON line per update hop (every --hop samples at the engine rate) with the votes of \
+        the windows inside the last --span samples, or with --whole one line per file from all \
+        of its votes. Positive delay = right channel later = source nearer the LEFT mic = \
+        positive azimuth. Files that cannot be read give one error line on stderr; the others \
+        are still processed and the exit status is 1.
+        """)
+
+    @Argument(help: "WAV files (PCM 8/16/24/32-bit or float32, 2 channels or use --channels).")
+    var files: [String]
+
+    @Option(help: "Estimator: gcc-phat or learned.")
+    var method: String = "gcc-phat"
+
+    @Option(help: "Window length in samples (at the engine rate).")
+    var window: Int = 1024
+
+    @Option(help: "Step between vote windows in samples.")
+    var step: Int = 1
+
+    @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz).")
+    var maxDelayMs: Double = 1.5
+
+    @Option(help: "Vote post-processing: mode (RANSAC-like, the paper's) or mean.")
+    var post: String = "mode"
+
+    @Option(name: .customLong("mic-distance"), help: "Microphone spacing in metres (for the azimuth).")
+    var micDistance: Double = 0.1
+
+    @Option(name: .customLong("sound-speed"), help: "Speed of sound in m/s.")
+    var soundSpeed: Double = 343
+
+    @Option(help: "Engine sample rate in Hz; files at other rates are resampled (libsoxr).")
+    var rate: Int = 16000
+
+    @Option(help: "Which two file channels are left,right (0-based), e.g. 0,1 or 2,3.")
+    var channels: String?
+
+    @Option(help: "Sub-sample refinement per window: none (the paper), parabolic, or upsampled.")
+    var subsample: String = "none"
+
+    @Option(help: "GCC-PHAT window shape: rectangular (the paper) or hann.")
+    var taper: String = "rectangular"
+
+    @Option(help: "Samples between updates (800 = 20 Hz at 16 kHz).")
+    var hop: Int = 800
+
+    @Option(help: "Samples of audio each update analyses (>= window).")
+    var span: Int = 1600
+
+    @Option(help: "Model file for --method learned.")
+    var model: String?
+
+    @Flag(help: "One estimate per file from all of its votes.")
+    var whole = false
+
+    /// Parsed `--channels`.
+    func channelPair() throws -> (Int, Int)? {
+        guard let c = channels else { return nil }
+        let parts = c.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let l = parts[0], let r = parts[1] else {
+            throw ValidationError("--channels wants two 0-based channel numbers like 0,1 (got '\(c)')")
+        }
+        return (l, r)
+    }
+
+    func estimatorOptions() throws -> EstimatorOptions {
+        var o = EstimatorOptions()
+        guard let m = EstimatorMethod(rawValue: method) else {
+            throw ValidationError("--method must be gcc-phat or learned (got '\(method)')")
+        }
+        o.method = m; o.sampleRate = Double(rate); o.window = window; o.step = step
+        o.maxDelayMs = maxDelayMs; o.modelPath = model
+        switch subsample {
+        case "none": o.subsample = .none
+        case "parabolic": o.subsample = .parabolic
+        case "upsampled": o.subsample = .upsampled(factor: 8)
+        default: throw ValidationError("--subsample must be none, parabolic or upsampled (got '\(subsample)')")
+        }
+        guard let t = GCCPHATConfig.Taper(rawValue: taper) else {
+            throw ValidationError("--taper must be rectangular or hann (got '\(taper)')")
+        }
+        o.taper = t
+        return o
+    }
+
+    func pipelineConfig() throws -> PipelineConfig {
+        var pc = PipelineConfig()
+        guard let p = VotePost(rawValue: post) else { throw ValidationError("--post must be mode or mean (got '\(post)')") }
+        guard rate > 0 else { throw ValidationError("--rate must be positive") }
+        guard micDistance > 0, soundSpeed > 0 else { throw ValidationError("--mic-distance and --sound-speed must be positive") }
+        pc.post = p; pc.sampleRate = Double(rate); pc.micDistance = micDistance
+        pc.soundSpeed = soundSpeed; pc.updateHop = hop; pc.analysisSpan = span
+        pc.keepAllVotes = whole
+        return pc
+    }
+
+    func validate() throws {
+        _ = try channelPair(); _ = try estimatorOptions(); _ = try pipelineConfig()
+        guard !files.isEmpty else { throw ValidationError("give at least one WAV file") }
+    }
+
+    func run() throws {
+        let eo = try estimatorOptions(), pc = try pipelineConfig(), ch = try channelPair()
+        // Configuration errors are the same for every file: report once and stop.
+        do { _ = try TDEPipeline(estimator: try EstimatorFactory.make(eo), config: pc) } catch {
+            printError("tded analyze: \(error)")
+            throw ExitCode(2)
+        }
+        var failed = 0
+        for file in files {
+            do {
+                try analyze(file: file, eo: eo, pc: pc, channels: ch)
+            } catch {
+                printError("tded analyze: \(file): \(error)")
+                failed += 1
+            }
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// Reads, resamples and analyses one file, printing its lines.
+    func analyze(file: String, eo: EstimatorOptions, pc: PipelineConfig, channels: (Int, Int)?) throws {
+        let audio = try AudioLoader.load(path: file, channels: channels, rate: rate)
+        let pipeline = try TDEPipeline(estimator: try EstimatorFactory.make(eo), config: pc)
+        var lines: [String] = []
+        audio.left.withUnsafeBufferPointer { l in
+            audio.right.withUnsafeBufferPointer { r in
+                pipeline.process(left: l, right: r) { u in
+                    if !whole && u.votes > 0 { lines.append(analyzeLine(file: file, u)) }
+                }
+            }
+        }
+        if whole {
+            let w = pipeline.wholeResult()
+            guard w.votes > 0 else {
+                throw WAVError("too short: \(audio.left.count) samples at \(rate) Hz, a window needs \(eo.window)")
+            }
+            lines.append(analyzeLine(file: file, w))
+        } else if lines.isEmpty {
+            throw WAVError("too short for one update: \(audio.left.count) samples at \(rate) Hz (window \(eo.window), first update after \(max(pc.updateHop, eo.window)) samples)")
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,134 @@
+// Bench.swift: `tded bench`: engine throughput (real-time factor, ns per sample), one thread.
+import ArgumentParser
+import Engine
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure engine throughput on one thread (build with -c release).",
+        discussion: """
+        Runs GCC-PHAT at step 1 (and a few other configurations) on synthetic 16 kHz stereo \
+        noise through the same TDEPipeline the daemon and `analyze` use, and prints the \
+        real-time factor (audio seconds per wall-clock second; 10 = ten times faster than real \
+        time) and ns per stereo sample. Also times the FFTs alone, which bound the step-1 cost. \
+        With --check-alloc, run under LD_PRELOAD of scripts/malloc_count.c to count heap \
+        allocations during steady-state processing.
+        """)
+
+    @Option(help: "Seconds of audio per configuration.")
+    var seconds: Double = 10
+
+    @Option(help: "Block size in samples fed per call.")
+    var block: Int = 256
+
+    @Flag(help: "Only the default configuration (window 1024, step 1, +-24 lags).")
+    var quick = false
+
+    @Flag(name: .customLong("check-alloc"), help: "Count mallocs in steady state (needs the LD_PRELOAD shim).")
+    var checkAlloc = false
+
+    struct Case { let name: String; let cfg: GCCPHATConfig }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    func run() throws {
+        let rate = 16000.0
+        let n = Int(seconds * rate)
+        var rng: UInt64 = 0x1234_5678
+        func noise() -> Float {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int32(truncatingIfNeeded: rng >> 32)) / Float(Int32.max) * 0.3
+        }
+        var left = [Float](repeating: 0, count: n + 8), right = left
+        for i in 0..<n { left[i + 8] = noise() }
+        for i in 0..<n { right[i] = left[i] + 0.01 * noise() }   // right = left delayed by 8
+        left = Array(left[8..<(n + 8)]); right = Array(right[0..<n])
+
+        #if DEBUG
+        print("warning: debug build; use `swift build -c release` for meaningful figures")
+        #endif
+        print("tded bench: \(Int(seconds)) s of 16 kHz stereo per configuration, blocks of \(block), one thread")
+        var cases = [Case(name: "window 1024, step 1, +-24 lags, integer (paper), sliding DFT", cfg: GCCPHATConfig())]
+        if !quick {
+            cases += [
+                Case(name: "window 1024, step 1, +-24 lags, integer, 2 FFTs per window", cfg: GCCPHATConfig(algorithm: .direct)),
+                Case(name: "window 1024, step 1, +-24 lags, hann taper", cfg: GCCPHATConfig(taper: .hann)),
+                Case(name: "window 1024, step 1, +-24 lags, parabolic", cfg: GCCPHATConfig(refinement: .parabolic)),
+                Case(name: "window 1024, step 1, +-24 lags, upsampled x8", cfg: GCCPHATConfig(refinement: .upsampled(factor: 8))),
+                Case(name: "window 2048, step 1, +-24 lags", cfg: GCCPHATConfig(window: 2048)),
+                Case(name: "window 1024, step 8, +-24 lags", cfg: GCCPHATConfig(step: 8)),
+            ]
+        }
+        for c in cases {
+            let p = try TDEPipeline(estimator: try GCCPHAT(config: c.cfg))
+            var updates = 0, lastDelay = 0.0
+            let t0 = Bench.now()
+            var i = 0
+            left.withUnsafeBufferPointer { l in
+                right.withUnsafeBufferPointer { r in
+                    while i < n {
+                        let m = min(block, n - i)
+                        p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + m]),
+                                  right: UnsafeBufferPointer(rebasing: r[i..<i + m])) { u in
+                            updates += 1; lastDelay = u.delaySamples
+                        }
+                        i += m
+                    }
+                }
+            }
+            let wall = Double(Bench.now() - t0) / 1e9
+            let rtf = seconds / wall
+            print(String(format: "  %@: RTF %.1fx, %.0f ns/sample (%d updates, delay %.2f)",
+                         c.name, rtf, wall * 1e9 / Double(n), updates, lastDelay))
+        }
+        // What bounds step 1: the inverse FFT per sample, plus O(window) spectrum work.
+        for size in [2048, 4096] {
+            let f = ForwardRealFFT(size: size), g = InverseRealFFT(size: size)
+            for j in 0..<size { f.input[j] = noise() }
+            let reps = 20000
+            var t0 = Bench.now()
+            for _ in 0..<reps { f.execute() }
+            let fwd = Double(Bench.now() - t0) / Double(reps)
+            t0 = Bench.now()
+            for _ in 0..<reps { g.input.update(from: f.output, count: size + 2); g.execute() }
+            let inv = Double(Bench.now() - t0) / Double(reps)
+            print(String(format: "  FFTW rFFT %d: forward %.0f ns, inverse (incl. copy) %.0f ns", size, fwd, inv))
+        }
+        if checkAlloc { try allocCheck(left, right) }
+    }
+
+    /// Counts heap allocations over steady-state pipeline processing (after warm-up).
+    func allocCheck(_ left: [Float], _ right: [Float]) throws {
+        typealias CountFn = @convention(c) () -> UInt
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "tded_malloc_count") else {
+            print("  alloc check: malloc counter not loaded; run with LD_PRELOAD=<libmalloc_count.so> (see scripts/malloc_count.c)")
+            return
+        }
+        let count = unsafeBitCast(sym, to: CountFn.self)
+        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 1, mode", GCCPHATConfig(), .mode),
+                                                          ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
+        for k in cfgs.indices {
+            var pc = PipelineConfig(); pc.post = cfgs[k].2
+            let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
+            var sink = 0.0
+            let n = min(left.count, 16000 * 3)
+            let warm = 16000
+            var before: UInt = 0
+            var i = 0
+            left.withUnsafeBufferPointer { l in
+                right.withUnsafeBufferPointer { r in
+                    while i < n {
+                        if i >= warm && before == 0 { before = count() }
+                        let m = min(block, n - i)
+                        p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + m]),
+                                  right: UnsafeBufferPointer(rebasing: r[i..<i + m])) { u in sink += u.delaySamples }
+                        i += m
+                    }
+                }
+            }
+            let after = count()
+            print("  alloc check (\(cfgs[k].0)): \(after - before) heap allocations in \(n - warm) steady-state samples (result \(sink != 0 ? "ok" : "zero"))")
+        }
+        cfgs.removeAll()
+    }
+}

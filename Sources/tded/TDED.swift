@@ -1,0 +1,19 @@
+// TDED.swift: the `tded` command-line root.
+import ArgumentParser
+
+/// `tded`: live time-delay estimation and azimuth for a two-microphone array.
+@main
+struct TDED: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tded",
+        abstract: "Live time-delay estimation and azimuth for a two-microphone array.",
+        // The subcommand list. `Run` (the daemon) is the default subcommand.
+        subcommands: [
+            Run.self,       // daemon (issue 3)
+            Analyze.self,   // offline analysis of WAV files (issue 2)
+            Bench.self,     // engine throughput (issue 2)
+            Status.self,    // daemon status (issue 3)
+        ],
+        defaultSubcommand: Run.self
+    )
+}

@@ -1,0 +1,69 @@
+import XCTest
+@testable import Engine
+
+final class PipelineTests: XCTestCase {
+    private func pipeline(step: Int = 4, post: VotePost = .mode, keepAll: Bool = false) throws -> TDEPipeline {
+        var cfg = PipelineConfig()
+        cfg.post = post; cfg.keepAllVotes = keepAll; cfg.micDistance = 0.3
+        return try TDEPipeline(estimator: try GCCPHAT(config: GCCPHATConfig(step: step)), config: cfg)
+    }
+
+    func testUpdatesOnFixedScheduleIndependentOfBlocks() throws {
+        let s = TestSignals.stereo(.speechLike, count: 8000, delay: 9, snrDb: 30)
+        let a = try pipeline().process(left: s.left, right: s.right)
+        XCTAssertEqual(a.count, 10)                       // every 800 samples
+        XCTAssertEqual(a.map(\.sampleIndex), (1...10).map { Int64($0 * 800) })
+        XCTAssertTrue(a[0].flags.contains(.noVotes))      // first 800 samples: no full window yet
+        XCTAssertEqual(a[1].votes, (1600 - 1024) / 4 + 1)
+        for u in a.dropFirst() {
+            XCTAssertEqual(u.delaySamples, 9, accuracy: 0.1)
+            XCTAssertGreaterThan(u.azimuthDeg, 0)         // right later -> source on the left
+            XCTAssertEqual(u.delayMs, 9.0 / 16, accuracy: 0.01)
+            XCTAssertEqual(u.method, "gcc-phat")
+        }
+        let p = try pipeline()
+        var b: [Update] = []
+        var i = 0, k = 0
+        let sizes = [333, 1, 799, 801, 64, 4000]
+        while i < s.left.count {
+            let n = min(sizes[k % sizes.count], s.left.count - i); k += 1
+            s.left.withUnsafeBufferPointer { l in s.right.withUnsafeBufferPointer { r in
+                p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + n]),
+                          right: UnsafeBufferPointer(rebasing: r[i..<i + n])) { b.append($0) } } }
+            i += n
+        }
+        XCTAssertEqual(a, b)
+    }
+
+    func testWholeAndSilence() throws {
+        let s = TestSignals.stereo(.white, count: 4000, delay: -12, snrDb: 40)
+        let p = try pipeline(post: .mean, keepAll: true)
+        _ = p.process(left: s.left, right: s.right)
+        let w = p.wholeResult()
+        XCTAssertEqual(w.votes, (4000 - 1024) / 4 + 1)
+        XCTAssertEqual(w.delaySamples, -12, accuracy: 1e-9)
+        XCTAssertEqual(w.confidence, 1, accuracy: 1e-12)
+        XCTAssertLessThan(w.azimuthDeg, 0)
+
+        let z = [Float](repeating: 0, count: 3200)
+        let q = try pipeline()
+        let u = q.process(left: z, right: z)
+        XCTAssertTrue(u.last!.flags.contains(.silent))
+        XCTAssertTrue(u.last!.flags.contains(.holding))
+        XCTAssertEqual(u.last!.levelDb, -200)
+    }
+
+    func testBeyondRangeFlag() throws {
+        let s = TestSignals.stereo(.white, count: 2400, delay: 20, snrDb: 40)
+        var cfg = PipelineConfig(); cfg.micDistance = 0.1     // max physical delay 4.66 samples
+        let p = try TDEPipeline(estimator: try GCCPHAT(config: GCCPHATConfig(step: 8)), config: cfg)
+        let u = p.process(left: s.left, right: s.right).last!
+        XCTAssertTrue(u.flags.contains(.beyondRange))
+        XCTAssertEqual(u.azimuthDeg, 90)
+    }
+
+    func testRejectsSpanShorterThanWindow() throws {
+        var cfg = PipelineConfig(); cfg.analysisSpan = 512
+        XCTAssertThrowsError(try TDEPipeline(estimator: try GCCPHAT(), config: cfg))
+    }
+}
