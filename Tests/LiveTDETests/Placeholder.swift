@@ -1,2 +1,0 @@
-import XCTest
-final class LiveTDETestsPlaceholder: XCTestCase { func testPlaceholder() {} }
