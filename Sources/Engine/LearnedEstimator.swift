@@ -29,7 +29,10 @@ public final class LearnedEstimator: DelayEstimator {
         /// Band half-width in samples; `nil` = the model's `max_delay`.
         public var maxDelay: Int?
 
-        public init(voteStride: Int = 8, argmax: Bool = false, maxBlock: Int = 256, maxDelay: Int? = nil) {
+        /// Default distance between left vote windows.
+        public static let defaultVoteStride = 8
+
+        public init(voteStride: Int = Options.defaultVoteStride, argmax: Bool = false, maxBlock: Int = 256, maxDelay: Int? = nil) {
             self.voteStride = voteStride
             self.argmax = argmax
             self.maxBlock = maxBlock

@@ -17,21 +17,31 @@ public enum EncoderFeatures {
         let oRe = out, oIm = out + bins
         if phatBeta == 0 {
             for k in 0..<bins { oRe[k] = re[k]; oIm[k] = im[k] }
-        } else {
+        } else if phatBeta == 0.5 {
             for k in 0..<bins {
                 let a = re[k], b = im[k]
-                let mag = (a * a + b * b).squareRoot() + 1e-6
-                let g: Float
-                if phatBeta == 1 { g = 1 / mag } else if phatBeta == 0.5 { g = 1 / mag.squareRoot() } else {
-                    g = Float(exp(-Double(phatBeta) * log(Double(mag))))
-                }
+                let g = 1 / ((a * a + b * b).squareRoot() + 1e-6).squareRoot()
+                oRe[k] = a * g; oIm[k] = b * g
+            }
+        } else if phatBeta == 1 {
+            for k in 0..<bins {
+                let a = re[k], b = im[k]
+                let g = 1 / ((a * a + b * b).squareRoot() + 1e-6)
+                oRe[k] = a * g; oIm[k] = b * g
+            }
+        } else {
+            let beta = Double(phatBeta)
+            for k in 0..<bins {
+                let a = re[k], b = im[k]
+                let mag = Double((a * a + b * b).squareRoot() + 1e-6)
+                let g = Float(exp(-beta * log(mag)))
                 oRe[k] = a * g; oIm[k] = b * g
             }
         }
         if columnNorm {
-            var p: Double = 0
-            for k in 0..<bins { p += Double(oRe[k] * oRe[k] + oIm[k] * oIm[k]) }
-            let g = Float(1 / (p / Double(bins) + 1e-8).squareRoot())
+            var p: Float = 0
+            for k in 0..<bins { p += oRe[k] * oRe[k] + oIm[k] * oIm[k] }
+            let g = 1 / (p / Float(bins) + 1e-8).squareRoot()
             for k in 0..<bins { oRe[k] *= g; oIm[k] *= g }
         }
     }
@@ -110,19 +120,24 @@ private final class LayerKernel {
     /// column of `q = 0`; both column-major with their channel counts as leading dimension.
     @inline(__always)
     func apply(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int) {
-        for q in 0..<n {
-            let yc = y + q * outC
-            for o in 0..<outC { yc[o] = bias[o] }
-        }
         for j in 0..<kernel {
             let xj = x - (kernel - 1 - j) * dilation * inC
             cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans,
                         Int32(outC), Int32(n), Int32(inC), 1,
-                        taps + j * outC * inC, Int32(outC), xj, Int32(inC), 1, y, Int32(outC))
+                        taps + j * outC * inC, Int32(outC), xj, Int32(inC), j == 0 ? 0 : 1, y, Int32(outC))
         }
+        // Bias and activation in one pass (unconditional stores so it vectorises).
+        let b = UnsafePointer(bias)
         if relu {
-            let total = outC * n
-            for i in 0..<total where y[i] < 0 { y[i] = 0 }
+            for q in 0..<n {
+                let yc = y + q * outC
+                for o in 0..<outC { let v = yc[o] + b[o]; yc[o] = v > 0 ? v : 0 }
+            }
+        } else {
+            for q in 0..<n {
+                let yc = y + q * outC
+                for o in 0..<outC { yc[o] += b[o] }
+            }
         }
     }
 }

@@ -56,7 +56,31 @@ public enum EstimatorFactory {
                 throw EstimatorFactoryError(e.description)
             }
         case .learned:
-            throw EstimatorFactoryError("learned encoder not available yet")
+            // Model: options.modelPath (--model / engine.model), else $TDED_MODEL, else the
+            // shipped models/tded-stream-v1.safetensors (see ModelLoader).
+            let loaded: (model: EncoderModel, path: String)
+            do { loaded = try ModelLoader.loadModel(explicit: options.modelPath) } catch let e as ModelLoaderError {
+                throw EstimatorFactoryError(e.description)
+            }
+            let m = loaded.model
+            guard Double(m.sampleRate) == options.sampleRate else {
+                throw EstimatorFactoryError("learned model \(loaded.path) expects \(m.sampleRate) Hz audio, the engine runs at \(Int(options.sampleRate)) Hz")
+            }
+            guard options.window == m.window else {
+                throw EstimatorFactoryError("learned model \(loaded.path) has a \(m.window)-sample window; window = \(options.window) does not match")
+            }
+            let lag = options.maxLagSamples
+            guard lag >= 1 else {
+                throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is less than one sample at \(Int(options.sampleRate)) Hz")
+            }
+            // The right channel is always encoded at every sample; `step` is the left-channel
+            // vote stride, and the engine-wide default step of 1 selects the learned default (8).
+            let stride = options.step <= 1 ? LearnedEstimator.Options.defaultVoteStride : options.step
+            do {
+                return try LearnedEstimator(model: m, options: .init(voteStride: stride, maxDelay: lag))
+            } catch let e as LearnedEstimator.ConfigurationError {
+                throw EstimatorFactoryError(e.description)
+            }
         }
     }
 }

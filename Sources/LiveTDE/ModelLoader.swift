@@ -1,0 +1,95 @@
+// ModelLoader.swift: finding and reading the learned encoder's `.safetensors` file.
+import Engine
+import Foundation
+
+/// A model file that could not be found or read; `description` is one line.
+public struct ModelLoaderError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Locates and loads learned-encoder models.
+///
+/// Lookup order for the model file:
+/// 1. an explicit path (`--model PATH`, or `engine.model` in the config); if given it must
+///    exist, there is no silent fallback;
+/// 2. `$TDED_MODEL`;
+/// 3. `models/tded-stream-v1.safetensors` under each ancestor directory of the running
+///    executable (so a build inside the repository finds the shipped model), then under the
+///    current directory, then `/usr/share/tded/models/tded-stream-v1.safetensors`.
+public enum ModelLoader {
+    /// The shipped model's path relative to the repository (or install) root.
+    public static let defaultRelativePath = "models/tded-stream-v1.safetensors"
+    /// System-wide install location of the shipped model.
+    public static let systemPath = "/usr/share/tded/models/tded-stream-v1.safetensors"
+    /// Files larger than this are refused before reading (the shipped model is ~1 MB).
+    public static let maxFileSize = 1 << 30
+
+    /// Candidate paths in lookup order, for the given environment (see the type's doc).
+    /// An explicit path, when present, is the only candidate.
+    public static func candidates(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                                  executable: String? = executablePath(),
+                                  currentDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
+        if let e = explicit, !e.isEmpty { return [e] }
+        var out: [String] = []
+        if let env = environment["TDED_MODEL"], !env.isEmpty { out.append(env) }
+        if let exe = executable {
+            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent().standardizedFileURL
+            while true {
+                out.append(dir.appendingPathComponent(defaultRelativePath).path)
+                let up = dir.deletingLastPathComponent().standardizedFileURL
+                if up.path == dir.path { break }
+                dir = up
+            }
+        }
+        out.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent(defaultRelativePath).standardizedFileURL.path)
+        out.append(systemPath)
+        var seen = Set<String>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    /// The running executable (resolved through `/proc/self/exe` on Linux).
+    public static func executablePath() -> String? {
+        let p = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        if p != "/proc/self/exe" { return p }
+        return CommandLine.arguments.first.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+    }
+
+    /// The first existing candidate; throws naming where it looked when none exists.
+    public static func resolve(explicit: String?) throws -> String {
+        let c = candidates(explicit: explicit)
+        for p in c where FileManager.default.fileExists(atPath: p) { return p }
+        if let e = explicit, !e.isEmpty { throw ModelLoaderError("model file \(e): no such file") }
+        throw ModelLoaderError("no learned model found: set --model PATH, engine.model or TDED_MODEL, or install "
+                               + "\(defaultRelativePath) (looked in \(c.count) places, e.g. \(c.last!))")
+    }
+
+    /// Reads and validates the model at `path`; errors name the file.
+    public static func load(path: String) throws -> EncoderModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ModelLoaderError("model file \(path): no such file")
+        }
+        guard !isDir.boolValue else { throw ModelLoaderError("model file \(path): is a directory") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
+        guard size >= 0 else { throw ModelLoaderError("model file \(path): cannot read its size") }
+        guard size <= maxFileSize else {
+            throw ModelLoaderError("model file \(path): \(size) bytes is larger than the \(maxFileSize)-byte limit")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ModelLoaderError("model file \(path): cannot read it (\(error.localizedDescription))")
+        }
+        do {
+            return try EncoderModel(safetensorsBytes: [UInt8](data))
+        } catch let e as EncoderModelError {
+            throw ModelLoaderError("\(path): \(e.description)")
+        }
+    }
+
+    /// Resolves (see `candidates`) and loads a model; returns it with the path it came from.
+    public static func loadModel(explicit: String?) throws -> (model: EncoderModel, path: String) {
+        let p = try resolve(explicit: explicit)
+        return (try load(path: p), p)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class tdedTestsPlaceholder: XCTestCase { func testPlaceholder() {} }
