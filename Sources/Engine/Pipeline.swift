@@ -114,6 +114,7 @@ public final class TDEPipeline {
     private let gather: UnsafeMutablePointer<Float>
     private let energy: UnsafeMutablePointer<Float>   // ring of (l^2 + r^2) / 2, analysisSpan long
     private var allVotes: [Float] = []
+    private var totalEnergy = 0.0                     // sum over the stream, for wholeResult()
 
     /// Creates a pipeline; throws `EngineConfigError` for an inconsistent configuration.
     public init(estimator: DelayEstimator, config: PipelineConfig = PipelineConfig()) throws {
@@ -145,7 +146,7 @@ public final class TDEPipeline {
     /// Forgets everything (estimator included); the next sample is position 0.
     public func reset() {
         estimator.reset(); smoother.reset()
-        samplesProcessed = 0; ringCount = 0; allVotes.removeAll()
+        samplesProcessed = 0; ringCount = 0; allVotes.removeAll(); totalEnergy = 0
         energy.update(repeating: 0, count: config.analysisSpan)
     }
 
@@ -164,7 +165,9 @@ public final class TDEPipeline {
             let span = config.analysisSpan
             for j in 0..<n {
                 let a = lb[i + j], b = rb[i + j]
-                energy[Int((samplesProcessed + Int64(j)) % Int64(span))] = 0.5 * (a * a + b * b)
+                let e = 0.5 * (a * a + b * b)
+                energy[Int((samplesProcessed + Int64(j)) % Int64(span))] = e
+                totalEnergy += Double(e)
             }
             let got = estimator.process(left: UnsafeBufferPointer(start: lb + i, count: n),
                                         right: UnsafeBufferPointer(start: rb + i, count: n),
@@ -189,14 +192,12 @@ public final class TDEPipeline {
         return out
     }
 
-    /// One estimate from every vote of the stream so far (`--whole`). Requires `keepAllVotes`.
+    /// One estimate from every vote of the stream so far (`--whole`); its level is that of the
+    /// whole stream and the smoother is not involved. Requires `keepAllVotes`.
     public func wholeResult() -> Update {
         precondition(config.keepAllVotes, "wholeResult() needs keepAllVotes")
         let res = allVotes.withUnsafeBufferPointer { aggregator.aggregate($0, post: config.post) }
-        var total = 0.0
-        let span = min(Int64(config.analysisSpan), samplesProcessed)
-        for j in 0..<Int(span) { total += Double(energy[j]) }
-        let level = levelDb(total, Int(span))
+        let level = levelDb(totalEnergy, Int(samplesProcessed))
         return makeUpdate(result: res, level: level, useSmoother: false)
     }
 
