@@ -206,7 +206,7 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
         // Runaway-clock detection: audio delivered vs wall time since the last (re)start.
         var clockStart = monotonicSeconds()
         var framesSinceStart = 0
-        let slack = 1.0 + Double(settings.bufferFrames) / rate
+        let slack = 0.5 + Double(settings.bufferFrames) / rate
         while alive {
             let n = Int(snd_pcm_readi(o.pcm, o.buffer, snd_pcm_uframes_t(o.period)))
             if n < 0 {
@@ -242,13 +242,15 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
             }
             stats.frames.wrappingIncrement(by: n, ordering: .relaxed)
             framesSinceStart += n
+            // A device cannot deliver more than the wall time since the anchor plus what its
+            // buffer held (plus scheduling slack); a much faster stream has no real source.
             let audio = Double(framesSinceStart) / rate
-            if audio > 2 {
+            if audio > slack {
                 let wall = monotonicSeconds() - clockStart
-                if audio > 1.5 * wall + slack {
-                    return .lost(String(format: "device delivered %.1f s of audio in %.1f s (faster than real time: its source is gone)", audio, wall))
+                if audio > 1.05 * wall + slack {
+                    return .lost(String(format: "device delivered %.2f s of audio in %.2f s (faster than real time: its source is gone)", audio, wall))
                 }
-                if audio > 60 { // re-anchor so the check stays sensitive on long runs
+                if audio > 30 { // re-anchor so the check stays sensitive on long runs
                     clockStart = monotonicSeconds(); framesSinceStart = 0
                 }
             }

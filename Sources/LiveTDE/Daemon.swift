@@ -285,8 +285,8 @@ public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
     s += ",\"level_db\":" + fmt(u.levelDb, 1)
     s += ",\"method\":" + jsonString(u.method)
     s += ",\"seq\":\(seq)"
-    s += ",\"raw_delay_ms\":" + fmt(u.delayMs, 4)
-    s += ",\"raw_azimuth_deg\":" + fmt(u.azimuthDeg, 2)
+    s += ",\"raw_delay_ms\":" + fmt(u.delayMs, 5)
+    s += ",\"raw_azimuth_deg\":" + fmt(u.azimuthDeg, 3)
     s += ",\"votes\":\(u.votes)"
     s += ",\"flags\":[" + u.flags.names.map { "\"\($0)\"" }.joined(separator: ",") + "]}"
     return s

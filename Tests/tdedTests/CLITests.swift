@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+
+/// Command-line behaviour of `tded` that needs no running daemon.
+final class CLITests: XCTestCase {
+    func testCheckConfigAcceptsShippedConfig() throws {
+        let path = E2E.repoRoot.appendingPathComponent("config/tded.toml").path
+        let (code, out, err) = try runTded(["--check-config", path])
+        XCTAssertEqual(code, 0, err)
+        XCTAssertTrue(out.contains("OK"), out)
+    }
+
+    /// Each bad value is one stderr line naming the key, exit status 2.
+    func testCheckConfigRejectsBadValuesNamingTheKey() throws {
+        let dir = E2E.tempDir(self)
+        let cases: [(String, String)] = [
+            ("[capture]\nrate = \"fast\"", "capture.rate"),
+            ("[capture]\nformat = \"U8\"", "capture.format"),
+            ("[capture]\nchannels = [0, 5]", "capture.channels"),
+            ("[engine]\nwindow = 1000", "engine.window"),
+            ("[engine]\nmethod = \"learned\"", "engine.model"),
+            ("[publish]\nsocket_mode = \"rwx\"", "publish.socket_mode"),
+            ("[publish]\nrate_hz = -1", "publish.rate_hz"),
+            ("[capture\n", "TOML syntax error"),
+        ]
+        for (i, (toml, key)) in cases.enumerated() {
+            let p = dir + "/bad\(i).toml"
+            try toml.write(toFile: p, atomically: true, encoding: .utf8)
+            let (code, _, err) = try runTded(["--check-config", p])
+            XCTAssertEqual(code, 2, "\(key): \(err)")
+            XCTAssertTrue(err.contains(key), "error does not name \(key): \(err)")
+            XCTAssertEqual(err.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, "not one line: \(err)")
+        }
+        let (code, _, err) = try runTded(["--check-config", dir + "/missing.toml"])
+        XCTAssertEqual(code, 2)
+        XCTAssertTrue(err.contains("cannot read"), err)
+    }
+
+    func testRunWithBadConfigFailsFastWithOneLine() throws {
+        let dir = E2E.tempDir(self)
+        let p = dir + "/bad.toml"
+        try "[engine]\npost = \"median\"\n".write(toFile: p, atomically: true, encoding: .utf8)
+        let (code, _, err) = try runTded(["run", "--config", p])
+        XCTAssertEqual(code, 2)
+        XCTAssertTrue(err.contains("engine.post") && err.contains("\"mode\" or \"mean\""), err)
+    }
+
+    func testMissingInputFileIsOneLineError() throws {
+        let dir = E2E.tempDir(self)
+        let (code, _, err) = try runTded(["run", "--input", dir + "/nope.wav", "--socket", dir + "/s.sock"])
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(err.contains("nope.wav"), err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/s.sock"), "socket left behind")
+    }
+
+    func testListDevices() throws {
+        let (code, out, err) = try runTded(["--list-devices"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssertTrue(out.contains("Sound cards:") && out.contains("Capture PCMs"), out)
+        // The ALSA configuration's standard capture PCMs are listed (null, default, ...).
+        XCTAssertTrue(out.contains("null") || out.contains("default"), out)
+    }
+}

@@ -1,0 +1,350 @@
+import Foundation
+import LiveTDE
+import XCTest
+
+/// End to end through the built `tded` binary: real ALSA (a `file` PCM over a FIFO, no sound
+/// card needed), real `nc -U` clients, signals, and `tded analyze` as the reference.
+final class DaemonEndToEndTests: XCTestCase {
+    /// Engine step used by the live tests (both daemon and `analyze`): 4 keeps a debug build
+    /// comfortably faster than real time on a shared 2-core machine. Step 1 is measured in the
+    /// release performance figures.
+    let step = 4
+
+    struct Setup {
+        let dir: String, clip: String, raw: [UInt8], fifo: String, asound: String, socket: String, config: String
+    }
+
+    func setUpALSA(seconds: Double = 5, extra: String = "", makeFIFO: Bool = true) throws -> Setup {
+        let dir = E2E.tempDir(self)
+        let clip = dir + "/clip.wav"
+        try E2E.makeClip(seconds: seconds, path: clip)
+        let fifo = dir + "/capture.fifo"
+        if makeFIFO { XCTAssertEqual(mkfifo(fifo, 0o600), 0) }
+        let asound = try E2E.alsaConfig(dir: dir, fifo: fifo)
+        let socket = dir + "/tded.sock"
+        let config = dir + "/tded.toml"
+        try E2E.writeConfig(config, """
+        [capture]
+        device = "tdetest"
+        retry_max_seconds = 0.5
+        [engine]
+        step = \(step)
+        [publish]
+        socket = "\(socket)"
+        \(extra)
+        """)
+        return Setup(dir: dir, clip: clip, raw: try E2E.rawS16(clip), fifo: fifo, asound: asound, socket: socket, config: config)
+    }
+
+    func startDaemon(_ s: Setup, _ args: [String] = []) throws -> TdedProcess {
+        let d = try TdedProcess(["run", "--config", s.config] + args, dir: s.dir, env: ["ALSA_CONFIG_PATH": s.asound])
+        addTeardownBlock { d.stop() }
+        XCTAssertTrue(d.waitForLog("publishing on", timeout: 10), "daemon did not start: \(d.log)")
+        return d
+    }
+
+    func assertConverged(_ lines: [[String: Any]], after t0: Double, file: StaticString = #filePath, line: UInt = #line) {
+        let tail = lines.filter { $0.d("t") >= t0 }
+        XCTAssertGreaterThanOrEqual(tail.count, 10, "too few lines after t=\(t0)", file: file, line: line)
+        let exp = E2E.expectedAzimuth
+        let badSmoothed = tail.filter { abs($0.d("azimuth_deg") - exp) > 2.5 }
+        let badRaw = tail.filter { abs($0.d("raw_azimuth_deg") - exp) > 1.0 }
+        XCTAssertTrue(badSmoothed.isEmpty, "smoothed azimuth off \(exp): \(badSmoothed.prefix(3))", file: file, line: line)
+        XCTAssertLessThanOrEqual(badRaw.count, tail.count / 10, "raw azimuth off \(exp): \(badRaw.prefix(3))", file: file, line: line)
+        for l in tail {
+            XCTAssertEqual(l.i("v"), 1); XCTAssertEqual(l["method"] as? String, "gcc-phat")
+            XCTAssertNotNil(l["seq"]); XCTAssertNotNil(l["level_db"]); XCTAssertNotNil(l["confidence"])
+        }
+    }
+
+    /// The full path: ALSA file PCM fed at real-time pace -> tded -> nc -U. Lines converge to
+    /// the known direction and equal `tded analyze` on the same file, update for update.
+    func testALSAFilePCMConvergesAndMatchesAnalyze() throws {
+        let s = try setUpALSA()
+        let d = try startDaemon(s)
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        let feeder = FIFOFeeder(fifo: s.fifo, bytes: s.raw)
+        feeder.start()
+        XCTAssertTrue(feeder.waitDone(timeout: 15))
+        XCTAssertTrue(waitUntil(3) { nc.lines.contains { $0.d("t") >= 4.95 } }, "no line reached t=4.95")
+        let st = status(s.socket)
+        XCTAssertNotNil(st)
+        XCTAssertEqual(st?.i("dropped_frames"), 0, "ring overrun during the test: \(st ?? [:])")
+        d.stop()
+        let lines = nc.lines.filter { $0.d("t") <= 5.0 }
+        XCTAssertGreaterThanOrEqual(lines.count, 90, "expected ~100 lines at 20 Hz over 5 s")
+        assertConverged(lines, after: 1.5)
+        // seq increases by one per line for a client that keeps up
+        XCTAssertNil(seqGap(lines), "gaps in seq")
+        let offline = try analyze(s.clip, ["--step", "\(step)"])
+        XCTAssertGreaterThan(offline.count, 90)
+        let (matched, bad) = compareWithAnalyze(lines, offline)
+        XCTAssertGreaterThanOrEqual(matched, lines.count - 2, "few updates matched analyze")
+        XCTAssertTrue(bad.isEmpty, "live differs from analyze: \(bad.prefix(5))")
+    }
+
+    /// `--input FILE --realtime`: same answers, paced in real time, exits at the end with the
+    /// socket removed.
+    func testRealtimeFileInputConvergesAndMatchesAnalyze() throws {
+        let s = try setUpALSA(seconds: 4)
+        let t0 = Date()
+        let d = try startDaemon(s, ["--input", s.clip, "--realtime"])
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        XCTAssertEqual(d.waitExit(timeout: 20), 0, d.log)
+        let elapsed = Date().timeIntervalSince(t0)
+        XCTAssertGreaterThan(elapsed, 3.7, "replay was not paced in real time")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.socket), "socket file left behind")
+        nc.process.waitUntilExit()
+        let lines = nc.lines
+        XCTAssertGreaterThanOrEqual(lines.count, 70)
+        assertConverged(lines, after: 1.5)
+        let (matched, bad) = compareWithAnalyze(lines, try analyze(s.clip, ["--step", "\(step)"]))
+        XCTAssertGreaterThanOrEqual(matched, lines.count - 2)
+        XCTAssertTrue(bad.isEmpty, "live differs from analyze: \(bad.prefix(5))")
+    }
+
+    /// The capture PCM vanishes (FIFO writer closes) and returns: logged once, retried, and
+    /// the stream resumes with the right direction, without a process restart.
+    func testCapturePCMVanishesAndReturns() throws {
+        let s = try setUpALSA(seconds: 6)
+        let d = try startDaemon(s)
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        let cut = 3 * 16000 * 4
+        let feeder = FIFOFeeder(fifo: s.fifo, bytes: s.raw)
+        feeder.start(to: cut)
+        XCTAssertTrue(feeder.waitDone(timeout: 10))
+        XCTAssertTrue(d.waitForLog("lost", timeout: 5), "loss not detected: \(d.log)")
+        let pid = d.pid
+        sleep(1)
+        let before = nc.lines.count
+        feeder.start(from: cut)
+        XCTAssertTrue(d.waitForLog("is back", timeout: 5), "device return not logged: \(d.log)")
+        // Look while the returned device is still streaming (its writer closes again at the end).
+        XCTAssertTrue(waitUntil(10) { feeder.position >= s.raw.count - 16000 * 4 / 2 })
+        let st = status(s.socket)
+        XCTAssertEqual(st?.i("device_lost"), 1)
+        XCTAssertEqual(st?["state"] as? String, "running")
+        XCTAssertEqual(d.log.components(separatedBy: "lost:").count - 1, 1, "loss must be logged once: \(d.log)")
+        let after = Array(nc.lines.dropFirst(before))
+        XCTAssertTrue(feeder.waitDone(timeout: 10))
+        d.stop()
+        XCTAssertEqual(d.pid, pid)
+        XCTAssertGreaterThan(after.count, 30, "stream did not resume")
+        // The last second of resumed audio points the right way.
+        let tEnd = after.last!.d("t")
+        assertConverged(after, after: tEnd - 1.0)
+    }
+
+    /// The device is missing at start: one error line, retries with backoff, capture starts
+    /// when the device appears.
+    func testMissingDeviceAtStartIsRetriedUntilItAppears() throws {
+        let s = try setUpALSA(seconds: 3, makeFIFO: false)
+        let d = try startDaemon(s)
+        XCTAssertTrue(d.waitForLog("unavailable", timeout: 5))
+        sleep(2) // several retries happen meanwhile
+        XCTAssertEqual(d.log.components(separatedBy: "unavailable").count - 1, 1, "must log once: \(d.log)")
+        XCTAssertEqual(status(s.socket)?["state"] as? String, "waiting")
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        XCTAssertEqual(mkfifo(s.fifo, 0o600), 0)
+        let feeder = FIFOFeeder(fifo: s.fifo, bytes: s.raw)
+        feeder.start()
+        XCTAssertTrue(d.waitForLog("is back", timeout: 5), d.log)
+        XCTAssertTrue(feeder.waitDone(timeout: 10))
+        usleep(300_000)
+        d.stop()
+        assertConverged(nc.lines.filter { $0.d("t") <= 3.0 }, after: 1.5)
+    }
+
+    /// Fast publishing setup for the client fault tests: file replay as fast as the engine
+    /// runs, looping, coarse step, 500 updates per second of audio.
+    func startFast(queue: Int = 16, maxSkipped: Int = 50, realtime: Bool = false) throws -> (Setup, TdedProcess) {
+        let s = try setUpALSA(seconds: 2, extra: "client_queue_lines = \(queue)\nmax_skipped_lines = \(maxSkipped)\nrate_hz = \(realtime ? 200 : 500)")
+        var cfg = try String(contentsOfFile: s.config, encoding: .utf8)
+        cfg = cfg.replacingOccurrences(of: "step = \(step)", with: "step = 16\npost = \"mean\"")
+        try E2E.writeConfig(s.config, cfg)
+        let d = try startDaemon(s, ["--input", s.clip, "--loop", "0"] + (realtime ? ["--realtime"] : []))
+        return (s, d)
+    }
+
+    /// A client that connects and never reads: the engine keeps publishing to the others,
+    /// the stuck client's lines are skipped (counted) and it is finally disconnected.
+    func testClientThatNeverReadsDoesNotBlockOthers() throws {
+        let (s, d) = try startFast()
+        guard let stuck = UnixSocket.connect(s.socket) else { return XCTFail("connect failed") }
+        defer { close(stuck) }
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        XCTAssertTrue(waitUntil(20) { (status(s.socket)?.i("dropped_clients") ?? 0) >= 1 },
+                      "stuck client never dropped: \(status(s.socket) ?? [:])")
+        let n1 = nc.lines.count
+        sleep(1)
+        let n2 = nc.lines.count
+        XCTAssertGreaterThan(n2, n1 + 50, "the reading client stalled")
+        let st = status(s.socket)!
+        XCTAssertGreaterThanOrEqual(st.i("skipped_lines"), 50)
+        XCTAssertEqual(st.i("clients"), 1, "only the nc client should remain")
+        nc.kill()
+        d.stop()
+        // The reading client was never disconnected: it kept receiving up to the end.
+        XCTAssertGreaterThan(nc.lines.count, 500)
+    }
+
+    /// 50 `nc` clients connect and leave at random (SIGTERM, SIGKILL); a steady client keeps
+    /// its gap-free stream and the daemon ends with only that client.
+    func testFiftyClientsConnectingAndLeavingAtRandom() throws {
+        let (s, d) = try startFast(queue: 64, maxSkipped: 100_000, realtime: true)
+        let steady = try NCClient(socket: s.socket, dir: s.dir)
+        var rng = SystemRandomNumberGenerator()
+        var live: [(NCClient, Date)] = []
+        var started = 0
+        let end = Date().addingTimeInterval(4)
+        while Date() < end || !live.isEmpty {
+            if started < 50 && Int.random(in: 0..<3, using: &rng) == 0 {
+                live.append((try NCClient(socket: s.socket, dir: s.dir), Date().addingTimeInterval(Double.random(in: 0.05...1.5, using: &rng))))
+                started += 1
+            }
+            live.removeAll { c, t in
+                guard Date() >= t else { return false }
+                c.kill(Bool.random(using: &rng) ? SIGKILL : SIGTERM)
+                return true
+            }
+            usleep(20_000)
+            if Date() > end.addingTimeInterval(5) { break }
+        }
+        XCTAssertEqual(started, 50)
+        XCTAssertTrue(waitUntil(5) { status(s.socket)?.i("clients") == 1 }, "vanished clients not cleaned up: \(status(s.socket) ?? [:])")
+        let st = status(s.socket)!
+        XCTAssertGreaterThanOrEqual(st.i("clients_total"), 51)
+        XCTAssertTrue(d.process.isRunning)
+        let n = steady.lines.count
+        XCTAssertTrue(waitUntil(3) { steady.lines.count > n + 20 }, "steady client stopped receiving")
+        steady.kill(); d.stop()
+        XCTAssertNil(seqGap(steady.lines), "steady client lost lines")
+    }
+
+    /// A client killed with SIGKILL mid-stream: no SIGPIPE death, the other client continues.
+    func testClientKilledMidStream() throws {
+        let (s, d) = try startFast(queue: 64, maxSkipped: 100_000, realtime: true)
+        let victim = try NCClient(socket: s.socket, dir: s.dir)
+        let other = try NCClient(socket: s.socket, dir: s.dir)
+        XCTAssertTrue(waitUntil(5) { victim.lines.count > 50 })
+        victim.kill(SIGKILL)
+        let n = other.lines.count
+        XCTAssertTrue(waitUntil(5) { other.lines.count > n + 100 }, "other client stalled after the kill")
+        XCTAssertTrue(d.process.isRunning, "daemon died: \(d.log)")
+        XCTAssertTrue(waitUntil(3) { status(s.socket)?.i("clients") == 1 })
+        other.kill(); d.stop()
+    }
+
+    /// SIGHUP with a broken config keeps the running one and logs why (naming the key); a
+    /// valid config is then applied (publish rate changes).
+    func testSIGHUPWithBrokenConfigKeepsOldOne() throws {
+        let s = try setUpALSA(seconds: 2)
+        let d = try startDaemon(s, ["--input", s.clip, "--realtime", "--loop", "0"])
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        XCTAssertTrue(waitUntil(5) { nc.lines.count > 10 })
+        let good = try String(contentsOfFile: s.config, encoding: .utf8)
+        try E2E.writeConfig(s.config, good + "\n[log]\nlevel = 7\n")
+        d.signal(SIGHUP)
+        XCTAssertTrue(d.waitForLog("keeping the running configuration", timeout: 5), d.log)
+        XCTAssertTrue(d.log.contains("log.level"), "reason must name the key: \(d.log)")
+        let n = nc.lines.count
+        XCTAssertTrue(waitUntil(3) { nc.lines.count > n + 20 }, "publishing stopped after a bad reload")
+        XCTAssertEqual(status(s.socket)?.d("publish_hz"), 20)
+        // Now a valid change.
+        try E2E.writeConfig(s.config, good.replacingOccurrences(of: "[publish]", with: "[publish]\nrate_hz = 5"))
+        d.signal(SIGHUP)
+        XCTAssertTrue(d.waitForLog("configuration reloaded", timeout: 5), d.log)
+        XCTAssertEqual(status(s.socket)?.d("publish_hz"), 5)
+        let m = nc.lines.count
+        sleep(2)
+        let rate = Double(nc.lines.count - m) / 2
+        XCTAssertTrue(rate > 2 && rate < 9, "expected ~5 lines/s after reload, got \(rate)")
+        XCTAssertTrue(d.process.isRunning)
+    }
+
+    /// SIGTERM: clean exit 0, socket file removed, systemd told READY then STOPPING, and
+    /// watchdog pings sent when WATCHDOG_USEC is set.
+    func testSIGTERMRemovesSocketAndNotifiesSystemd() throws {
+        let s = try setUpALSA(seconds: 2)
+        let notifyPath = s.dir + "/notify.sock"
+        let nfd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(nfd) }
+        var addr = sockaddr_un(); addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in notifyPath.utf8.enumerated() { raw[i] = b } }
+        XCTAssertEqual(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(nfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }, 0)
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(nfd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let d = try TdedProcess(["run", "--config", s.config, "--input", s.clip, "--realtime", "--loop", "0"], dir: s.dir,
+                                env: ["NOTIFY_SOCKET": notifyPath, "WATCHDOG_USEC": "1000000"])
+        addTeardownBlock { d.stop() }
+        var messages = ""
+        func drain() {
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = recv(nfd, &buf, buf.count, 0)
+                if n <= 0 { break }
+                messages += String(decoding: buf[0..<n], as: UTF8.self) + "\n"
+            }
+        }
+        XCTAssertTrue(waitUntil(10) { drain(); return messages.contains("READY=1") }, "no READY=1: \(messages)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: s.socket))
+        XCTAssertTrue(waitUntil(3) { drain(); return messages.contains("WATCHDOG=1") }, "no watchdog ping")
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.waitExit(timeout: 5), 0, d.log)
+        drain()
+        XCTAssertTrue(messages.contains("STOPPING=1"), messages)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.socket), "socket file not removed")
+    }
+
+    /// A stale socket file (nobody listening) is replaced; a live one is refused clearly.
+    func testStaleSocketReplacedLiveSocketRefused() throws {
+        let s = try setUpALSA(seconds: 2)
+        // stale: bind and close without unlinking
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un(); addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in s.socket.utf8.enumerated() { raw[i] = b } }
+        XCTAssertEqual(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }, 0)
+        close(fd)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: s.socket))
+        let d = try startDaemon(s, ["--input", s.clip, "--realtime", "--loop", "0"])
+        let attrs = try FileManager.default.attributesOfItem(atPath: s.socket)
+        XCTAssertEqual((attrs[.posixPermissions] as? NSNumber)?.intValue, 0o660)
+        // a second daemon on the same socket must refuse, not steal it
+        let (code, _, err) = try runTded(["run", "--config", s.config, "--input", s.clip], env: ["ALSA_CONFIG_PATH": s.asound])
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(err.contains("already serving"), err)
+        XCTAssertNotNil(status(s.socket), "first daemon lost its socket")
+        d.stop()
+    }
+
+    /// `tded status` prints the counters; `--json` the raw line.
+    func testStatusCommand() throws {
+        let s = try setUpALSA(seconds: 2)
+        let d = try startDaemon(s, ["--input", s.clip, "--realtime", "--loop", "0"])
+        sleep(1)
+        let (code, out, err) = try runTded(["status", "--socket", s.socket])
+        XCTAssertEqual(code, 0, err)
+        for k in ["uptime_s", "source", "rate", "xruns", "overruns", "dropped_clients", "engine_load"] {
+            XCTAssertTrue(out.contains(k), "status lacks \(k): \(out)")
+        }
+        let (c2, json, _) = try runTded(["status", "--json", "--socket", s.socket])
+        XCTAssertEqual(c2, 0)
+        let obj = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        XCTAssertEqual(obj?.i("rate"), 16000)
+        XCTAssertGreaterThan(obj?.d("engine_load") ?? 0, 0)
+        d.stop()
+        let (c3, _, e3) = try runTded(["status", "--socket", s.socket])
+        XCTAssertEqual(c3, 1)
+        XCTAssertTrue(e3.contains("no daemon answering"), e3)
+    }
+}
+
+/// Nil when `seq` increases by exactly one from line to line, else where it first jumps.
+func seqGap(_ lines: [[String: Any]]) -> String? {
+    let seqs = lines.map { $0.i("seq") }
+    guard !seqs.isEmpty else { return "no lines" }
+    for k in 1..<max(1, seqs.count) where seqs[k] != seqs[k - 1] + 1 {
+        return "seq jumps from \(seqs[k - 1]) to \(seqs[k]) at line \(k) of \(seqs.count)"
+    }
+    return nil
+}
