@@ -95,6 +95,7 @@ struct Bench: ParsableCommand {
             print(String(format: "  FFTW rFFT %d: forward %.0f ns, inverse (incl. copy) %.0f ns", size, fwd, inv))
         }
         if checkAlloc { try allocCheck(left, right) }
+        LearnedBench.section(seconds: seconds, block: block, checkAlloc: checkAlloc)  // BenchLearned.swift
     }
 
     /// Counts heap allocations over steady-state pipeline processing (after warm-up).
