@@ -9,8 +9,9 @@ struct Bench: ParsableCommand {
         discussion: """
         Runs GCC-PHAT at step 1 (and a few other configurations) on synthetic 16 kHz stereo \
         noise through the same TDEPipeline the daemon and `analyze` use, and prints the \
-        real-time factor (audio seconds per wall-clock second; 10 = ten times faster than real \
-        time) and ns per stereo sample. Also times the FFTs alone, which bound the step-1 cost. \
+        real-time factor (audio seconds per second of this thread's CPU time, i.e. on one core, \
+        and per wall-clock second; 10 = ten times faster than real time) and CPU ns per stereo \
+        sample. Also times the FFTs alone, which bound the step-1 cost. \
         With --check-alloc, run under LD_PRELOAD of scripts/malloc_count.c to count heap \
         allocations during steady-state processing.
         """)
@@ -30,6 +31,13 @@ struct Bench: ParsableCommand {
     struct Case { let name: String; let cfg: GCCPHATConfig }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// CPU time of the calling thread, ns (excludes time other processes take from this core).
+    static func cpuNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
 
     func run() throws {
         let rate = 16000.0
@@ -60,9 +68,10 @@ struct Bench: ParsableCommand {
             ]
         }
         for c in cases {
-            let p = try TDEPipeline(estimator: try GCCPHAT(config: c.cfg))
+            var pc = PipelineConfig(); pc.analysisSpan = max(pc.analysisSpan, c.cfg.window + 576)
+            let p = try TDEPipeline(estimator: try GCCPHAT(config: c.cfg), config: pc)
             var updates = 0, lastDelay = 0.0
-            let t0 = Bench.now()
+            let t0 = Bench.now(), c0 = Bench.cpuNow()
             var i = 0
             left.withUnsafeBufferPointer { l in
                 right.withUnsafeBufferPointer { r in
@@ -76,22 +85,21 @@ struct Bench: ParsableCommand {
                     }
                 }
             }
-            let wall = Double(Bench.now() - t0) / 1e9
-            let rtf = seconds / wall
-            print(String(format: "  %@: RTF %.1fx, %.0f ns/sample (%d updates, delay %.2f)",
-                         c.name, rtf, wall * 1e9 / Double(n), updates, lastDelay))
+            let wall = Double(Bench.now() - t0) / 1e9, cpu = Double(Bench.cpuNow() - c0) / 1e9
+            print(String(format: "  %@: RTF %.1fx (cpu time; wall %.1fx), %.0f ns/sample (%d updates, delay %.2f)",
+                         c.name, seconds / cpu, seconds / wall, cpu * 1e9 / Double(n), updates, lastDelay))
         }
         // What bounds step 1: the inverse FFT per sample, plus O(window) spectrum work.
         for size in [2048, 4096] {
             let f = ForwardRealFFT(size: size), g = InverseRealFFT(size: size)
             for j in 0..<size { f.input[j] = noise() }
             let reps = 20000
-            var t0 = Bench.now()
+            var t0 = Bench.cpuNow()
             for _ in 0..<reps { f.execute() }
-            let fwd = Double(Bench.now() - t0) / Double(reps)
-            t0 = Bench.now()
+            let fwd = Double(Bench.cpuNow() - t0) / Double(reps)
+            t0 = Bench.cpuNow()
             for _ in 0..<reps { g.input.update(from: f.output, count: size + 2); g.execute() }
-            let inv = Double(Bench.now() - t0) / Double(reps)
+            let inv = Double(Bench.cpuNow() - t0) / Double(reps)
             print(String(format: "  FFTW rFFT %d: forward %.0f ns, inverse (incl. copy) %.0f ns", size, fwd, inv))
         }
         if checkAlloc { try allocCheck(left, right) }
@@ -106,6 +114,11 @@ struct Bench: ParsableCommand {
             return
         }
         let count = unsafeBitCast(sym, to: CountFn.self)
+        // sanity: the counter must see an allocation we know happens
+        let probe0 = count()
+        let probe = [Float](repeating: 1, count: 1000 + Int(seconds))
+        let probed = count() - probe0
+        print("  alloc check: counter sanity \(probed) allocation(s) for one array of \(probe.count) floats")
         var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 1, mode", GCCPHATConfig(), .mode),
                                                           ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
         for k in cfgs.indices {
