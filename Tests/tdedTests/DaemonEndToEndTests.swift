@@ -337,6 +337,31 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual(c3, 1)
         XCTAssertTrue(e3.contains("no daemon answering"), e3)
     }
+
+    /// Socket activation (what tded.socket does): the daemon serves the inherited listening
+    /// socket (LISTEN_FDS) instead of binding its configured path.
+    func testSocketActivationUsesInheritedSocket() throws {
+        let activate = "/usr/bin/systemd-socket-activate"
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: activate), "systemd-socket-activate not installed")
+        let s = try setUpALSA(seconds: 2)
+        let listen = s.dir + "/activated.sock"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: activate)
+        p.arguments = ["-l", listen, E2E.binary, "run", "--config", s.config, "--input", s.clip, "--realtime", "--loop", "0"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        addTeardownBlock { if p.isRunning { kill(p.processIdentifier, SIGTERM) }; p.waitUntilExit() }
+        XCTAssertTrue(waitUntil(5) { FileManager.default.fileExists(atPath: listen) })
+        let nc = try NCClient(socket: listen, dir: s.dir)
+        XCTAssertTrue(waitUntil(10) { nc.lines.count >= 5 }, "no lines on the activated socket")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.socket), "bound its own socket despite LISTEN_FDS")
+        XCTAssertEqual(status(listen)?["type"] as? String, "status")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        nc.kill()
+    }
 }
 
 /// Nil when `seq` increases by exactly one from line to line, else where it first jumps.
