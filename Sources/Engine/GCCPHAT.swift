@@ -107,7 +107,9 @@ public final class GCCPHAT: DelayEstimator {
 
     /// Creates the estimator; throws `EngineConfigError` for an invalid configuration.
     public init(config: GCCPHATConfig = GCCPHATConfig()) throws {
-        guard config.window >= 4 else { throw EngineConfigError("GCC-PHAT window must be >= 4 samples (got \(config.window))") }
+        guard config.window >= 4 && config.window <= 1 << 20 else {
+            throw EngineConfigError("GCC-PHAT window must be 4 ... 1048576 samples (got \(config.window))")
+        }
         guard config.step >= 1 else { throw EngineConfigError("GCC-PHAT step must be >= 1 (got \(config.step))") }
         guard config.maxLag >= 1 && config.maxLag < config.window else {
             throw EngineConfigError("GCC-PHAT max lag must be in 1 ..< window (got \(config.maxLag) for window \(config.window))")
@@ -262,13 +264,23 @@ public final class GCCPHAT: DelayEstimator {
             lr = tlr; li = tli; rr = trr; ri = tri
         }
         let out = inv.input, qr = pr, qi = pi
-        for k in 0..<B {
-            let re = lr[k] * rr[k] + li[k] * ri[k]
-            let im = lr[k] * ri[k] - li[k] * rr[k]
-            let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
-            qr[k] = re * g; qi[k] = im * g
+        if upFactor > 0 {
+            // keep the whitened spectrum planar for the band-limited peak search
+            for k in 0..<B {
+                let re = lr[k] * rr[k] + li[k] * ri[k]
+                let im = lr[k] * ri[k] - li[k] * rr[k]
+                let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
+                qr[k] = re * g; qi[k] = im * g
+            }
+            for k in 0..<B { out[2 * k] = qr[k]; out[2 * k + 1] = qi[k] }
+        } else {
+            for k in 0..<B {
+                let re = lr[k] * rr[k] + li[k] * ri[k]
+                let im = lr[k] * ri[k] - li[k] * rr[k]
+                let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
+                out[2 * k] = re * g; out[2 * k + 1] = im * g
+            }
         }
-        for k in 0..<B { out[2 * k] = qr[k]; out[2 * k + 1] = qi[k] }
         inv.execute()
         let c = inv.output
         for j in 0...(2 * L) {

@@ -119,6 +119,9 @@ public final class TDEPipeline {
     /// Creates a pipeline; throws `EngineConfigError` for an inconsistent configuration.
     public init(estimator: DelayEstimator, config: PipelineConfig = PipelineConfig()) throws {
         guard config.updateHop >= 1 else { throw EngineConfigError("update hop must be >= 1 sample") }
+        guard config.analysisSpan <= 1 << 24, config.updateHop <= 1 << 24 else {
+            throw EngineConfigError("analysis span and update hop must be at most 16777216 samples")
+        }
         guard config.analysisSpan >= estimator.windowLength else {
             throw EngineConfigError("analysis span (\(config.analysisSpan) samples) must be at least the window length (\(estimator.windowLength))")
         }
