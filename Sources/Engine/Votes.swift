@@ -70,10 +70,16 @@ public final class VoteAggregator {
         return VoteResult(delay: m, count: n, inliers: inl)
     }
 
+    /// Above this many votes `mode` counts inliers by binary search in a sorted copy
+    /// (O(n log n), allocates the copy) instead of the O(n * candidates) scan; both give the
+    /// same counts (the same comparisons, see `modeSorted`). Live spans stay below it.
+    public var sortedThreshold = 8192
+
     /// RANSAC-like mode (see the type's documentation).
     public func mode(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
         let n = votes.count
         guard n > 0 else { return VoteResult(delay: 0, count: 0, inliers: 0) }
+        if n > sortedThreshold { return modeSorted(votes) }
         var lo = Double(votes[0]), hi = lo
         for v in votes { let d = Double(v); if d < lo { lo = d }; if d > hi { hi = d } }
         let thr = threshold
@@ -97,6 +103,47 @@ public final class VoteAggregator {
         var s = 0.0, k = 0
         for v in votes where abs(Double(v) - c) <= thr { s += Double(v); k += 1 }
         return VoteResult(delay: k > 0 ? s / Double(k) : c, count: n, inliers: k)
+    }
+
+    /// `mode` for many votes: sort once, then per candidate find the inlier range by binary
+    /// search with the very predicate the scan uses (`|v - c| <= threshold` is monotone on each
+    /// side of `c` in floating point), so counts, the chosen candidate and its inliers match.
+    func modeSorted(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
+        let n = votes.count
+        let sorted = votes.map { Double($0) }.sorted()
+        let lo = sorted[0], hi = sorted[n - 1], thr = threshold
+        return sorted.withUnsafeBufferPointer { v -> VoteResult in
+            // first index where pred is true, pred monotone false...true
+            func firstTrue(_ pred: (Double) -> Bool) -> Int {
+                var a = 0, b = n
+                while a < b { let m = (a + b) / 2; if pred(v[m]) { b = m } else { a = m + 1 } }
+                return a
+            }
+            func range(_ c: Double) -> (Int, Int) {
+                let start = firstTrue { $0 >= c || abs($0 - c) <= thr }
+                let end = firstTrue { $0 > c && abs($0 - c) > thr }
+                return (start, end)
+            }
+            var best: Int32 = -1
+            for i in 0..<candidates {
+                let (a, b) = range(candidate(i, lo, hi))
+                let cnt = Int32(b - a)
+                counts[i] = cnt
+                if cnt > best { best = cnt }
+            }
+            var ties = 0
+            for i in 0..<candidates where counts[i] == best { ties += 1 }
+            var pick = ties / 2, chosen = 0
+            for i in 0..<candidates where counts[i] == best {
+                if pick == 0 { chosen = i; break }
+                pick -= 1
+            }
+            let c = candidate(chosen, lo, hi)
+            let (a, b) = range(c)
+            var sum = 0.0
+            for j in a..<b { sum += v[j] }
+            return VoteResult(delay: b > a ? sum / Double(b - a) : c, count: n, inliers: b - a)
+        }
     }
 
     @inline(__always) private func candidate(_ i: Int, _ lo: Double, _ hi: Double) -> Double {

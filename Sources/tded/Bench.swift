@@ -1,5 +1,6 @@
 // Bench.swift: `tded bench`: engine throughput (real-time factor, ns per sample), one thread.
 import ArgumentParser
+import CFFTW
 import Engine
 import Foundation
 
@@ -25,6 +26,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Only the default configuration (window 1024, step 1, +-24 lags).")
     var quick = false
 
+    @Flag(name: .customLong("fftw-measure"), help: "Plan FFTs with FFTW_MEASURE instead of FFTW_ESTIMATE (the default, chosen for run-to-run identical results).")
+    var fftwMeasure = false
+
     @Flag(name: .customLong("check-alloc"), help: "Count mallocs in steady state (needs the LD_PRELOAD shim).")
     var checkAlloc = false
 
@@ -40,6 +44,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if fftwMeasure { FFTWPlanner.flags = UInt32(FFTW_MEASURE) }
         let rate = 16000.0
         let n = Int(seconds * rate)
         var rng: UInt64 = 0x1234_5678

@@ -101,3 +101,27 @@ final class SmootherTests: XCTestCase {
         XCTAssertEqual(st.confidence, 0.8 * exp(-1.0), accuracy: 1e-9)
     }
 }
+
+final class VotesSortedPathTests: XCTestCase {
+    func testSortedModeMatchesScan() {
+        var rng = SeededRNG(seed: 21)
+        for trial in 0..<6 {
+            var votes: [Float] = []
+            let n = 3000 + 500 * trial
+            for _ in 0..<n {
+                let u = rng.uniform()
+                // integer votes (GCC-PHAT), clustered continuous votes, and uniform outliers
+                if u < 0.4 { votes.append(Float(Int(rng.uniform() * 5) - 2)) }
+                else if u < 0.8 { votes.append(Float(3.2 + 0.08 * rng.gaussian())) }
+                else { votes.append(Float(-24 + 48 * rng.uniform())) }
+            }
+            let scan = VoteAggregator(); scan.sortedThreshold = Int.max
+            let sorted = VoteAggregator(); sorted.sortedThreshold = 0
+            let a = votes.withUnsafeBufferPointer { scan.mode($0) }
+            let b = votes.withUnsafeBufferPointer { sorted.mode($0) }
+            XCTAssertEqual(a.count, b.count)
+            XCTAssertEqual(a.inliers, b.inliers, "trial \(trial)")
+            XCTAssertEqual(a.delay, b.delay, accuracy: 1e-9, "trial \(trial)")
+        }
+    }
+}
