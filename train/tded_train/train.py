@@ -104,6 +104,7 @@ def main(argv=None):
     ap.add_argument("--val-clips", default=str(DEFAULT_CLIPS))
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop at this step (for tests)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
 
@@ -194,6 +195,8 @@ def main(argv=None):
                 print(f"  new best val MAE {best:.4f} ms -> {out / 'best.safetensors'}", flush=True)
             save(out / "last.pt")
             (out / "history.json").write_text(json.dumps(history, indent=1))
+        if a.stop_after and step >= a.stop_after:
+            break
     print("done", flush=True)
 
 
