@@ -73,11 +73,12 @@ def _run(cmd, timeout=None):
         raise EvalError(f"cannot run {cmd[0]}: {e}") from e
 
 
-def method_available(tded: Path, method: str, clip: Path, mic_distance: float) -> tuple[bool, str]:
+def method_available(tded: Path, method: str, clip: Path, mic_distance: float,
+                     extra: list[str] = ()) -> tuple[bool, str]:
     """Does `tded analyze --whole --method M` give an estimate for one clip?"""
     try:
         r = _run([str(tded), "analyze", "--whole", "--method", method, "--mic-distance",
-                  f"{mic_distance:.6f}", str(clip)], timeout=600)
+                  f"{mic_distance:.6f}"] + list(extra) + [str(clip)], timeout=600)
     except subprocess.TimeoutExpired:
         return False, "timed out on one clip"
     if r.returncode != 0:
@@ -98,25 +99,27 @@ def _finite(v) -> bool:
 
 
 # ---------------------------------------------------------------------------- running tded
-def run_tded(tded: Path, method: str, post: str, clips: list[Path], mic_distance: float,
-             step: int | None, batch: int, extra: list[str]) -> tuple[dict, float]:
-    """Estimates {basename: json} for clips (one room); raises EvalError on any failure."""
+def run_tded(tded: Path, args: list[str], clips: list[Path], mic_distance: float,
+             step: int | None, batch: int, label: str) -> tuple[dict, float]:
+    """Estimates {basename: json} for clips (one room); raises EvalError on any failure.
+
+    args: the configuration's tded analyze options (method, post, taper, model ...)."""
     out: dict[str, dict] = {}
     wall = 0.0
     for i in range(0, len(clips), batch):
         chunk = clips[i:i + batch]
-        cmd = [str(tded), "analyze", "--whole", "--method", method, "--post", post,
-               "--mic-distance", f"{mic_distance:.6f}"]
+        cmd = [str(tded), "analyze", "--whole"] + args + ["--mic-distance", f"{mic_distance:.6f}"]
         if step:
             cmd += ["--step", str(step)]
-        cmd += extra + [str(c) for c in chunk]
+        cmd += [str(c) for c in chunk]
         t0 = time.perf_counter()
         r = _run(cmd)
         wall += time.perf_counter() - t0
         if r.returncode != 0:
             msg = (r.stderr.strip() or r.stdout.strip())[-2000:]
-            raise EvalError(f"tded analyze failed (exit {r.returncode}) for method {method}/{post} "
-                            f"on {len(chunk)} clips starting {chunk[0].name}:\n{msg}")
+            raise EvalError(f"tded analyze failed (exit {r.returncode}) for {label} "
+                            f"({' '.join(args)}) on {len(chunk)} clips starting {chunk[0].name}:"
+                            f"\n{msg}")
         for line in r.stdout.splitlines():
             line = line.strip()
             if not line.startswith("{"):
@@ -320,7 +323,11 @@ def plots(res: dict, labels: list[str], out_dir: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------- main
 def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], step: int | None,
-             batch: int, jobs: int, extra: list[str], require: set[str]) -> tuple:
+             batch: int, jobs: int, extra: list[str], require: set[str],
+             model: str | None = None, variants: list[tuple[str, list[str]]] = ()) -> tuple:
+    """Run every configuration: each method in `methods` (when tded has it) x each post, plus
+    `variants` ((label, tded args) pairs, always required). `extra` goes to every call;
+    `model` (--model PATH) to the learned method only."""
     truth_path = data_dir / "truth.csv"
     if not truth_path.is_file():
         raise EvalError(f"no truth.csv in {data_dir}")
@@ -341,9 +348,12 @@ def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], s
     for r in truth:
         by_room.setdefault(float(r["mic_distance"]), []).append(clips[r["file"]])
     probe = next(iter(clips.values()))
+    def margs(m):
+        return (["--model", model] if (model and m == "learned") else []) + list(extra)
+
     active = []
     for m in methods:
-        ok, why = method_available(tded, m, probe, float(truth[0]["mic_distance"]))
+        ok, why = method_available(tded, m, probe, float(truth[0]["mic_distance"]), margs(m))
         if ok:
             active.append(m)
         elif m in require:
@@ -353,18 +363,20 @@ def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], s
     if not active:
         raise EvalError("no method produced an estimate on the probe clip")
     estimates, wall = {}, {}
-    jobs_list = [(m, p) for m in active for p in posts]
+    jobs_list = [(f"{m}-{p}", ["--method", m, "--post", p] + margs(m))
+                 for m in active for p in posts]
+    jobs_list += [(lab, list(a) + list(extra)) for lab, a in variants]
 
-    def one(mp):
-        m, p = mp
+    def one(cfg):
+        label, args = cfg
         est, w = {}, 0.0
         for d, cl in by_room.items():
-            got, t = run_tded(tded, m, p, cl, d, step, batch, extra)
+            got, t = run_tded(tded, args, cl, d, step, batch, label)
             est.update(got)
             w += t
         missing = [c for c in clips if c not in est]
         if missing:
-            raise EvalError(f"method {m}/{p} returned no estimate for {len(missing)} of "
+            raise EvalError(f"{label} returned no estimate for {len(missing)} of "
                             f"{len(clips)} clips, e.g. {', '.join(missing[:5])}")
         vals = {}
         for c in clips:
@@ -373,9 +385,9 @@ def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], s
             if not _finite(v) and _finite(o.get("delay_samples")):
                 v = o["delay_samples"] * 1000.0 / RATE
             if not _finite(v):
-                raise EvalError(f"method {m}/{p} gave no finite delay for {c}: {json.dumps(o)}")
+                raise EvalError(f"{label} gave no finite delay for {c}: {json.dumps(o)}")
             vals[c] = float(v)
-        return f"{m}-{p}", vals, w
+        return label, vals, w
 
     if jobs > 1 and len(jobs_list) > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -419,7 +431,12 @@ def main(argv=None) -> int:
                     "workers)")
     ap.add_argument("--gen-args", default="", help="extra generator CLI args, e.g. "
                     "'--n-single 8 --n-mixture 40'")
-    ap.add_argument("--tded-arg", action="append", default=[], help="extra tded analyze arg")
+    ap.add_argument("--tded-arg", action="append", default=[],
+                    help="extra tded analyze arg for every call (repeat; use --tded-arg=--x)")
+    ap.add_argument("--model", default=None, help="--model PATH for the learned method")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
+                    help="extra configuration, e.g. 'gcc-phat-hann-mean=--method gcc-phat "
+                         "--taper hann --post mean' (repeatable)")
     a = ap.parse_args(argv)
     try:
         tded = find_tded(a.tded)
@@ -440,9 +457,16 @@ def main(argv=None) -> int:
             methods = [m for m in a.methods.split(",") if m]
             require = set(methods)
         posts = [p for p in a.posts.split(",") if p]
+        variants = []
+        for v in a.variant:
+            lab, sep, args = v.partition("=")
+            if not sep or not lab.strip():
+                raise EvalError(f"--variant wants LABEL=ARGS (got {v!r})")
+            variants.append((lab.strip(), args.split()))
         t0 = time.time()
         truth, est, iid, wall, audio_s = evaluate(data_dir, tded, methods, posts, a.step,
-                                                  a.batch, a.jobs, a.tded_arg, require)
+                                                  a.batch, a.jobs, a.tded_arg, require,
+                                                  a.model, variants)
         res = score(truth, est, iid)
         labels = list(est)
         meta = {
@@ -462,6 +486,14 @@ def main(argv=None) -> int:
         out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
+        with open(out / "estimates.csv", "w") as f:  # per clip, for digging (not committed)
+            f.write("file,kind,room,rt60,snr_db,distractor_level,source_kind,source,truth_ms,iid,"
+                    + ",".join(labels) + "\n")
+            for r in truth:
+                f.write(",".join([r["file"], r["kind"], r["room"], r["rt60"], r["snr_db"],
+                                  r["distractor_level"], r["source_kind"], r["source"],
+                                  r["delay_ms"], str(iid[r["file"]])] +
+                                 [f"{est[lab][r['file']]:.5f}" for lab in labels]) + "\n")
         md = markdown(res, meta)
         (out / "results.md").write_text(md)
         pngs = plots(res, labels, out)
