@@ -70,7 +70,7 @@ SIZES = {
     # tens of clips, seconds to make: every room, every level, a spread of conditions
     "small": {"single_cells": "spread", "single_n": 30, "mixture_n_per_level": 2},
     # paper-like grid: 3 rooms x 5 RT60 x 5 SNR x n + mixtures 3 rooms x 5 levels x m
-    "full": {"single_cells": "grid", "single_n_per_cell": 24, "mixture_n_per_level": 120},
+    "full": {"single_cells": "grid", "single_n_per_cell": 48, "mixture_n_per_level": 240},
 }
 
 
@@ -370,7 +370,7 @@ def main(argv=None) -> int:
                "right channel later; azimuth sign: positive = toward the left mic.")
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--size", choices=sorted(SIZES), default="small",
-                    help="small: 40 clips in seconds; full: 2400 clips (1800 single over 3 rooms x 5 RT60 x 5 SNR, 600 mixtures)")
+                    help="small: 40 clips in seconds; full: 4800 clips (3600 single: 3 rooms x 5 RT60 x 5 SNR x 48; 1200 mixtures)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--sources", default=None,
