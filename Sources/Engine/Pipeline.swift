@@ -90,6 +90,17 @@ public struct Update: Equatable, Sendable {
     public var smoothedDelaySamples: Double
     public var smoothedAzimuthDeg: Double
     public var smoothedConfidence: Double
+
+    public init(t: Double, sampleIndex: Int64, delaySamples: Double, delayMs: Double,
+                azimuthDeg: Double, confidence: Double, votes: Int, levelDb: Double,
+                method: String, post: VotePost, flags: UpdateFlags, smoothedDelaySamples: Double,
+                smoothedAzimuthDeg: Double, smoothedConfidence: Double) {
+        self.t = t; self.sampleIndex = sampleIndex; self.delaySamples = delaySamples
+        self.delayMs = delayMs; self.azimuthDeg = azimuthDeg; self.confidence = confidence
+        self.votes = votes; self.levelDb = levelDb; self.method = method; self.post = post
+        self.flags = flags; self.smoothedDelaySamples = smoothedDelaySamples
+        self.smoothedAzimuthDeg = smoothedAzimuthDeg; self.smoothedConfidence = smoothedConfidence
+    }
 }
 
 /// The one processing pipeline shared by `tded analyze` and the live daemon, so that replaying

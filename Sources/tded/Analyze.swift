@@ -114,46 +114,22 @@ struct Analyze: ParsableCommand {
         guard !files.isEmpty else { throw ValidationError("give at least one WAV file") }
     }
 
+    func settings() throws -> AnalyzeSettings {
+        var st = AnalyzeSettings()
+        st.estimator = try estimatorOptions(); st.pipeline = try pipelineConfig()
+        st.channels = try channelPair(); st.whole = whole
+        return st
+    }
+
     func run() throws {
-        let eo = try estimatorOptions(), pc = try pipelineConfig(), ch = try channelPair()
+        let st = try settings()
         // Configuration errors are the same for every file: report once and stop.
-        do { _ = try TDEPipeline(estimator: try EstimatorFactory.make(eo), config: pc) } catch {
+        do { _ = try TDEPipeline(estimator: try EstimatorFactory.make(st.estimator), config: st.pipeline) } catch {
             printError("tded analyze: \(error)")
             throw ExitCode(2)
         }
-        var failed = 0
-        for file in files {
-            do {
-                try analyze(file: file, eo: eo, pc: pc, channels: ch)
-            } catch {
-                printError("tded analyze: \(file): \(error)")
-                failed += 1
-            }
-        }
+        let failed = Analyzer.run(files: files, settings: st,
+                                  line: { print($0) }, error: { printError("tded analyze: \($0)") })
         if failed > 0 { throw ExitCode(1) }
-    }
-
-    /// Reads, resamples and analyses one file, printing its lines.
-    func analyze(file: String, eo: EstimatorOptions, pc: PipelineConfig, channels: (Int, Int)?) throws {
-        let audio = try AudioLoader.load(path: file, channels: channels, rate: rate)
-        let pipeline = try TDEPipeline(estimator: try EstimatorFactory.make(eo), config: pc)
-        var lines: [String] = []
-        audio.left.withUnsafeBufferPointer { l in
-            audio.right.withUnsafeBufferPointer { r in
-                pipeline.process(left: l, right: r) { u in
-                    if !whole && u.votes > 0 { lines.append(analyzeLine(file: file, u)) }
-                }
-            }
-        }
-        if whole {
-            let w = pipeline.wholeResult()
-            guard w.votes > 0 else {
-                throw WAVError("too short: \(audio.left.count) samples at \(rate) Hz, a window needs \(eo.window)")
-            }
-            lines.append(analyzeLine(file: file, w))
-        } else if lines.isEmpty {
-            throw WAVError("too short for one update: \(audio.left.count) samples at \(rate) Hz (window \(eo.window), first update after \(max(pc.updateHop, eo.window)) samples)")
-        }
-        print(lines.joined(separator: "\n"))
     }
 }
