@@ -130,3 +130,63 @@ final class GCCPHATTests: XCTestCase {
         XCTAssertEqual(GCCPHATConfig.lags(maxDelayMs: 1.5, sampleRate: 16000), 24)
     }
 }
+
+/// GCC-PHAT against a literal double-precision transcription of the paper's recipe (zero-pad
+/// to 2n, R = conj(L) R, R / (|R| + 1e-20), inverse DFT, argmax over -24 ... 24).
+final class GCCPHATReferenceTests: XCTestCase {
+    private func referenceCC(_ l: ArraySlice<Float>, _ r: ArraySlice<Float>, maxLag: Int) -> [Double] {
+        let w = l.count, n = 2 * w, bins = w + 1
+        func dft(_ x: ArraySlice<Float>) -> ([Double], [Double]) {
+            var re = [Double](repeating: 0, count: bins), im = re
+            let xs = Array(x)
+            for k in 0..<bins {
+                var a = 0.0, b = 0.0
+                for j in 0..<w {
+                    let ph = -2 * Double.pi * Double(k * j % n) / Double(n)
+                    a += Double(xs[j]) * cos(ph); b += Double(xs[j]) * sin(ph)
+                }
+                re[k] = a; im[k] = b
+            }
+            return (re, im)
+        }
+        let (lr, li) = dft(l), (rr, ri) = dft(r)
+        var pr = [Double](repeating: 0, count: bins), pi = pr
+        for k in 0..<bins {
+            let re = lr[k] * rr[k] + li[k] * ri[k], im = lr[k] * ri[k] - li[k] * rr[k]
+            let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
+            pr[k] = re * g; pi[k] = im * g
+        }
+        return (-maxLag...maxLag).map { tau in
+            var s = 0.0
+            for k in 0..<bins {
+                let wgt = (k == 0 || k == bins - 1) ? 1.0 : 2.0
+                let ph = 2 * Double.pi * Double(((k * tau) % n + n) % n) / Double(n)
+                s += wgt * (pr[k] * cos(ph) - pi[k] * sin(ph))
+            }
+            return s / Double(n)
+        }
+    }
+
+    func testVotesMatchLiteralRecipe() throws {
+        let w = 256, lag = 24
+        let s = TestSignals.stereo(.speechLike, count: w + 600, delay: 6.4, snrDb: 5, seed: 11)
+        let est = try GCCPHAT(config: GCCPHATConfig(window: w, maxLag: lag, refinement: .parabolic))
+        let v = est.processAll(left: s.left, right: s.right)
+        XCTAssertEqual(v.count, 601)
+        var distinct = Set<Int>()
+        for start in [0, 137, 300, 451, 600] {
+            let cc = referenceCC(s.left[start..<(start + w)], s.right[start..<(start + w)], maxLag: lag)
+            var best = 0
+            for j in 1..<cc.count where cc[j] > cc[best] { best = j }
+            var expect = Double(best - lag)
+            if best > 0 && best < cc.count - 1 {
+                let a = cc[best - 1], b = cc[best], c = cc[best + 1], den = a - 2 * b + c
+                if den < 0 { expect += min(0.5, max(-0.5, 0.5 * (a - c) / den)) }
+            }
+            distinct.insert(best - lag)
+            XCTAssertEqual(Double(v[start].delay), expect, accuracy: 1e-3, "window \(start)")
+            XCTAssertEqual(v[start].start, Int64(start))
+        }
+        XCTAssertFalse(distinct.isEmpty)
+    }
+}
