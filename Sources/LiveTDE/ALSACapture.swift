@@ -114,6 +114,7 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
 
     private func run() {
         _ = snd_lib_error_set_local(quietALSA)
+        setThreadName("tded-capture")  // visible in top -H and /proc
         var backoff = 0.1
         var lostLogged = false
         while alive {
@@ -266,4 +267,13 @@ public struct ALSAError: Error, CustomStringConvertible {
     init(_ what: String, _ err: Int32) {
         description = err < 0 ? "\(what): \(String(cString: snd_strerror(err)))" : what
     }
+}
+
+/// Names the calling thread (via /proc/thread-self/comm; Glibc's pthread_setname_np is not
+/// visible to Swift). Called once when a thread starts.
+func setThreadName(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY)
+    guard fd >= 0 else { return }
+    _ = name.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
 }

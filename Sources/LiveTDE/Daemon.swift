@@ -54,7 +54,7 @@ public final class Daemon: @unchecked Sendable {
         var pc = PipelineConfig()
         pc.sampleRate = Double(e.rate)
         pc.updateHop = max(1, Int((Double(e.rate) / rateHz).rounded()))
-        pc.analysisSpan = max(e.window, pc.analysisSpan * e.rate / 16000)
+        pc.analysisSpan = max(e.window, e.span)
         pc.post = VotePost(rawValue: e.post) ?? .mode
         pc.micDistance = e.micDistance
         pc.soundSpeed = e.soundSpeed
@@ -73,6 +73,12 @@ public final class Daemon: @unchecked Sendable {
         o.step = e.step
         o.maxDelayMs = e.maxDelayMs
         o.modelPath = e.model.isEmpty ? nil : e.model
+        switch e.subsample {
+        case "parabolic": o.subsample = .parabolic
+        case "upsampled": o.subsample = .upsampled(factor: 8)
+        default: o.subsample = .none
+        }
+        o.taper = GCCPHATConfig.Taper(rawValue: e.taper) ?? .rectangular
         return try EstimatorFactory.make(o)
     }
 
@@ -352,6 +358,7 @@ final class EngineThread: @unchecked Sendable {
     }
 
     private func run() {
+        setThreadName("tded-engine")  // visible in top -H and /proc
         let l = UnsafeMutablePointer<Float>.allocate(capacity: EngineThread.block)
         let r = UnsafeMutablePointer<Float>.allocate(capacity: EngineThread.block)
         defer { l.deallocate(); r.deallocate(); done.signal() }

@@ -69,6 +69,12 @@ public struct DaemonConfig: Equatable, Sendable {
         public var maxDelayMs = 1.5
         /// Vote aggregation: `mode` (RANSAC-like) or `mean`.
         public var post = "mode"
+        /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
+        public var subsample = "none"
+        /// GCC-PHAT window shape: `rectangular` or `hann`.
+        public var taper = "rectangular"
+        /// Samples of audio analysed by each update (>= window); 1600 = 0.1 s at 16 kHz.
+        public var span = 1600
         /// Microphone spacing, metres.
         public var micDistance = 0.1
         /// Speed of sound, m/s.
@@ -166,7 +172,7 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("capture.retry_max_seconds", 0.1...600) { c.capture.retryMaxSeconds = v }
 
         try r.section("engine", keys: ["method", "model", "rate", "window", "step", "max_delay_ms", "post",
-                                       "mic_distance", "sound_speed"])
+                                       "subsample", "taper", "span", "mic_distance", "sound_speed"])
         if let v = try r.string("engine.method") {
             guard ["gcc-phat", "learned"].contains(v) else {
                 throw ConfigError(key: "engine.method", "expected \"gcc-phat\" or \"learned\", got \"\(v)\"")
@@ -187,6 +193,22 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.string("engine.post") {
             guard ["mode", "mean"].contains(v) else { throw ConfigError(key: "engine.post", "expected \"mode\" or \"mean\", got \"\(v)\"") }
             c.engine.post = v
+        }
+        if let v = try r.string("engine.subsample") {
+            guard ["none", "parabolic", "upsampled"].contains(v) else {
+                throw ConfigError(key: "engine.subsample", "expected \"none\", \"parabolic\" or \"upsampled\", got \"\(v)\"")
+            }
+            c.engine.subsample = v
+        }
+        if let v = try r.string("engine.taper") {
+            guard ["rectangular", "hann"].contains(v) else {
+                throw ConfigError(key: "engine.taper", "expected \"rectangular\" or \"hann\", got \"\(v)\"")
+            }
+            c.engine.taper = v
+        }
+        if let v = try r.int("engine.span", 64...1_048_576) { c.engine.span = v }
+        if c.engine.span < c.engine.window {
+            throw ConfigError(key: "engine.span", "expected at least engine.window (\(c.engine.window)) samples, got \(c.engine.span)")
         }
         if let v = try r.double("engine.mic_distance", 0.001...10) { c.engine.micDistance = v }
         if let v = try r.double("engine.sound_speed", 100...2000) { c.engine.soundSpeed = v }

@@ -47,6 +47,7 @@ public final class FileSource: AudioSource, @unchecked Sendable {
     public func stop() { keepRunning.store(false, ordering: .relaxed) }
 
     private func run() {
+        setThreadName("tded-file")  // visible in top -H and /proc
         stats.opens.wrappingIncrement(ordering: .relaxed)
         stats.running.store(1, ordering: .relaxed)
         let start = monotonicSeconds()

@@ -16,7 +16,7 @@ final class DaemonConfigTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for key in ["device", "rate", "format", "device_channels", "channels", "period_frames", "buffer_frames",
                     "ring_seconds", "retry_max_seconds", "method", "model", "window", "step", "max_delay_ms",
-                    "post", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
+                    "post", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
                     "client_queue_lines", "max_skipped_lines", "level"] {
             XCTAssertNotNil(text.range(of: "\n\(key) = "), "config/tded.toml does not document \(key)")
         }
@@ -74,6 +74,9 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nmax_delay_ms = 0", "engine.max_delay_ms", "0.01...100"),
             ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
             ("[engine]\npost = \"median\"", "engine.post", "\"mode\" or \"mean\""),
+            ("[engine]\nsubsample = \"cubic\"", "engine.subsample", "\"none\", \"parabolic\" or \"upsampled\""),
+            ("[engine]\ntaper = \"kaiser\"", "engine.taper", "\"rectangular\" or \"hann\""),
+            ("[engine]\nspan = 512", "engine.span", "at least engine.window"),
             ("[engine]\nmic_distance = 0", "engine.mic_distance", "0.001...10"),
             ("[engine]\nsound_speed = 10", "engine.sound_speed", "100...2000"),
             ("[engine]\nrate = 1", "engine.rate", "8000...192000"),
