@@ -24,7 +24,8 @@ public final class LearnedEstimator: DelayEstimator {
         public var voteStride: Int
         /// Vote with the argmax of the band instead of the softmax expectation.
         public var argmax: Bool
-        /// Columns per layer GEMM (block width); larger blocks are split.
+        /// Columns per layer GEMM (block width, rounded up to a multiple of 24); larger blocks
+        /// are split. Input is fed to the encoders in chunks of `4 * maxBlock` samples.
         public var maxBlock: Int
         /// Band half-width in samples; `nil` = the model's `max_delay`.
         public var maxDelay: Int?
@@ -65,6 +66,7 @@ public final class LearnedEstimator: DelayEstimator {
 
     private var nextVote: Int64
     private let firstVote: Int64
+    private let chunk: Int
     private let band: UnsafeMutablePointer<Float>
     private let invTau: Float
 
@@ -77,19 +79,20 @@ public final class LearnedEstimator: DelayEstimator {
         guard D >= 0, D <= model.window else {
             throw ConfigurationError(description: "learned: max delay \(D) samples must be in 0...\(model.window)")
         }
-        guard options.maxBlock >= 1, options.maxBlock <= 1 << 16 else {
-            throw ConfigurationError(description: "learned: block size \(options.maxBlock) must be in 1...65536")
+        guard options.maxBlock >= 1, options.maxBlock <= 4096 else {
+            throw ConfigurationError(description: "learned: block size \(options.maxBlock) must be in 1...4096")
         }
         openblas_set_num_threads(1)
         self.model = model
         self.options = options
         self.maxDelay = D
-        let C = options.maxBlock, k = options.voteStride
-        // Capacities: see `process` — one chunk of C samples plus the band and a margin.
-        rightEncoder = StreamingEncoder(model: model, windowStride: 1, maxBlock: C,
-                                        embeddingCapacity: C + 2 * D + k + 8)
-        leftEncoder = StreamingEncoder(model: model, windowStride: k, maxBlock: C,
-                                       embeddingCapacity: (C + D) / k + 8)
+        let C = 4 * options.maxBlock, k = options.voteStride, Q = StreamingEncoder.groupColumns
+        chunk = C
+        // Embedding rings: one chunk of C samples, the band, the provisional group, a margin.
+        rightEncoder = StreamingEncoder(model: model, windowStride: 1, maxBlock: options.maxBlock,
+                                        embeddingCapacity: C + 2 * D + k + 2 * Q + 8)
+        leftEncoder = StreamingEncoder(model: model, windowStride: k, maxBlock: options.maxBlock,
+                                       embeddingCapacity: (C + D) / k + 2 * Q + 8)
         firstVote = Int64((D + k - 1) / k * k)
         nextVote = firstVote
         band = .allocate(capacity: 2 * D + 1)
@@ -111,7 +114,7 @@ public final class LearnedEstimator: DelayEstimator {
         precondition(left.count == right.count, "left and right blocks differ in length")
         precondition(votes.count >= maxVotes(forBlockLength: left.count), "vote storage too small")
         guard let lb = left.baseAddress, let rb = right.baseAddress else { return 0 }
-        let C = options.maxBlock
+        let C = chunk
         var written = 0
         var i = 0
         while i < left.count {

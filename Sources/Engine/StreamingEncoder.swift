@@ -47,6 +47,15 @@ public enum EncoderFeatures {
     }
 }
 
+/// Columns per GEMM group. Layers run on groups of this many columns aligned to absolute
+/// column indices (a last, incomplete group is computed provisionally with padding and
+/// recomputed when it completes). With every GEMM width a multiple of 24 and every column at a
+/// fixed position modulo 24, OpenBLAS's micro-kernels (N-unroll 2, 4, 6, 8, 12 or 24 on the
+/// x86-64 kernels checked: Haswell/Zen, SkylakeX, Cooperlake) compute each column with the same
+/// arithmetic whatever the block sizes, so the stream's results are bit-identical however it
+/// is split into blocks.
+let gemmQuantum = 24
+
 /// 64-byte aligned, zero-initialised float storage owned by the encoder.
 @inline(__always)
 private func alignedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -56,32 +65,34 @@ private func alignedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
     return p
 }
 
-/// Column-major `[channels x capacity]` storage of a sequence, appended at `end`, that keeps
-/// the last `history` columns when it compacts (a sliding window with lazy compaction: the
-/// memmove happens at most once per `capacity - history - block` columns).
+/// Column-major `[channels x capacity]` storage of a sequence. Column `end` holds the first
+/// column not yet committed; the `history` columns before it are kept when the buffer
+/// compacts (a sliding window with lazy compaction: one memmove per `capacity - history -
+/// room` columns, never per block).
 private final class ColumnBuffer {
     let channels: Int
     let history: Int
     let capacity: Int
     let data: UnsafeMutablePointer<Float>
-    /// One past the newest valid column.
+    /// First uncommitted column.
     var end: Int
 
-    init(channels: Int, history: Int, maxBlock: Int) {
+    /// `room`: most columns ever written at or after `end` before the next commit.
+    init(channels: Int, history: Int, room: Int) {
         self.channels = channels
         self.history = history
-        capacity = 2 * (history + maxBlock)
+        capacity = 2 * (history + room)
         data = alignedFloats(channels * capacity)
         end = history  // the history starts as zeros (positions before the stream start)
     }
     deinit { data.deallocate() }
 
-    /// Makes room for `n` more columns after `end`.
-    @inline(__always) func reserve(_ n: Int) {
+    /// Makes room for `n` columns at and after `end`, keeping the history and the first `keep`
+    /// columns at and after `end`.
+    @inline(__always) func reserve(_ n: Int, keep: Int = 0) {
         if end + n > capacity {
-            if history > 0 {
-                (data).update(from: data + (end - history) * channels, count: history * channels)
-            }
+            let move = history + keep
+            if move > 0 { data.update(from: data + (end - history) * channels, count: move * channels) }
             end = history
         }
     }
@@ -150,10 +161,19 @@ private final class LayerKernel {
 /// the L2-normalised embedding of every window start `s` with `s % windowStride == 0` as soon
 /// as its last column is in. The newest `embeddingCapacity` window embeddings are kept.
 ///
+/// Blocks are scheduled by absolute column index in groups of 24 (`gemmQuantum`); the newest,
+/// incomplete group is computed provisionally (padded to a full group) so nothing waits, and
+/// computed again once complete. Results are therefore bit-identical for any split of the
+/// stream into pushes.
+///
 /// Column lattice: all dilations are multiples of `hop`, so positions of different phases
 /// `t mod hop` never interact. A stream that needs windows every `windowStride` samples only
 /// computes columns with `t ≡ R (mod gcd(windowStride, hop))`: every column for
 /// `windowStride = 1` (the right channel), one in 8 for `windowStride = 8` (the left channel).
+///
+/// Creating one calls `openblas_set_num_threads(1)`: the engine runs on one thread, small GEMMs
+/// gain nothing from OpenBLAS's threads, and a thread split that depends on the GEMM width
+/// would make results depend on block sizes.
 ///
 /// After `init` no call allocates.
 public final class StreamingEncoder {
@@ -181,8 +201,13 @@ public final class StreamingEncoder {
     /// Cumulative nanoseconds spent per layer (GEMMs, bias, activation) and, at index
     /// `layers.count`, in features + pooling; only accumulated when `profile` is true.
     public private(set) var layerNanos: [UInt64]
-    /// Columns run through the layers so far.
+    /// Columns run through the layers so far, counting provisional recomputation (for the
+    /// benchmark's per-column figures).
     public private(set) var columnsProcessed: Int64 = 0
+    /// Columns whose group is complete and committed (a multiple of `gemmQuantum`).
+    private var committed: Int64 = 0
+    /// Columns whose features are in layer 0's input buffer (`>= committed`).
+    private var featurized: Int64 = 0
     /// Turn on per-layer timing (adds two clock reads per layer and block).
     public var profile = false
 
@@ -206,9 +231,11 @@ public final class StreamingEncoder {
     ///   - embeddingCapacity: how many of the newest window embeddings stay readable.
     public init(model: EncoderModel, windowStride: Int = 1, maxBlock: Int = 256,
                 embeddingCapacity: Int = 512) {
-        precondition(windowStride >= 1 && maxBlock >= 1 && embeddingCapacity >= 1)
+        precondition(windowStride >= 1 && maxBlock >= 1 && maxBlock <= 4096 && embeddingCapacity >= 1)
+        openblas_set_num_threads(1)
         self.model = model
         self.windowStride = windowStride
+        let maxBlock = (maxBlock + gemmQuantum - 1) / gemmQuantum * gemmQuantum
         self.maxBlock = maxBlock
         self.embeddingCapacity = embeddingCapacity
         var a = windowStride, b = model.hop
@@ -223,16 +250,19 @@ public final class StreamingEncoder {
         phatBeta = model.phatBeta
         columnNorm = model.columnNorm
         invM = 1 / Float(M)
-        columns = STFTColumns(capacity: maxBlock, nFFT: model.nFFT, stride: columnStride,
+        columns = STFTColumns(capacity: maxBlock + 1, nFFT: model.nFFT, stride: columnStride,
                               phase: columnPhase)
+        // Columns written at or after a buffer's `end` before a commit: pending features (less
+        // than one group) plus one push chunk of new columns, rounded up to whole groups.
+        let room = maxBlock + 2 * gemmQuantum
         var ks: [LayerKernel] = []
         var bs: [ColumnBuffer] = []
         for l in model.layers {
             let dd = l.dilation / columnStride
             ks.append(LayerKernel(l, dilationColumns: dd))
-            bs.append(ColumnBuffer(channels: l.inChannels, history: (l.kernel - 1) * dd, maxBlock: maxBlock))
+            bs.append(ColumnBuffer(channels: l.inChannels, history: (l.kernel - 1) * dd, room: room))
         }
-        bs.append(ColumnBuffer(channels: dim, history: (M - 1) * poolStep, maxBlock: maxBlock))
+        bs.append(ColumnBuffer(channels: dim, history: (M - 1) * poolStep, room: room))
         kernels = ks
         buffers = bs
         embeddings = alignedFloats(embeddingCapacity * dim)
@@ -248,6 +278,8 @@ public final class StreamingEncoder {
         samplesConsumed = 0
         windowsEnd = 0
         columnsProcessed = 0
+        committed = 0
+        featurized = 0
         for i in layerNanos.indices { layerNanos[i] = 0 }
     }
 
@@ -275,21 +307,48 @@ public final class StreamingEncoder {
     /// Largest number of new window embeddings one `push` of `n` samples can produce.
     public func maxNewWindows(forBlockLength n: Int) -> Int { n / windowStride + 1 }
 
+    /// The newest columns that are only provisionally committed make the embeddings of at most
+    /// this many extra samples' worth of window starts depend on a group that will be recomputed
+    /// (with identical results); consumers need no action.
+    public static var groupColumns: Int { gemmQuantum }
+
     /// Consumes samples; computes all newly complete columns, layers and window embeddings.
     /// Embeddings older than `embeddingCapacity` windows are overwritten, so a consumer that
     /// needs every window must read them between pushes of at most
     /// `embeddingCapacity * windowStride` samples.
     public func push(_ samples: UnsafeBufferPointer<Float>) {
         guard let base = samples.baseAddress else { return }
-        let chunk = maxBlock * columnStride
+        let chunk = maxBlock * columnStride  // at most maxBlock new columns per chunk
+        let Q = Int64(gemmQuantum)
         var i = 0
         while i < samples.count {
             let n = min(chunk, samples.count - i)
             columns.push(UnsafeBufferPointer(start: base + i, count: n))
             samplesConsumed += Int64(n)
-            let newCols = Int(columns.columnsComputed - columnsProcessed)
-            if newCols > 0 { runBlock(newCols) }
             i += n
+            let avail = columns.columnsComputed
+            guard avail > featurized else { continue }
+            let t0 = profile ? now() : 0
+            // Features of the new columns straight into layer 0's input, after the pending ones.
+            let in0 = buffers[0]
+            let pending = Int(featurized - committed)
+            in0.reserve(pending + Int(avail - featurized) + gemmQuantum, keep: pending)
+            for u in featurized..<avail {
+                let t = Int64(columnPhase) + u * Int64(columnStride)
+                EncoderFeatures.compute(re: columns.real(at: t), im: columns.imag(at: t), bins: bins,
+                                        phatBeta: phatBeta, columnNorm: columnNorm,
+                                        out: in0.column(in0.end + Int(u - committed)))
+            }
+            featurized = avail
+            if profile { layerNanos[kernels.count] &+= now() &- t0 }
+            // Complete groups, committed; then the incomplete last group, provisionally.
+            while featurized - committed >= Q {
+                let w = min(maxBlock, Int((featurized - committed) / Q * Q))
+                runLayers(width: w, valid: w, commit: true)
+            }
+            if featurized > committed {
+                runLayers(width: gemmQuantum, valid: Int(featurized - committed), commit: false)
+            }
         }
     }
 
@@ -298,37 +357,32 @@ public final class StreamingEncoder {
 
     @inline(__always) private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    private func runBlock(_ n: Int) {
-        let t0 = profile ? now() : 0
-        for b in buffers { b.reserve(n) }
-        // Features of the new columns straight into layer 0's input.
-        let in0 = buffers[0]
-        for q in 0..<n {
-            let t = Int64(columnPhase) + (columnsProcessed + Int64(q)) * Int64(columnStride)
-            EncoderFeatures.compute(re: columns.real(at: t), im: columns.imag(at: t), bins: bins,
-                                    phatBeta: phatBeta, columnNorm: columnNorm,
-                                    out: in0.column(in0.end + q))
-        }
+    /// Runs `width` columns starting at column `committed` through every layer (`valid` of
+    /// them are real, the rest padding), pools the windows they complete, and commits them if
+    /// asked (`valid == width` then).
+    private func runLayers(width w: Int, valid: Int, commit: Bool) {
         var tPrev = profile ? now() : 0
-        if profile { layerNanos[kernels.count] &+= tPrev &- t0 }
+        for l in 1..<buffers.count { buffers[l].reserve(w) }
         for (l, k) in kernels.enumerated() {
             let xin = buffers[l], yout = buffers[l + 1]
-            k.apply(x: xin.column(xin.end), y: yout.column(yout.end), n: n)
+            k.apply(x: xin.column(xin.end), y: yout.column(yout.end), n: w)
             if profile { let t = now(); layerNanos[l] &+= t &- tPrev; tPrev = t }
         }
-        for b in buffers { b.end += n }
         // Pool window embeddings from the cached last-layer outputs.
         let out = buffers[kernels.count]
-        let firstNew = out.end - n
         let span = Int64(R + model.hop * (M - 1))
-        for q in 0..<n {
-            let t = Int64(columnPhase) + (columnsProcessed + Int64(q)) * Int64(columnStride)
+        for q in 0..<valid {
+            let t = Int64(columnPhase) + (committed + Int64(q)) * Int64(columnStride)
             let s = t - span
             guard s >= 0, s % Int64(windowStride) == 0 else { continue }
-            pool(newest: out.column(firstNew + q), into: embeddings + slot(s))
-            windowsEnd = s + 1
+            pool(newest: out.column(out.end + q), into: embeddings + slot(s))
+            if s >= windowsEnd { windowsEnd = s + 1 }
         }
-        columnsProcessed += Int64(n)
+        columnsProcessed += Int64(w)
+        if commit {
+            for b in buffers { b.end += w }
+            committed += Int64(w)
+        }
         if profile { layerNanos[kernels.count] &+= now() &- tPrev }
     }
 
