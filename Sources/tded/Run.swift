@@ -121,13 +121,9 @@ struct Run: ParsableCommand {
             throw ExitCode(2)
         }
         let level = Logger.Level(rawValue: cfg.log.level) ?? .info
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        var logger = Logger(label: "tded")
-        logger.logLevel = level
+        DaemonLogLevel.current = level
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
+        let logger = Logger(label: "tded")
         var opts = DaemonOptions()
         opts.configPath = path
         opts.input = input
