@@ -264,22 +264,35 @@ public final class GCCPHAT: DelayEstimator {
             lr = tlr; li = tli; rr = trr; ri = tri
         }
         let out = inv.input, qr = pr, qi = pi
-        if upFactor > 0 {
-            // keep the whitened spectrum planar for the band-limited peak search
-            for k in 0..<B {
-                let re = lr[k] * rr[k] + li[k] * ri[k]
-                let im = lr[k] * ri[k] - li[k] * rr[k]
-                let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
-                qr[k] = re * g; qi[k] = im * g
+        let keepPlanar = upFactor > 0   // the band-limited peak search needs the planar copy
+        // Whitening, four bins at a time (explicit SIMD: the compiler does not vectorise this
+        // loop by itself; per-element operations are the same as the scalar tail's).
+        let n4 = B & ~3
+        var k = 0
+        while k < n4 {
+            let a = UnsafeRawPointer(lr + k).loadUnaligned(as: SIMD4<Float>.self)
+            let b = UnsafeRawPointer(li + k).loadUnaligned(as: SIMD4<Float>.self)
+            let c = UnsafeRawPointer(rr + k).loadUnaligned(as: SIMD4<Float>.self)
+            let d = UnsafeRawPointer(ri + k).loadUnaligned(as: SIMD4<Float>.self)
+            let re = a * c + b * d
+            let im = a * d - b * c
+            let g = SIMD4<Float>(repeating: 1) / ((re * re + im * im).squareRoot() + SIMD4<Float>(repeating: 1e-20))
+            let wr = re * g, wi = im * g
+            UnsafeMutableRawPointer(out + 2 * k).storeBytes(
+                of: SIMD8<Float>(wr[0], wi[0], wr[1], wi[1], wr[2], wi[2], wr[3], wi[3]), as: SIMD8<Float>.self)
+            if keepPlanar {
+                UnsafeMutableRawPointer(qr + k).storeBytes(of: wr, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(qi + k).storeBytes(of: wi, as: SIMD4<Float>.self)
             }
-            for k in 0..<B { out[2 * k] = qr[k]; out[2 * k + 1] = qi[k] }
-        } else {
-            for k in 0..<B {
-                let re = lr[k] * rr[k] + li[k] * ri[k]
-                let im = lr[k] * ri[k] - li[k] * rr[k]
-                let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
-                out[2 * k] = re * g; out[2 * k + 1] = im * g
-            }
+            k += 4
+        }
+        while k < B {
+            let re = lr[k] * rr[k] + li[k] * ri[k]
+            let im = lr[k] * ri[k] - li[k] * rr[k]
+            let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
+            out[2 * k] = re * g; out[2 * k + 1] = im * g
+            if keepPlanar { qr[k] = re * g; qi[k] = im * g }
+            k += 1
         }
         inv.execute()
         let c = inv.output

@@ -40,15 +40,21 @@ public final class VoteAggregator {
     public let threshold: Double
     /// Radius in samples for the `mean` confidence.
     public let meanInlierRadius: Double
+    /// Capacity of the preallocated sort scratch: `mode` on up to this many votes allocates
+    /// nothing; larger (offline, `--whole`) vote sets use a temporary sorted copy.
+    public let scratchCapacity: Int
     private let counts: UnsafeMutablePointer<Int32>
+    private let sortScratch: UnsafeMutablePointer<Double>
 
-    public init(candidates: Int = 1001, threshold: Double = 0.05, meanInlierRadius: Double = 0.5) {
-        precondition(candidates >= 1 && threshold >= 0)
+    public init(candidates: Int = 1001, threshold: Double = 0.05, meanInlierRadius: Double = 0.5,
+                scratchCapacity: Int = 16384) {
+        precondition(candidates >= 1 && threshold >= 0 && scratchCapacity >= 0)
         self.candidates = candidates; self.threshold = threshold
-        self.meanInlierRadius = meanInlierRadius
+        self.meanInlierRadius = meanInlierRadius; self.scratchCapacity = scratchCapacity
         counts = .allocate(capacity: candidates)
+        sortScratch = .allocate(capacity: max(scratchCapacity, 1))
     }
-    deinit { counts.deallocate() }
+    deinit { counts.deallocate(); sortScratch.deallocate() }
 
     /// Aggregates with the chosen method.
     public func aggregate(_ votes: UnsafeBufferPointer<Float>, post: VotePost) -> VoteResult {
@@ -70,80 +76,100 @@ public final class VoteAggregator {
         return VoteResult(delay: m, count: n, inliers: inl)
     }
 
-    /// Above this many votes `mode` counts inliers by binary search in a sorted copy
-    /// (O(n log n), allocates the copy) instead of the O(n * candidates) scan; both give the
-    /// same counts (the same comparisons, see `modeSorted`). Live spans stay below it.
-    public var sortedThreshold = 8192
-
-    /// RANSAC-like mode (see the type's documentation).
+    /// RANSAC-like mode (see the type's documentation). Implementation: the votes are sorted
+    /// once and each candidate's inliers found by binary search with the very predicate of the
+    /// definition (`|v - c| <= threshold`, monotone on each side of `c` in floating point), so
+    /// the counts, the chosen candidate and its inliers are those of the literal scan
+    /// (`modeScan`), in O(n log n + candidates log n).
     public func mode(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
         let n = votes.count
         guard n > 0 else { return VoteResult(delay: 0, count: 0, inliers: 0) }
-        if n > sortedThreshold { return modeSorted(votes) }
+        if n <= scratchCapacity {
+            for i in 0..<n { sortScratch[i] = Double(votes[i]) }
+            VoteAggregator.heapSort(sortScratch, n)
+            return modeSorted(UnsafeBufferPointer(start: sortScratch, count: n))
+        }
+        let sorted = votes.map { Double($0) }.sorted()
+        return sorted.withUnsafeBufferPointer { modeSorted($0) }
+    }
+
+    /// The definition executed literally: for each candidate scan every vote. O(n * candidates);
+    /// kept as the reference `mode` is tested against.
+    public func modeScan(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
+        let n = votes.count
+        guard n > 0 else { return VoteResult(delay: 0, count: 0, inliers: 0) }
         var lo = Double(votes[0]), hi = lo
         for v in votes { let d = Double(v); if d < lo { lo = d }; if d > hi { hi = d } }
         let thr = threshold
-        let m = candidates
         var best: Int32 = -1
-        for i in 0..<m {
+        for i in 0..<candidates {
             let c = candidate(i, lo, hi)
             var cnt: Int32 = 0
             for v in votes where abs(Double(v) - c) <= thr { cnt += 1 }
             counts[i] = cnt
             if cnt > best { best = cnt }
         }
-        var ties = 0
-        for i in 0..<m where counts[i] == best { ties += 1 }
-        var pick = ties / 2, chosen = 0
-        for i in 0..<m where counts[i] == best {
-            if pick == 0 { chosen = i; break }
-            pick -= 1
-        }
-        let c = candidate(chosen, lo, hi)
+        let c = candidate(middleTied(best), lo, hi)
         var s = 0.0, k = 0
         for v in votes where abs(Double(v) - c) <= thr { s += Double(v); k += 1 }
         return VoteResult(delay: k > 0 ? s / Double(k) : c, count: n, inliers: k)
     }
 
-    /// `mode` for many votes: sort once, then per candidate find the inlier range by binary
-    /// search with the very predicate the scan uses (`|v - c| <= threshold` is monotone on each
-    /// side of `c` in floating point), so counts, the chosen candidate and its inliers match.
-    func modeSorted(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
-        let n = votes.count
-        let sorted = votes.map { Double($0) }.sorted()
-        let lo = sorted[0], hi = sorted[n - 1], thr = threshold
-        return sorted.withUnsafeBufferPointer { v -> VoteResult in
-            // first index where pred is true, pred monotone false...true
-            func firstTrue(_ pred: (Double) -> Bool) -> Int {
-                var a = 0, b = n
-                while a < b { let m = (a + b) / 2; if pred(v[m]) { b = m } else { a = m + 1 } }
-                return a
+    /// In-place heapsort (allocation-free, O(n log n)).
+    static func heapSort(_ a: UnsafeMutablePointer<Double>, _ n: Int) {
+        @inline(__always) func swap(_ i: Int, _ j: Int) { let t = a[i]; a[i] = a[j]; a[j] = t }
+        func sift(_ start: Int, _ end: Int) {
+            var root = start
+            while 2 * root + 1 < end {
+                var child = 2 * root + 1
+                if child + 1 < end && a[child] < a[child + 1] { child += 1 }
+                if a[root] < a[child] { swap(root, child); root = child } else { return }
             }
-            func range(_ c: Double) -> (Int, Int) {
-                let start = firstTrue { $0 >= c || abs($0 - c) <= thr }
-                let end = firstTrue { $0 > c && abs($0 - c) > thr }
-                return (start, end)
-            }
-            var best: Int32 = -1
-            for i in 0..<candidates {
-                let (a, b) = range(candidate(i, lo, hi))
-                let cnt = Int32(b - a)
-                counts[i] = cnt
-                if cnt > best { best = cnt }
-            }
-            var ties = 0
-            for i in 0..<candidates where counts[i] == best { ties += 1 }
-            var pick = ties / 2, chosen = 0
-            for i in 0..<candidates where counts[i] == best {
-                if pick == 0 { chosen = i; break }
-                pick -= 1
-            }
-            let c = candidate(chosen, lo, hi)
-            let (a, b) = range(c)
-            var sum = 0.0
-            for j in a..<b { sum += v[j] }
-            return VoteResult(delay: b > a ? sum / Double(b - a) : c, count: n, inliers: b - a)
         }
+        guard n > 1 else { return }
+        var s = n / 2 - 1
+        while s >= 0 { sift(s, n); s -= 1 }
+        var end = n - 1
+        while end > 0 { swap(0, end); sift(0, end); end -= 1 }
+    }
+
+    /// `mode` on votes already sorted ascending.
+    private func modeSorted(_ v: UnsafeBufferPointer<Double>) -> VoteResult {
+        let n = v.count
+        let lo = v[0], hi = v[n - 1], thr = threshold
+        // first index where pred holds; pred is monotone false...true over the sorted votes
+        func firstTrue(_ pred: (Double) -> Bool) -> Int {
+            var a = 0, b = n
+            while a < b { let m = (a + b) / 2; if pred(v[m]) { b = m } else { a = m + 1 } }
+            return a
+        }
+        func range(_ c: Double) -> (Int, Int) {
+            (firstTrue { $0 >= c || abs($0 - c) <= thr }, firstTrue { $0 > c && abs($0 - c) > thr })
+        }
+        var best: Int32 = -1
+        for i in 0..<candidates {
+            let (a, b) = range(candidate(i, lo, hi))
+            let cnt = Int32(b - a)
+            counts[i] = cnt
+            if cnt > best { best = cnt }
+        }
+        let c = candidate(middleTied(best), lo, hi)
+        let (a, b) = range(c)
+        var sum = 0.0
+        for j in a..<b { sum += v[j] }
+        return VoteResult(delay: b > a ? sum / Double(b - a) : c, count: n, inliers: b - a)
+    }
+
+    /// Index of the middle candidate (`ties / 2` in increasing order) among those with `best`.
+    private func middleTied(_ best: Int32) -> Int {
+        var ties = 0
+        for i in 0..<candidates where counts[i] == best { ties += 1 }
+        var pick = ties / 2
+        for i in 0..<candidates where counts[i] == best {
+            if pick == 0 { return i }
+            pick -= 1
+        }
+        return 0
     }
 
     @inline(__always) private func candidate(_ i: Int, _ lo: Double, _ hi: Double) -> Double {

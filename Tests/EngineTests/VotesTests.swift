@@ -103,11 +103,12 @@ final class SmootherTests: XCTestCase {
 }
 
 final class VotesSortedPathTests: XCTestCase {
-    func testSortedModeMatchesScan() {
+    /// `mode` (sort + binary search, scratch or temporary copy) against the literal scan.
+    func testModeMatchesLiteralScan() {
         var rng = SeededRNG(seed: 21)
-        for trial in 0..<6 {
+        for trial in 0..<8 {
             var votes: [Float] = []
-            let n = 3000 + 500 * trial
+            let n = trial < 4 ? 50 + 400 * trial : 3000 + 500 * trial
             for _ in 0..<n {
                 let u = rng.uniform()
                 // integer votes (GCC-PHAT), clustered continuous votes, and uniform outliers
@@ -115,13 +116,20 @@ final class VotesSortedPathTests: XCTestCase {
                 else if u < 0.8 { votes.append(Float(3.2 + 0.08 * rng.gaussian())) }
                 else { votes.append(Float(-24 + 48 * rng.uniform())) }
             }
-            let scan = VoteAggregator(); scan.sortedThreshold = Int.max
-            let sorted = VoteAggregator(); sorted.sortedThreshold = 0
-            let a = votes.withUnsafeBufferPointer { scan.mode($0) }
-            let b = votes.withUnsafeBufferPointer { sorted.mode($0) }
+            let agg = VoteAggregator(scratchCapacity: 2000)   // trials >= 4 take the copy path
+            let a = votes.withUnsafeBufferPointer { agg.modeScan($0) }
+            let b = votes.withUnsafeBufferPointer { agg.mode($0) }
             XCTAssertEqual(a.count, b.count)
             XCTAssertEqual(a.inliers, b.inliers, "trial \(trial)")
             XCTAssertEqual(a.delay, b.delay, accuracy: 1e-9, "trial \(trial)")
         }
+    }
+
+    func testHeapSort() {
+        var rng = SeededRNG(seed: 5)
+        var x = (0..<1000).map { _ in rng.gaussian() }
+        let expect = x.sorted()
+        x.withUnsafeMutableBufferPointer { VoteAggregator.heapSort($0.baseAddress!, $0.count) }
+        XCTAssertEqual(x, expect)
     }
 }
