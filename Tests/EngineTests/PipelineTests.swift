@@ -67,3 +67,29 @@ final class PipelineTests: XCTestCase {
         XCTAssertThrowsError(try TDEPipeline(estimator: try GCCPHAT(), config: cfg))
     }
 }
+
+final class PipelineSmootherTests: XCTestCase {
+    func testSilenceHoldsThenGoesStale() throws {
+        let s = TestSignals.stereo(.white, count: 16000, delay: 5, snrDb: 40)
+        let silence = [Float](repeating: 0, count: 40000)
+        var cfg = PipelineConfig(); cfg.micDistance = 0.3
+        let p = try TDEPipeline(estimator: try GCCPHAT(config: GCCPHATConfig(step: 8)), config: cfg)
+        let ups = p.process(left: s.left + silence, right: s.right + silence)
+        XCTAssertEqual(ups.count, 70)
+        let loud = ups[2..<20], quiet = ups[24...]
+        for u in loud {
+            XCTAssertTrue(u.flags.isDisjoint(with: [.silent, .holding, .stale]), "\(u.t) \(u.flags.names)")
+            XCTAssertEqual(u.smoothedDelaySamples, 5, accuracy: 1e-6)
+        }
+        for u in quiet {
+            XCTAssertTrue(u.flags.contains(.silent) && u.flags.contains(.holding))
+            XCTAssertEqual(u.smoothedDelaySamples, 5, accuracy: 1e-6)     // held, not invented
+        }
+        // silence starts at 1.0 s and is fully in the span from 1.1 s; hold 1 s, then stale
+        let stale = quiet.filter { $0.flags.contains(.stale) }
+        XCTAssertFalse(stale.isEmpty)
+        XCTAssertGreaterThan(stale.first!.t, 2.0)
+        XCTAssertLessThan(stale.last!.smoothedConfidence, stale.first!.smoothedConfidence)
+        XCTAssertGreaterThan(quiet.first!.smoothedConfidence, 0.9)
+    }
+}
