@@ -11,10 +11,15 @@ import Foundation
 /// recomputing it. Positions are absolute sample indices counted from the first pushed
 /// sample (0). Steady state allocates nothing.
 ///
-/// Typical use by a block consumer:
+/// Typical use by a block consumer (blocks of at most `capacity * stride` samples):
 /// ```swift
+/// let first = cols.completeEnd          // first frame start this block can complete
 /// cols.push(block)
-/// for t in cols.newestRange(...) { let re = cols.real(at: t); let im = cols.imag(at: t) ... }
+/// var t = first
+/// while t < cols.completeEnd {
+///     if cols.hasColumn(at: t) { use(cols.real(at: t), cols.imag(at: t)) }   // `bins` floats each
+///     t += 1
+/// }
 /// ```
 public final class STFTColumns {
     /// Frame length (FFT size); the spec fixes 256.
