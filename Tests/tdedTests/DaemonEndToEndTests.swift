@@ -362,6 +362,41 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0)
         nc.kill()
     }
+
+    /// S32_LE and FLOAT_LE capture, picking 2 of 4 device channels (`channels = [2, 0]`):
+    /// the FIFO carries 4-channel frames with the clip's left in channel 2, right in channel 0
+    /// and loud unrelated noise in channels 1 and 3.
+    func testALSAFormatsAndTwoOfFourChannels() throws {
+        for format in ["S32_LE", "FLOAT_LE"] {
+            let s = try setUpALSA(seconds: 3, extra: "")
+            var cfg = try String(contentsOfFile: s.config, encoding: .utf8)
+            cfg = cfg.replacingOccurrences(of: "[capture]", with: "[capture]\nformat = \"\(format)\"\ndevice_channels = 4\nchannels = [2, 0]")
+            try E2E.writeConfig(s.config, cfg)
+            let a = try WAVReader.read(path: s.clip)
+            var raw = [UInt8](); raw.reserveCapacity(a.frames * 16)
+            var rng: UInt32 = 12345
+            func put(_ x: Float) {
+                let bits: UInt32 = format == "FLOAT_LE" ? x.bitPattern : UInt32(bitPattern: Int32(max(-2147483648, min(2147483647, (Double(x) * 2147483648).rounded()))))
+                raw += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
+            }
+            func noise() -> Float { rng = rng &* 1664525 &+ 1013904223; return Float(Int32(bitPattern: rng)) / 4e9 }
+            for i in 0..<a.frames { put(a.right[i]); put(noise()); put(a.left[i]); put(noise()) }
+            let d = try startDaemon(s)
+            let nc = try NCClient(socket: s.socket, dir: s.dir)
+            let feeder = FIFOFeeder(fifo: s.fifo, bytes: raw, bytesPerFrame: 16)
+            feeder.start()
+            XCTAssertTrue(d.waitForLog("capturing from tdetest: \(format), 4 ch (using [2, 0])", timeout: 5), d.log)
+            XCTAssertTrue(feeder.waitDone(timeout: 10))
+            XCTAssertTrue(waitUntil(3) { nc.lines.contains { $0.d("t") >= 2.95 } })
+            d.stop()
+            let lines = nc.lines.filter { $0.d("t") <= 3.0 }
+            assertConverged(lines, after: 1.5)
+            let (matched, bad) = compareWithAnalyze(lines, try analyze(s.clip, ["--step", "\(step)"]))
+            XCTAssertGreaterThan(matched, lines.count / 2, format)
+            // S32/float carry the 16-bit clip exactly, so the answers equal the WAV analysis
+            XCTAssertTrue(bad.isEmpty, "\(format): \(bad.prefix(3))")
+        }
+    }
 }
 
 /// Nil when `seq` increases by exactly one from line to line, else where it first jumps.

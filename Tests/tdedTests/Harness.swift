@@ -176,8 +176,8 @@ final class NCClient {
     }
 }
 
-/// Feeds raw frames into the FIFO behind the ALSA `file` PCM at real-time pace, in
-/// 1024-frame chunks (one atomic pipe write each, a multiple of the 256-frame period).
+/// Feeds raw frames into the FIFO behind the ALSA `file` PCM at real-time pace, in chunks of
+/// at most 4096 bytes (one atomic pipe write each, a multiple of the 256-frame period).
 final class FIFOFeeder {
     let fifo: String
     let bytes: [UInt8]
@@ -204,7 +204,9 @@ final class FIFOFeeder {
             let fd = open(fifo, O_WRONLY)
             guard fd >= 0 else { lock.lock(); _done = true; lock.unlock(); return }
             signal(SIGPIPE, SIG_IGN)
-            let chunk = 1024 * bytesPerFrame
+            // <= PIPE_BUF (4096 bytes) so each write is atomic, and a multiple of the
+            // 256-frame period for 2 x 16-bit (1024 frames) and 4 x 32-bit (256 frames).
+            let chunk = min(1024 * bytesPerFrame, 4096)
             let t0 = Date()
             var sent = 0
             var i = from
