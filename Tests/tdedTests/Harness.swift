@@ -8,9 +8,15 @@ enum E2E {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The binary under test: `$TDED_BIN`, else `.build/debug/tded` (built by `swift test`).
+    /// The binary under test: `$TDED_BIN`, else the `tded` built next to this test bundle (same
+    /// configuration as the tests, e.g. `.build/debug/tded`), else `.build/{debug,release}/tded`.
     static var binary: String {
         if let b = ProcessInfo.processInfo.environment["TDED_BIN"] { return b }
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for dir in [runner.deletingLastPathComponent(), runner.deletingLastPathComponent().deletingLastPathComponent()] {
+            let p = dir.appendingPathComponent("tded").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
         for c in ["debug", "release"] {
             let p = repoRoot.appendingPathComponent(".build/\(c)/tded").path
             if FileManager.default.isExecutableFile(atPath: p) { return p }
