@@ -95,7 +95,7 @@ public final class GCCPHAT: DelayEstimator {
     private let cc: UnsafeMutablePointer<Float>
     private let tlr: UnsafeMutablePointer<Float>, tli: UnsafeMutablePointer<Float>
     private let trr: UnsafeMutablePointer<Float>, tri: UnsafeMutablePointer<Float>
-    private let fwd: ForwardRealFFT, inv: InverseRealFFT
+    private let fwd: ForwardRealFFT, inv: InverseComplexFFT
     private var spectraStart: Int64 = -1
     // upsampled refinement tables
     private let upFactor: Int
@@ -137,7 +137,7 @@ public final class GCCPHAT: DelayEstimator {
             let a = 2 * Double.pi * Double(k) / Double(N)
             twr[k] = Float(cos(a)); twi[k] = Float(sin(a)); sgn[k] = k % 2 == 0 ? 1 : -1
         }
-        fwd = ForwardRealFFT(size: N); inv = InverseRealFFT(size: N)
+        fwd = ForwardRealFFT(size: N); inv = InverseComplexFFT(size: W)
         if case .upsampled(let f) = config.refinement {
             upFactor = f
             let cR = alloc(N), cI = alloc(N)
@@ -257,14 +257,50 @@ public final class GCCPHAT: DelayEstimator {
         }
     }
 
+    /// Inverse real FFT of size N = 2W of the whitened half spectrum `pr + i pi` (bins 0...W)
+    /// through one complex inverse FFT of size W: with `E_k = P_k + conj(P_{W-k})` and
+    /// `O_k = e^{2 pi i k / N} (P_k - conj(P_{W-k}))`, the inverse of `E + i O` is
+    /// `x[2m] + i x[2m+1]`, so `inv.output` read as floats is x[0 ..< N] in order (the same
+    /// unnormalised sum a c2r transform computes, at half its cost).
+    private func halfSizeInverse() {
+        let z = inv.input, qr = pr, qi = pi, cr = twr, ci = twi
+        let n4 = W & ~3
+        var k = 0
+        while k < n4 {
+            // bins k ..< k+4 and their mirrors W-k ... W-k-3 (loaded from W-k-3 and reversed)
+            let ar = UnsafeRawPointer(qr + k).loadUnaligned(as: SIMD4<Float>.self)
+            let ai = UnsafeRawPointer(qi + k).loadUnaligned(as: SIMD4<Float>.self)
+            let mr = UnsafeRawPointer(qr + (W - k - 3)).loadUnaligned(as: SIMD4<Float>.self)
+            let mi = UnsafeRawPointer(qi + (W - k - 3)).loadUnaligned(as: SIMD4<Float>.self)
+            let br = SIMD4<Float>(mr[3], mr[2], mr[1], mr[0])
+            let bi = -SIMD4<Float>(mi[3], mi[2], mi[1], mi[0])          // conj
+            let er = ar + br, ei = ai + bi
+            let dr = ar - br, di = ai - bi
+            let wr = UnsafeRawPointer(cr + k).loadUnaligned(as: SIMD4<Float>.self)
+            let wi = UnsafeRawPointer(ci + k).loadUnaligned(as: SIMD4<Float>.self)
+            let or = dr * wr - di * wi, oi = dr * wi + di * wr
+            let zr = er - oi, zi = ei + or
+            UnsafeMutableRawPointer(z + 2 * k).storeBytes(
+                of: SIMD8<Float>(zr[0], zi[0], zr[1], zi[1], zr[2], zi[2], zr[3], zi[3]), as: SIMD8<Float>.self)
+            k += 4
+        }
+        while k < W {
+            let ar = qr[k], ai = qi[k], br = qr[W - k], bi = -qi[W - k]
+            let er = ar + br, ei = ai + bi, dr = ar - br, di = ai - bi
+            let or = dr * cr[k] - di * ci[k], oi = dr * ci[k] + di * cr[k]
+            z[2 * k] = er - oi; z[2 * k + 1] = ei + or
+            k += 1
+        }
+        inv.execute()
+    }
+
     private func voteFromSpectra() -> Float {
         var lr = xlr, li = xli, rr = xrr, ri = xri
         if config.taper == .hann {
             hann(xlr, xli, tlr, tli); hann(xrr, xri, trr, tri)
             lr = tlr; li = tli; rr = trr; ri = tri
         }
-        let out = inv.input, qr = pr, qi = pi
-        let keepPlanar = upFactor > 0   // the band-limited peak search needs the planar copy
+        let qr = pr, qi = pi
         // Whitening, four bins at a time (explicit SIMD: the compiler does not vectorise this
         // loop by itself; per-element operations are the same as the scalar tail's).
         let n4 = B & ~3
@@ -277,24 +313,21 @@ public final class GCCPHAT: DelayEstimator {
             let re = a * c + b * d
             let im = a * d - b * c
             let g = SIMD4<Float>(repeating: 1) / ((re * re + im * im).squareRoot() + SIMD4<Float>(repeating: 1e-20))
-            let wr = re * g, wi = im * g
-            UnsafeMutableRawPointer(out + 2 * k).storeBytes(
-                of: SIMD8<Float>(wr[0], wi[0], wr[1], wi[1], wr[2], wi[2], wr[3], wi[3]), as: SIMD8<Float>.self)
-            if keepPlanar {
-                UnsafeMutableRawPointer(qr + k).storeBytes(of: wr, as: SIMD4<Float>.self)
-                UnsafeMutableRawPointer(qi + k).storeBytes(of: wi, as: SIMD4<Float>.self)
-            }
+            UnsafeMutableRawPointer(qr + k).storeBytes(of: re * g, as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(qi + k).storeBytes(of: im * g, as: SIMD4<Float>.self)
             k += 4
         }
         while k < B {
             let re = lr[k] * rr[k] + li[k] * ri[k]
             let im = lr[k] * ri[k] - li[k] * rr[k]
             let g = 1 / ((re * re + im * im).squareRoot() + 1e-20)
-            out[2 * k] = re * g; out[2 * k + 1] = im * g
-            if keepPlanar { qr[k] = re * g; qi[k] = im * g }
+            qr[k] = re * g; qi[k] = im * g
             k += 1
         }
-        inv.execute()
+        // DC and Nyquist of a real signal's spectrum are real (a real inverse FFT ignores
+        // their imaginary parts; the sliding update can leave float dust there)
+        qi[0] = 0; qi[W] = 0
+        halfSizeInverse()
         let c = inv.output
         for j in 0...(2 * L) {
             let lag = j - L

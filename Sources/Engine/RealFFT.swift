@@ -91,3 +91,37 @@ public final class InverseRealFFT {
         fftwf_free(input); fftwf_free(output)
     }
 }
+
+/// Complex inverse FFT of size `n` (`FFTW_BACKWARD`, unnormalised:
+/// `z[m] = sum_k Z[k] e^{+2 pi i k m / n}`), interleaved re, im buffers.
+public final class InverseComplexFFT {
+    /// Transform size.
+    public let n: Int
+    /// Aligned input buffer of `n` interleaved complex values. The transform may overwrite it.
+    public let input: UnsafeMutablePointer<Float>
+    /// Aligned output buffer of `n` interleaved complex values.
+    public let output: UnsafeMutablePointer<Float>
+    private let plan: fftwf_plan
+
+    /// Creates the plan and its buffers.
+    public init(size n: Int) {
+        precondition(n >= 1, "FFT size must be positive")
+        self.n = n
+        input = fftwAllocFloats(2 * n)
+        output = fftwAllocFloats(2 * n)
+        let inp = input, out = output
+        plan = FFTWPlanner.withLock {
+            let i = UnsafeMutableRawPointer(inp).assumingMemoryBound(to: fftwf_complex.self)
+            let o = UnsafeMutableRawPointer(out).assumingMemoryBound(to: fftwf_complex.self)
+            return fftwf_plan_dft_1d(Int32(n), i, o, FFTW_BACKWARD, FFTWPlanner.flags)!
+        }
+    }
+
+    /// Runs the transform on the current contents of `input`.
+    @inline(__always) public func execute() { fftwf_execute(plan) }
+
+    deinit {
+        FFTWPlanner.withLock { fftwf_destroy_plan(plan) }
+        fftwf_free(input); fftwf_free(output)
+    }
+}
