@@ -74,7 +74,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
 /// argmax over lags `-maxLag ... maxLag` is the vote (positive = right channel later).
 ///
 /// Cost per sample at step 1 (sliding): two O(W) spectrum updates, one O(W) whitening and one
-/// complex inverse FFT of size W (the real inverse of size 2W at half cost).
+/// complex inverse FFT of size W (the real inverse of size 2W at half cost). Allocation-free after `init`.
 public final class GCCPHAT: DelayEstimator {
     public let config: GCCPHATConfig
     public var name: String { "gcc-phat" }
