@@ -52,7 +52,10 @@ public final class LearnedEstimator: DelayEstimator {
     public var windowLength: Int { model.window }
     public var voteStride: Int { options.voteStride }
     public let maxDelay: Int
-    public var voteLatency: Int { maxDelay }
+    /// `maxDelay` (the right window `i + maxDelay` must be complete) plus up to 23 samples: the
+    /// right encoder runs its layers on whole aligned groups of 24 columns (no provisional
+    /// recomputation on the every-sample channel).
+    public var voteLatency: Int { maxDelay + StreamingEncoder.groupColumns - 1 }
     public var samplesConsumed: Int64 { rightEncoder.samplesConsumed }
 
     /// Per-vote hook for diagnostics and tests: window start and its `2*maxDelay+1` affinities
@@ -93,6 +96,11 @@ public final class LearnedEstimator: DelayEstimator {
                                         embeddingCapacity: C + 2 * D + k + 2 * Q + 8)
         leftEncoder = StreamingEncoder(model: model, windowStride: k, maxBlock: options.maxBlock,
                                        embeddingCapacity: (C + D) / k + 2 * Q + 8)
+        // The right channel carries ~8/9 of the work: no provisional groups there (votes wait
+        // up to 23 samples); the left computes its incomplete group eagerly (else votes would
+        // wait up to 23 left columns = 184 samples at stride 8).
+        rightEncoder.eagerTail = false
+        leftEncoder.eagerTail = true
         firstVote = Int64((D + k - 1) / k * k)
         nextVote = firstVote
         band = .allocate(capacity: 2 * D + 1)
@@ -101,7 +109,11 @@ public final class LearnedEstimator: DelayEstimator {
 
     deinit { band.deallocate() }
 
-    public func maxVotes(forBlockLength n: Int) -> Int { n / options.voteStride + 2 }
+    /// Votes wait at most `voteLatency - maxDelay` samples for their right group, so a block
+    /// can release those of the previous samples too.
+    public func maxVotes(forBlockLength n: Int) -> Int {
+        (n + StreamingEncoder.groupColumns) / options.voteStride + 2
+    }
 
     public func reset() {
         leftEncoder.reset()
@@ -122,14 +134,30 @@ public final class LearnedEstimator: DelayEstimator {
             rightEncoder.push(UnsafeBufferPointer(start: rb + i, count: n))
             leftEncoder.push(UnsafeBufferPointer(start: lb + i, count: n))
             i += n
-            let D = Int64(maxDelay)
-            while nextVote + D < rightEncoder.windowsEnd && leftEncoder.hasEmbedding(at: nextVote) {
-                votes[written] = Vote(start: nextVote, delay: vote(at: nextVote))
-                written += 1
-                nextVote += Int64(options.voteStride)
-            }
+            written += emitReady(votes, from: written)
         }
         return written
+    }
+
+    /// End of stream: computes the encoders' incomplete column groups and writes the votes
+    /// that were waiting only for them (at most `maxVotes(forBlockLength: 24)`). Processing
+    /// may continue afterwards.
+    public func flush(votes: UnsafeMutableBufferPointer<Vote>) -> Int {
+        rightEncoder.flush()
+        leftEncoder.flush()
+        return emitReady(votes, from: 0)
+    }
+
+    private func emitReady(_ votes: UnsafeMutableBufferPointer<Vote>, from start: Int) -> Int {
+        let D = Int64(maxDelay)
+        var written = start
+        while nextVote + D < rightEncoder.windowsEnd && leftEncoder.hasEmbedding(at: nextVote) {
+            precondition(written < votes.count, "vote storage too small")
+            votes[written] = Vote(start: nextVote, delay: vote(at: nextVote))
+            written += 1
+            nextVote += Int64(options.voteStride)
+        }
+        return written - start
     }
 
     /// Band affinities and the vote of left window `i` (both encoders must hold what it needs).

@@ -50,9 +50,9 @@ public enum EncoderFeatures {
 /// Columns per GEMM group. Layers run on groups of this many columns aligned to absolute
 /// column indices (a last, incomplete group is computed provisionally with padding and
 /// recomputed when it completes). With every GEMM width a multiple of 24 and every column at a
-/// fixed position modulo 24, OpenBLAS's micro-kernels (N-unroll 2, 4, 6, 8, 12 or 24 on the
-/// x86-64 kernels checked: Haswell/Zen, SkylakeX, Cooperlake) compute each column with the same
-/// arithmetic whatever the block sizes, so the stream's results are bit-identical however it
+/// fixed position modulo 24, OpenBLAS's sgemm kernels compute each column with the same
+/// arithmetic whatever the block sizes (checked on the x86-64 Haswell/Zen, SkylakeX and
+/// Cooperlake kernels; 12 is not enough for SkylakeX/Cooperlake at some shapes), so the stream's results are bit-identical however it
 /// is split into blocks.
 let gemmQuantum = 24
 
@@ -105,38 +105,59 @@ private final class ColumnBuffer {
     @inline(__always) func column(_ i: Int) -> UnsafeMutablePointer<Float> { data + i * channels }
 }
 
-/// One layer's weights per tap (`W[:, :, j]` as a column-major `[out x in]` matrix) and bias.
+/// One layer's weights as a column-major `[out x (kernel * in)]` matrix (tap-major columns:
+/// K index `j * in + i` holds `W[:, i, j]`) and its bias.
 private final class LayerKernel {
     let inC: Int, outC: Int, kernel: Int, dilation: Int, relu: Bool
-    /// `kernel` matrices, each `outC * inC`, column-major (lda = outC).
-    let taps: UnsafeMutablePointer<Float>
+    /// `outC * inC * kernel`, column-major (lda = outC).
+    let weights: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Float>
+    /// im2col scratch for kernels wider than 1: `[kernel * in x maxWidth]`.
+    let gather: UnsafeMutablePointer<Float>
+    let maxWidth: Int
 
-    /// `dilationColumns`: dilation in units of the stream's column stride.
-    init(_ l: EncoderLayer, dilationColumns: Int) {
+    /// `dilationColumns`: dilation in units of the stream's column stride; `maxWidth`: the
+    /// widest block `apply` will be given.
+    init(_ l: EncoderLayer, dilationColumns: Int, maxWidth: Int) {
         inC = l.inChannels; outC = l.outChannels; kernel = l.kernel; dilation = dilationColumns
         relu = l.activation == .relu
-        taps = alignedFloats(outC * inC * kernel)
+        self.maxWidth = maxWidth
+        weights = alignedFloats(outC * inC * kernel)
         bias = alignedFloats(outC)
+        gather = alignedFloats(kernel > 1 ? kernel * inC * maxWidth : 1)
         for j in 0..<kernel {
-            let t = taps + j * outC * inC
-            for i in 0..<inC { for o in 0..<outC { t[o + i * outC] = l.weight[(o * inC + i) * kernel + j] } }
+            for i in 0..<inC {
+                let col = weights + (j * inC + i) * outC
+                for o in 0..<outC { col[o] = l.weight[(o * inC + i) * kernel + j] }
+            }
         }
         for o in 0..<outC { bias[o] = l.bias[o] }
     }
-    deinit { taps.deallocate(); bias.deallocate() }
+    deinit { weights.deallocate(); bias.deallocate(); gather.deallocate() }
 
     /// `y[:, q] = act(b + sum_j W_j x[:, q - (k-1-j)*dilation])` for `q` in `0 ..< n`, where `x`
     /// points at the input column of `q = 0` (with its history before it) and `y` at the output
     /// column of `q = 0`; both column-major with their channel counts as leading dimension.
+    /// One SGEMM: the taps of each column are gathered next to each other (im2col), so the
+    /// GEMM's inner dimension is `kernel * in`, which keeps narrow blocks efficient.
     @inline(__always)
     func apply(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int) {
-        for j in 0..<kernel {
-            let xj = x - (kernel - 1 - j) * dilation * inC
-            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans,
-                        Int32(outC), Int32(n), Int32(inC), 1,
-                        taps + j * outC * inC, Int32(outC), xj, Int32(inC), j == 0 ? 0 : 1, y, Int32(outC))
+        precondition(n <= maxWidth)
+        let K = kernel * inC
+        let xs: UnsafePointer<Float>
+        if kernel == 1 {
+            xs = x
+        } else {
+            for q in 0..<n {
+                let dst = gather + q * K
+                for j in 0..<kernel {
+                    (dst + j * inC).update(from: x + (q - (kernel - 1 - j) * dilation) * inC, count: inC)
+                }
+            }
+            xs = UnsafePointer(gather)
         }
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(outC), Int32(n), Int32(K), 1,
+                    weights, Int32(outC), xs, Int32(K), 0, y, Int32(outC))
         // Bias and activation in one pass (unconditional stores so it vectorises).
         let b = UnsafePointer(bias)
         if relu {
@@ -198,8 +219,8 @@ public final class StreamingEncoder {
     /// `s` on the stride lattice with `oldestEmbedding <= s < windowsEnd` is available.
     public private(set) var windowsEnd: Int64 = 0
 
-    /// Cumulative nanoseconds spent per layer (GEMMs, bias, activation) and, at index
-    /// `layers.count`, in features + pooling; only accumulated when `profile` is true.
+    /// Cumulative thread-CPU nanoseconds spent per layer (GEMMs, bias, activation) and, at
+    /// index `layers.count`, in features + pooling; only accumulated when `profile` is true.
     public private(set) var layerNanos: [UInt64]
     /// Columns run through the layers so far, counting provisional recomputation (for the
     /// benchmark's per-column figures).
@@ -210,6 +231,11 @@ public final class StreamingEncoder {
     private var featurized: Int64 = 0
     /// Turn on per-layer timing (adds two clock reads per layer and block).
     public var profile = false
+    /// Compute the newest, incomplete column group provisionally on every push (its windows
+    /// come out with no wait, at the cost of computing those columns again once the group is
+    /// complete). When false, windows wait until their group of 24 columns is complete
+    /// (`columnStride * 23` samples at most) unless `flush()` is called.
+    public var eagerTail = true
 
     private let columns: STFTColumns
     private let kernels: [LayerKernel]
@@ -259,7 +285,7 @@ public final class StreamingEncoder {
         var bs: [ColumnBuffer] = []
         for l in model.layers {
             let dd = l.dilation / columnStride
-            ks.append(LayerKernel(l, dilationColumns: dd))
+            ks.append(LayerKernel(l, dilationColumns: dd, maxWidth: maxBlock))
             bs.append(ColumnBuffer(channels: l.inChannels, history: (l.kernel - 1) * dd, room: room))
         }
         bs.append(ColumnBuffer(channels: dim, history: (M - 1) * poolStep, room: room))
@@ -346,16 +372,34 @@ public final class StreamingEncoder {
                 let w = min(maxBlock, Int((featurized - committed) / Q * Q))
                 runLayers(width: w, valid: w, commit: true)
             }
-            if featurized > committed {
+            if eagerTail && featurized > committed {
                 runLayers(width: gemmQuantum, valid: Int(featurized - committed), commit: false)
             }
+        }
+    }
+
+    /// Computes the newest, incomplete column group now (provisionally: it is computed again,
+    /// with identical results, once complete), so every window whose samples have all arrived
+    /// has its embedding. For the end of a stream, or with `eagerTail` off.
+    public func flush() {
+        if featurized > committed {
+            runLayers(width: gemmQuantum, valid: Int(featurized - committed), commit: false)
         }
     }
 
     /// Array convenience for `push(_:)`.
     public func push(_ samples: [Float]) { samples.withUnsafeBufferPointer { push($0) } }
 
-    @inline(__always) private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    /// Profiling clock: CPU time of the calling thread (so time-slicing by other processes on a
+    /// shared machine does not count), in ns.
+    @inline(__always) private func now() -> UInt64 { StreamingEncoder.threadCPUNanos() }
+
+    /// CPU time consumed by the calling thread, ns.
+    public static func threadCPUNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
 
     /// Runs `width` columns starting at column `committed` through every layer (`valid` of
     /// them are real, the rest padding), pools the windows they complete, and commits them if

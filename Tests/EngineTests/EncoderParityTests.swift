@@ -174,6 +174,8 @@ final class EncoderParityTests: XCTestCase {
                     } } }
                 votes += scratch[0..<got]
             }
+            let tail = scratch.withUnsafeMutableBufferPointer { est.flush(votes: $0) }
+            votes += scratch[0..<tail]
             // Votes exactly where the fixture has a complete band.
             let expected = (0..<W).filter { !fx.delay[$0].isNaN }
             XCTAssertEqual(votes.map { Int($0.start) }, expected, "vote windows")

@@ -24,7 +24,9 @@ func smallV1Model(width: Int = 24, emb: Int = 16, seed: UInt64 = 11) throws -> E
 
 /// Feeds the estimator in the given blocks; returns votes and, per vote, the samples consumed
 /// when it came out.
-func runEstimator(_ est: LearnedEstimator, left: [Float], right: [Float], blocks: [Range<Int>]) -> [(Vote, Int64)] {
+/// With `flush`, the end-of-stream votes come last with consumed = -1.
+func runEstimator(_ est: LearnedEstimator, left: [Float], right: [Float], blocks: [Range<Int>],
+                  flush: Bool = true) -> [(Vote, Int64)] {
     var out: [(Vote, Int64)] = []
     let maxLen = blocks.map { $0.count }.max() ?? 1
     var scratch = [Vote](repeating: Vote(start: 0, delay: 0), count: est.maxVotes(forBlockLength: maxLen))
@@ -34,6 +36,10 @@ func runEstimator(_ est: LearnedEstimator, left: [Float], right: [Float], blocks
                 est.process(left: UnsafeBufferPointer(rebasing: l[r]), right: UnsafeBufferPointer(rebasing: rr[r]), votes: v)
             } } }
         for v in scratch[0..<got] { out.append((v, est.samplesConsumed)) }
+    }
+    if flush {
+        let got = scratch.withUnsafeMutableBufferPointer { est.flush(votes: $0) }
+        for v in scratch[0..<got] { out.append((v, -1)) }
     }
     return out
 }
@@ -99,21 +105,37 @@ final class LearnedEstimatorTests: XCTestCase {
         try checkIncrementalEqualsFromScratch(model: try smallV1Model(), label: "v1-layout", strides: [8, 3])
     }
 
-    /// Votes at multiples of the stride from the first complete band, each emitted by the call
-    /// that delivers sample start + window - 1 + maxDelay (so with 1-sample blocks, exactly
-    /// when samplesConsumed = start + window + maxDelay).
+    /// Votes at multiples of the stride from the first complete band, in order. With 1-sample
+    /// blocks each comes out exactly when both of its windows are computed: the left one as soon
+    /// as its last column is in (eager left encoder), the right one `i + maxDelay` when the
+    /// aligned 24-column group holding its last column is complete; never later than the call
+    /// delivering sample `i + window - 1 + voteLatency`. `flush` releases the rest.
     func testVoteScheduleAndLatency() throws {
         let model = try smallV1Model()
         let est = try LearnedEstimator(model: model, options: .init(voteStride: 8))
-        XCTAssertEqual(est.voteLatency, 24)
+        XCTAssertEqual(est.voteLatency, 24 + 23)
         XCTAssertEqual(est.windowLength, 1024)
-        let sig = TestSignals.stereo(.white, count: 1400, delay: 2, seed: 2)
-        let out = runEstimator(est, left: sig.left, right: sig.right, blocks: irregularBlocks(1400, sizes: [1]))
-        XCTAssertEqual(out.map { $0.0.start }, Array(stride(from: Int64(24), through: 1400 - 1024 - 24, by: 8)))
+        let n = 1400
+        let sig = TestSignals.stereo(.white, count: n, delay: 2, seed: 2)
+        let out = runEstimator(est, left: sig.left, right: sig.right, blocks: irregularBlocks(n, sizes: [1]))
+        XCTAssertEqual(out.map { $0.0.start }, Array(stride(from: Int64(24), through: Int64(n - 1024 - 24), by: 8)))
+        var flushed = 0
         for (v, consumed) in out {
-            XCTAssertEqual(consumed, v.start + 1024 + 24, "vote \(v.start) came out late or early")
+            let i = v.start
+            let uR = i + 24 + 768                       // right column completing window i + 24
+            let rightReady = (uR / 24 + 1) * 24 - 1 + 256  // its group's last column is in
+            let expected = max(i + 1024, rightReady)
+            if consumed < 0 {                          // released by flush: its group never completed
+                flushed += 1
+                XCTAssertGreaterThan(rightReady, Int64(n))
+                continue
+            }
+            XCTAssertEqual(consumed, expected, "vote \(i)")
+            XCTAssertLessThanOrEqual(consumed, i + 1024 + Int64(est.voteLatency))
         }
-        XCTAssertLessThanOrEqual(out.count, est.maxVotes(forBlockLength: 1400))
+        XCTAssertGreaterThan(flushed, 0, "the clip ends inside a group")
+        XCTAssertLessThanOrEqual(flushed, 3)
+        XCTAssertLessThanOrEqual(out.count, est.maxVotes(forBlockLength: n))
     }
 
     func testResetReproducesVotes() throws {
