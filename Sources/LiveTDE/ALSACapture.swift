@@ -243,17 +243,17 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
             }
             stats.frames.wrappingIncrement(by: n, ordering: .relaxed)
             framesSinceStart += n
-            // A device cannot deliver more than the wall time since the anchor plus what its
-            // buffer held (plus scheduling slack); a much faster stream has no real source.
+            // A device cannot deliver more audio than the wall time since the anchor plus what
+            // its buffer held (and scheduling slack); a much faster stream has no real source.
             let audio = Double(framesSinceStart) / rate
-            if audio > slack {
-                let wall = monotonicSeconds() - clockStart
-                if audio > 1.05 * wall + slack {
-                    return .lost(String(format: "device delivered %.2f s of audio in %.2f s (faster than real time: its source is gone)", audio, wall))
-                }
-                if audio > 30 { // re-anchor so the check stays sensitive on long runs
-                    clockStart = monotonicSeconds(); framesSinceStart = 0
-                }
+            let wall = monotonicSeconds() - clockStart
+            if audio - wall > slack {
+                return .lost(String(format: "device delivered %.2f s of audio in %.2f s (faster than real time: its source is gone)", audio, wall))
+            }
+            if audio > 30 {
+                // Re-anchor, keeping a backlog (lead < 0) but not a lead from clock drift.
+                clockStart = monotonicSeconds() + min(audio - wall, 0)
+                framesSinceStart = 0
             }
         }
         return .stopped

@@ -39,6 +39,8 @@ public final class Daemon: @unchecked Sendable {
     private var publisher: Publisher!
     private var engine: EngineThread!
     private let notify = SystemdNotify()
+    /// Guards `config`, which SIGHUP replaces while the event loop may be reading it for status.
+    private let configLock = NSLock()
 
     /// Creates a daemon; nothing starts until `run()`.
     public init(config: DaemonConfig, options: DaemonOptions, logger: Logger, loader: @escaping StereoLoader) {
@@ -125,6 +127,10 @@ public final class Daemon: @unchecked Sendable {
         publisher = Publisher(settings: config.publish, logger: logger) { [weak self] in
             self?.statusLine() ?? "{\"type\":\"status\"}"
         }
+        // Everything statusLine() reads exists before the socket can accept a connection
+        // (under socket activation a client may already be waiting).
+        engine = EngineThread(ring: ring, pipeline: pipeline, publisher: publisher, echo: options.echo,
+                              source: source, logger: logger)
         do {
             let fds = SystemdNotify.listenFDs()
             try publisher.start(inheritedFD: fds.first)
@@ -133,9 +139,6 @@ public final class Daemon: @unchecked Sendable {
             publisher.stop()
             return 1
         }
-
-        engine = EngineThread(ring: ring, pipeline: pipeline, publisher: publisher, echo: options.echo,
-                              source: source, logger: logger)
         engine.start()
         source.start()
         notify?.send("READY=1\nSTATUS=publishing on \(publisher.path ?? "inherited socket") from \(source.label)\nMAINPID=\(getpid())")
@@ -213,12 +216,15 @@ public final class Daemon: @unchecked Sendable {
         }
         publisher.update(settings: new.publish)
         if let lvl = Logger.Level(rawValue: new.log.level) { DaemonLogLevel.current = lvl }
-        config = new
+        configLock.lock(); config = new; configLock.unlock()
         logger.notice("SIGHUP: configuration reloaded from \(path)")
     }
 
     /// The reply to a `status` request: one JSON object.
     public func statusLine() -> String {
+        configLock.lock()
+        let config = self.config
+        configLock.unlock()
         let s = source.stats
         let p = publisher.stats
         let audio = Double(engine.framesProcessed.load(ordering: .relaxed)) / Double(config.engine.rate)

@@ -14,7 +14,9 @@ final class DaemonEndToEndTests: XCTestCase {
         let dir: String, clip: String, raw: [UInt8], fifo: String, asound: String, socket: String, config: String
     }
 
-    func setUpALSA(seconds: Double = 5, extra: String = "", makeFIFO: Bool = true) throws -> Setup {
+    /// `light`: step 16 and `mean` votes, for tests about plumbing rather than accuracy, so a
+    /// debug build keeps up with real time even on a heavily loaded machine.
+    func setUpALSA(seconds: Double = 5, extra: String = "", makeFIFO: Bool = true, light: Bool = false) throws -> Setup {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
         try E2E.makeClip(seconds: seconds, path: clip)
@@ -27,8 +29,10 @@ final class DaemonEndToEndTests: XCTestCase {
         [capture]
         device = "tdetest"
         retry_max_seconds = 0.5
+        # a long ring: on a loaded machine a debug-build engine may lag, but must not drop
+        ring_seconds = 30
         [engine]
-        step = \(step)
+        step = \(light ? 16 : step)\(light ? "\npost = \"mean\"" : "")
         [publish]
         socket = "\(socket)"
         \(extra)
@@ -66,7 +70,7 @@ final class DaemonEndToEndTests: XCTestCase {
         let feeder = FIFOFeeder(fifo: s.fifo, bytes: s.raw)
         feeder.start()
         XCTAssertTrue(feeder.waitDone(timeout: 15))
-        XCTAssertTrue(waitUntil(3) { nc.lines.contains { $0.d("t") >= 4.95 } }, "no line reached t=4.95")
+        XCTAssertTrue(waitUntil(30) { nc.lines.contains { $0.d("t") >= 4.95 } }, "no line reached t=4.95")
         let st = status(s.socket)
         XCTAssertNotNil(st)
         XCTAssertEqual(st?.i("dropped_frames"), 0, "ring overrun during the test: \(st ?? [:])")
@@ -158,10 +162,7 @@ final class DaemonEndToEndTests: XCTestCase {
     /// Fast publishing setup for the client fault tests: file replay as fast as the engine
     /// runs, looping, coarse step, 500 updates per second of audio.
     func startFast(queue: Int = 16, maxSkipped: Int = 50, realtime: Bool = false) throws -> (Setup, TdedProcess) {
-        let s = try setUpALSA(seconds: 2, extra: "client_queue_lines = \(queue)\nmax_skipped_lines = \(maxSkipped)\nrate_hz = \(realtime ? 200 : 500)")
-        var cfg = try String(contentsOfFile: s.config, encoding: .utf8)
-        cfg = cfg.replacingOccurrences(of: "step = \(step)", with: "step = 16\npost = \"mean\"")
-        try E2E.writeConfig(s.config, cfg)
+        let s = try setUpALSA(seconds: 2, extra: "client_queue_lines = \(queue)\nmax_skipped_lines = \(maxSkipped)\nrate_hz = \(realtime ? 200 : 500)", light: true)
         let d = try startDaemon(s, ["--input", s.clip, "--loop", "0"] + (realtime ? ["--realtime"] : []))
         return (s, d)
     }
@@ -179,7 +180,7 @@ final class DaemonEndToEndTests: XCTestCase {
         sleep(1)
         let n2 = nc.lines.count
         XCTAssertGreaterThan(n2, n1 + 50, "the reading client stalled")
-        let st = status(s.socket)!
+        guard let st = status(s.socket) else { return XCTFail("no status reply") }
         XCTAssertGreaterThanOrEqual(st.i("skipped_lines"), 50)
         XCTAssertEqual(st.i("clients"), 1, "only the nc client should remain")
         nc.kill()
@@ -212,7 +213,7 @@ final class DaemonEndToEndTests: XCTestCase {
         }
         XCTAssertEqual(started, 50)
         XCTAssertTrue(waitUntil(5) { status(s.socket)?.i("clients") == 1 }, "vanished clients not cleaned up: \(status(s.socket) ?? [:])")
-        let st = status(s.socket)!
+        guard let st = status(s.socket) else { return XCTFail("no status reply") }
         XCTAssertGreaterThanOrEqual(st.i("clients_total"), 51)
         XCTAssertTrue(d.process.isRunning)
         let n = steady.lines.count
@@ -238,7 +239,7 @@ final class DaemonEndToEndTests: XCTestCase {
     /// SIGHUP with a broken config keeps the running one and logs why (naming the key); a
     /// valid config is then applied (publish rate changes).
     func testSIGHUPWithBrokenConfigKeepsOldOne() throws {
-        let s = try setUpALSA(seconds: 2)
+        let s = try setUpALSA(seconds: 2, light: true)
         let d = try startDaemon(s, ["--input", s.clip, "--realtime", "--loop", "0"])
         let nc = try NCClient(socket: s.socket, dir: s.dir)
         XCTAssertTrue(waitUntil(5) { nc.lines.count > 10 })
@@ -265,7 +266,7 @@ final class DaemonEndToEndTests: XCTestCase {
     /// SIGTERM: clean exit 0, socket file removed, systemd told READY then STOPPING, and
     /// watchdog pings sent when WATCHDOG_USEC is set.
     func testSIGTERMRemovesSocketAndNotifiesSystemd() throws {
-        let s = try setUpALSA(seconds: 2)
+        let s = try setUpALSA(seconds: 2, light: true)
         let notifyPath = s.dir + "/notify.sock"
         let nfd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(nfd) }
@@ -298,7 +299,7 @@ final class DaemonEndToEndTests: XCTestCase {
 
     /// A stale socket file (nobody listening) is replaced; a live one is refused clearly.
     func testStaleSocketReplacedLiveSocketRefused() throws {
-        let s = try setUpALSA(seconds: 2)
+        let s = try setUpALSA(seconds: 2, light: true)
         // stale: bind and close without unlinking
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_un(); addr.sun_family = sa_family_t(AF_UNIX)
@@ -319,7 +320,7 @@ final class DaemonEndToEndTests: XCTestCase {
 
     /// `tded status` prints the counters; `--json` the raw line.
     func testStatusCommand() throws {
-        let s = try setUpALSA(seconds: 2)
+        let s = try setUpALSA(seconds: 2, light: true)
         let d = try startDaemon(s, ["--input", s.clip, "--realtime", "--loop", "0"])
         sleep(1)
         let (code, out, err) = try runTded(["status", "--socket", s.socket])
@@ -343,7 +344,7 @@ final class DaemonEndToEndTests: XCTestCase {
     func testSocketActivationUsesInheritedSocket() throws {
         let activate = "/usr/bin/systemd-socket-activate"
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: activate), "systemd-socket-activate not installed")
-        let s = try setUpALSA(seconds: 2)
+        let s = try setUpALSA(seconds: 2, light: true)
         let listen = s.dir + "/activated.sock"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: activate)
@@ -387,7 +388,7 @@ final class DaemonEndToEndTests: XCTestCase {
             feeder.start()
             XCTAssertTrue(d.waitForLog("capturing from tdetest: \(format), 4 ch (using [2, 0])", timeout: 5), d.log)
             XCTAssertTrue(feeder.waitDone(timeout: 10))
-            XCTAssertTrue(waitUntil(3) { nc.lines.contains { $0.d("t") >= 2.95 } })
+            XCTAssertTrue(waitUntil(30) { nc.lines.contains { $0.d("t") >= 2.95 } })
             d.stop()
             let lines = nc.lines.filter { $0.d("t") <= 3.0 }
             assertConverged(lines, after: 1.5)

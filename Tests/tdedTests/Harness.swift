@@ -272,7 +272,7 @@ func runTded(_ args: [String], env: [String: String] = [:]) throws -> (Int32, St
 
 /// Asks the daemon for its status over the socket (what `tded status --json` does).
 func status(_ socket: String) -> [String: Any]? {
-    guard let line = UnixSocket.request(socket, "status") else { return nil }
+    guard let line = UnixSocket.request(socket, "status", timeoutSeconds: 10) else { return nil }
     return try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
 }
 
