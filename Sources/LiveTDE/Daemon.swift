@@ -146,6 +146,7 @@ public final class Daemon: @unchecked Sendable {
 
         var nextWatchdog = monotonicSeconds()
         var lastStatus = 0.0
+        var lastDropped = 0, lastXruns = 0
         var exitCode: Int32 = 0
         loop: while true {
             var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000)
@@ -168,6 +169,13 @@ public final class Daemon: @unchecked Sendable {
             }
             if now - lastStatus > 5 {
                 lastStatus = now
+                // Summarise trouble since the last look (never per event: that could flood).
+                let o = ring.droppedFrames, x = source.stats.xruns.load(ordering: .relaxed)
+                if o > lastDropped {
+                    logger.warning("engine fell behind: \(o - lastDropped) frames dropped at the ring in the last 5 s (\(ring.overruns) overruns in total)")
+                }
+                if x > lastXruns { logger.warning("\(x - lastXruns) capture xrun(s) recovered in the last 5 s") }
+                lastDropped = o; lastXruns = x
                 let state = source.stats.running.load(ordering: .relaxed) == 1 ? "capturing" : "waiting for device"
                 notify?.send("STATUS=\(state) from \(source.label), \(publisher.stats.clients.load(ordering: .relaxed)) clients")
             }
