@@ -147,7 +147,6 @@ public final class Daemon: @unchecked Sendable {
         var nextWatchdog = monotonicSeconds()
         var lastStatus = 0.0
         var lastDropped = 0, lastXruns = 0
-        var exitCode: Int32 = 0
         loop: while true {
             var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000)
             if let w = notify?.watchdogInterval { ts.tv_nsec = Int(min(0.2, w / 4) * 1e9) }
@@ -191,7 +190,7 @@ public final class Daemon: @unchecked Sendable {
         engine.stop()
         publisher.stop()
         logger.info("stopped")
-        return exitCode
+        return 0
     }
 
     /// SIGHUP: re-reads the config file. Engine and publisher limits apply at once; capture
