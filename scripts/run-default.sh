@@ -12,7 +12,9 @@ BIN=.build/release/tded
 [ -x "$BIN" ] || swift build -c release
 CONFIG=config/tded.toml
 SOCK=/run/tded.sock
-if ! { [ -w /run ] && { [ ! -e "$SOCK" ] || [ -S "$SOCK" ]; }; }; then
+# Use the documented path unless /run is not writable, or a daemon (e.g. the systemd service)
+# is already serving it; then a temporary socket.
+if ! { [ -w /run ] && { [ ! -e "$SOCK" ] || { [ -S "$SOCK" ] && ! "$BIN" status --socket "$SOCK" >/dev/null 2>&1; }; }; }; then
   SOCK="${TMPDIR:-/tmp}/tded-$$.sock"
 fi
 
