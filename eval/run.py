@@ -243,6 +243,10 @@ def markdown(res: dict, meta: dict) -> str:
     L.append(f"- tded wall time: {meta['tded_wall_s']:.1f} s for "
              f"{meta['audio_s']:.1f} s of audio per method "
              f"(date {meta['date']})")
+    if meta.get("learned_model"):
+        lm = meta["learned_model"]
+        L.append(f"- learned model: `{lm['path']}` sha256 {lm['sha256'][:16]}, {lm['bytes']} "
+                 f"bytes, written {lm['mtime']}")
     L.append(f"- errors in ms; L/R = left/right accuracy over clips with |azimuth| >= "
              f"{LR_MIN_AZIMUTH} deg; IID = louder channel (Python baseline, side only)\n")
     labels = meta["labels"]
@@ -482,6 +486,15 @@ def main(argv=None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "eval_wall_s": time.time() - t0,
         }
+        if any(lab.startswith("learned") for lab in labels):
+            mp = Path(a.model) if a.model else REPO / "models" / "tded-stream-v1.safetensors"
+            if mp.is_file():
+                import hashlib
+                meta["learned_model"] = {
+                    "path": str(mp.relative_to(REPO)) if mp.is_relative_to(REPO) else str(mp),
+                    "sha256": hashlib.sha256(mp.read_bytes()).hexdigest(),
+                    "bytes": mp.stat().st_size,
+                    "mtime": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(mp.stat().st_mtime))}
         res["meta"] = meta
         out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
         out.mkdir(parents=True, exist_ok=True)
