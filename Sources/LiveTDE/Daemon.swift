@@ -81,7 +81,12 @@ public final class Daemon: @unchecked Sendable {
         default: o.subsample = .none
         }
         o.taper = GCCPHATConfig.Taper(rawValue: e.taper) ?? .rectangular
-        return try EstimatorFactory.make(o)
+        do {
+            return try EstimatorFactory.make(o)
+        } catch {
+            // Name the key that chose the failing piece.
+            throw ConfigError(key: e.method == "learned" ? "engine.model" : "engine", "\(error)")
+        }
     }
 
     /// Runs until a shutdown signal; returns the process exit status.

@@ -57,7 +57,8 @@ public struct DaemonConfig: Equatable, Sendable {
     public struct Engine: Equatable, Sendable {
         /// `gcc-phat` or `learned` (selected through `EstimatorFactory`).
         public var method = "gcc-phat"
-        /// Path of the learned model (`.safetensors`), only for `method = "learned"`.
+        /// Path of the learned model (`.safetensors`), only for `method = "learned"`; empty means
+        /// `$TDED_MODEL`, else the shipped `models/tded-stream-v1.safetensors` (see `ModelLoader`).
         public var model = ""
         /// Engine sample rate, Hz.
         public var rate = 16000
@@ -180,9 +181,6 @@ public struct DaemonConfig: Equatable, Sendable {
             c.engine.method = v
         }
         if let v = try r.string("engine.model") { c.engine.model = v }
-        if c.engine.method == "learned" && c.engine.model.isEmpty {
-            throw ConfigError(key: "engine.model", "expected the path of a .safetensors model when engine.method = \"learned\"")
-        }
         if let v = try r.int("engine.rate", 8000...192_000) { c.engine.rate = v }
         if let v = try r.int("engine.window", 64...65_536) {
             guard v & (v - 1) == 0 else { throw ConfigError(key: "engine.window", "expected a power of two in 64...65536, got \(v)") }

@@ -82,9 +82,6 @@ struct Run: ParsableCommand {
             c.engine.method = m
         }
         if let m = model { c.engine.model = m }
-        if c.engine.method == "learned" && c.engine.model.isEmpty {
-            throw ConfigError(key: "engine.model", "expected the path of a .safetensors model when engine.method = \"learned\" (or pass --model)")
-        }
         if let h = publishHz {
             guard h >= 0.1 && h <= 1000 else { throw ConfigError(key: "--publish-hz", "expected a number in 0.1...1000, got \(h)") }
             c.publish.rateHz = h

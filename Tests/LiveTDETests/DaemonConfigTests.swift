@@ -67,7 +67,6 @@ final class DaemonConfigTests: XCTestCase {
             ("[capture]\nretry_max_seconds = -1", "capture.retry_max_seconds", "0.1...600"),
             ("[capture]\nbogus = 1", "capture.bogus", "unknown key"),
             ("[engine]\nmethod = \"music\"", "engine.method", "\"gcc-phat\" or \"learned\""),
-            ("[engine]\nmethod = \"learned\"", "engine.model", ".safetensors"),
             ("[engine]\nwindow = 1000", "engine.window", "power of two"),
             ("[engine]\nwindow = 32", "engine.window", "64...65536"),
             ("[engine]\nstep = 0", "engine.step", "1...65536"),

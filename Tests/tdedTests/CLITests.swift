@@ -18,7 +18,7 @@ final class CLITests: XCTestCase {
             ("[capture]\nformat = \"U8\"", "capture.format"),
             ("[capture]\nchannels = [0, 5]", "capture.channels"),
             ("[engine]\nwindow = 1000", "engine.window"),
-            ("[engine]\nmethod = \"learned\"", "engine.model"),
+            ("[engine]\nmethod = \"learned\"\nmodel = \"/nonexistent/m.safetensors\"", "engine.model"),
             ("[publish]\nsocket_mode = \"rwx\"", "publish.socket_mode"),
             ("[publish]\nrate_hz = -1", "publish.rate_hz"),
             ("[capture\n", "TOML syntax error"),
