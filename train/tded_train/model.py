@@ -254,11 +254,12 @@ def reference_window_embedding(cfg: EncoderConfig, layers: List[tuple], x: torch
         b = b.to(h.dtype)
         lo = valid_from + (l.kernel - 1) * l.dilation
         y = torch.zeros(l.out_ch, T, dtype=h.dtype)
-        for t in range(lo, T):
-            acc = b.clone()
-            for j in range(l.kernel):
-                acc = acc + W[:, :, j] @ h[:, t - (l.kernel - 1 - j) * l.dilation]
-            y[:, t] = acc
+        # y[:, t] = b + sum_j W[:, :, j] @ h[:, t - (k-1-j)*dilation], for all t in [lo, T) at once
+        acc = b[:, None].expand(l.out_ch, T - lo).clone()
+        for j in range(l.kernel):
+            back = (l.kernel - 1 - j) * l.dilation
+            acc = acc + W[:, :, j] @ h[:, lo - back: T - back]
+        y[:, lo:] = acc
         if l.activation == "relu":
             y = torch.relu(y)
         h, valid_from = y, lo
