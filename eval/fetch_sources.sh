@@ -3,9 +3,14 @@
 # apt-get download + dpkg -x), convert to mono 16 kHz WAV under data/sources/{speech,music}.
 # Nothing fetched here is ever committed (data/ is gitignored).
 #
-#   eval/fetch_sources.sh            speech (pocketsphinx-testdata, fillets-ng cs + nl dialogue)
-#                                    and music (fretsonfire muldjord songs, drascula soundtrack)
+#   eval/fetch_sources.sh            speech (pocketsphinx-testdata, fillets-ng Czech dialogue,
+#                                    tuxpaint spoken stamp descriptions, 11 languages) and music
+#                                    (fretsonfire muldjord songs, drascula soundtrack); ~300 MB of
+#                                    downloads, a few minutes
 #   eval/fetch_sources.sh --minimal  pocketsphinx-testdata only (3.6 MB; what CI uses)
+#
+# Every piece must have its 99 % spectral roll-off >= 3 kHz (eval/sources.py MIN_ROLLOFF_HZ):
+# the fillets-ng Dutch lines are all ~1 kHz wide, so that package is not used.
 #
 # If a package cannot be fetched the script says so and goes on; the generator falls back to
 # espeak-ng synthetic speech when data/sources/speech ends up empty.
@@ -40,12 +45,16 @@ if d=$(fetch pocketsphinx-testdata); then
 fi
 
 if [ $MINIMAL = 0 ]; then
-  for lang in cs nl; do
+  for lang in cs; do  # fillets-ng-data-nl: every line is ~1 kHz wide, all dropped by the gate
     if d=$(fetch fillets-ng-data-$lang); then
       mapfile -t f < <(find "$d" -name '*.ogg' | sort)
       [ ${#f[@]} -gt 0 ] && imp --into speech --prefix fillets_$lang --max-files 300 --import "${f[@]}"
     fi
   done
+  if d=$(fetch tuxpaint-stamps-default); then
+    mapfile -t f < <(find "$d" -name '*_desc*.ogg' | sort)
+    [ ${#f[@]} -gt 0 ] && imp --into speech --prefix tuxpaint --max-files 900 --min-seconds 0.8 --import "${f[@]}"
+  fi
   if d=$(fetch fretsonfire-songs-muldjord); then
     mapfile -t f < <(find "$d" -name 'song.ogg' | sort)
     [ ${#f[@]} -gt 0 ] && imp --into music --prefix fof --chunk-seconds 6 --chunks-per-file 12 --import "${f[@]}"
