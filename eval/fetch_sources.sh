@@ -7,7 +7,7 @@
 #                                    tuxpaint spoken stamp descriptions, 11 languages) and music
 #                                    (fretsonfire muldjord songs, drascula soundtrack); ~300 MB of
 #                                    downloads, a few minutes
-#   eval/fetch_sources.sh --minimal  pocketsphinx-testdata only (3.6 MB; what CI uses)
+#   eval/fetch_sources.sh --minimal  pocketsphinx-testdata only (3.6 MB; enough for the small set)
 #
 # Every piece must have its 99 % spectral roll-off >= 3 kHz (eval/sources.py MIN_ROLLOFF_HZ):
 # the fillets-ng Dutch lines are all ~1 kHz wide, so that package is not used.
