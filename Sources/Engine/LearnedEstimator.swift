@@ -97,10 +97,11 @@ public final class LearnedEstimator: DelayEstimator {
         leftEncoder = StreamingEncoder(model: model, windowStride: k, maxBlock: options.maxBlock,
                                        embeddingCapacity: (C + D) / k + 2 * Q + 8)
         // The right channel carries ~8/9 of the work: no provisional groups there (votes wait
-        // up to 23 samples); the left computes its incomplete group eagerly (else votes would
-        // wait up to 23 left columns = 184 samples at stride 8).
+        // up to 23 samples). The left computes its incomplete group provisionally, but only
+        // when a vote whose right band is ready waits for it (else votes would wait up to 23
+        // left columns = 184 samples at stride 8).
         rightEncoder.eagerTail = false
-        leftEncoder.eagerTail = true
+        leftEncoder.eagerTail = false  // flushed only when a vote waits for it (emitReady)
         firstVote = Int64((D + k - 1) / k * k)
         nextVote = firstVote
         band = .allocate(capacity: 2 * D + 1)
@@ -151,7 +152,16 @@ public final class LearnedEstimator: DelayEstimator {
     private func emitReady(_ votes: UnsafeMutableBufferPointer<Vote>, from start: Int) -> Int {
         let D = Int64(maxDelay)
         var written = start
-        while nextVote + D < rightEncoder.windowsEnd && leftEncoder.hasEmbedding(at: nextVote) {
+        var flushed = false
+        while nextVote + D < rightEncoder.windowsEnd {
+            if !leftEncoder.hasEmbedding(at: nextVote) {
+                // The right band is ready but the left window sits in the left encoder's
+                // incomplete group: compute that group provisionally (once per call).
+                if flushed { break }
+                leftEncoder.flush()
+                flushed = true
+                if !leftEncoder.hasEmbedding(at: nextVote) { break }
+            }
             precondition(written < votes.count, "vote storage too small")
             votes[written] = Vote(start: nextVote, delay: vote(at: nextVote))
             written += 1
