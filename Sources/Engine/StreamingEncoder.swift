@@ -356,9 +356,8 @@ public final class StreamingEncoder {
     /// Largest number of new window embeddings one `push` of `n` samples can produce.
     public func maxNewWindows(forBlockLength n: Int) -> Int { n / windowStride + 1 }
 
-    /// The newest columns that are only provisionally committed make the embeddings of at most
-    /// this many extra samples' worth of window starts depend on a group that will be recomputed
-    /// (with identical results); consumers need no action.
+    /// Columns per aligned GEMM group (24). With `eagerTail` off, a window waits at most
+    /// `(groupColumns - 1) * columnStride` samples after its last column for its group.
     public static var groupColumns: Int { gemmQuantum }
 
     /// Consumes samples; computes all newly complete columns, layers and window embeddings.
