@@ -287,6 +287,42 @@ def markdown(res: dict, meta: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def summary(res: dict, meta: dict) -> str:
+    """Compact tables for the README (MAE ms per method; full detail is in results.md)."""
+    labels = meta["labels"]
+    L = []
+    for kind, title in (("single", "Single source"), ("mixture", "Mixtures")):
+        b = res["sets"].get(kind)
+        if not b:
+            continue
+        L.append(f"**{title}, {b['n']} clips** (ms; L/R = left/right accuracy)\n")
+        L.append("| method | MAE | RMSE | median | L/R |")
+        L.append("|---|---|---|---|---|")
+        for lab in labels:
+            m = b["overall"][lab]
+            L.append(f"| {lab} | {_fmt(m.get('mae_ms'))} | {_fmt(m.get('rmse_ms'))} | "
+                     f"{_fmt(m.get('median_ms'))} | {_fmt(m.get('lr_acc'), True)} |")
+        L.append(f"| IID (louder channel) | – | – | – | {_fmt(b['overall']['iid']['lr_acc'], True)} |")
+        L.append("")
+        for fld, name in (("snr_db", "SNR dB"), ("rt60", "nominal RT60 s"),
+                          ("distractor_level", "distractor level")):
+            if fld not in b["by"]:
+                continue
+            per = b["by"][fld]
+            paper = fld == "distractor_level"
+            L.append(f"MAE (ms) by {name}:\n")
+            L.append(f"| {name} | n | " + " | ".join(labels) + " | IID L/R |" +
+                     (" paper GCC-PHAT mean |" if paper else ""))
+            L.append("|---|---|" + "---|" * (len(labels) + 1) + ("---|" if paper else ""))
+            for v, d in per.items():
+                L.append(f"| {v} | {d['iid']['n']} | " +
+                         " | ".join(_fmt(d[lab].get("mae_ms")) for lab in labels) +
+                         f" | {_fmt(d['iid']['lr_acc'], True)} |" +
+                         (f" {PAPER['mixture_mae_ms'].get(v, '–')} |" if paper else ""))
+            L.append("")
+    return "\n".join(L) + "\n"
+
+
 def plots(res: dict, labels: list[str], out_dir: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -509,6 +545,7 @@ def main(argv=None) -> int:
                                  [f"{est[lab][r['file']]:.5f}" for lab in labels]) + "\n")
         md = markdown(res, meta)
         (out / "results.md").write_text(md)
+        (out / "summary.md").write_text(summary(res, meta))
         pngs = plots(res, labels, out)
         for kind, b in res["sets"].items():
             print(f"{kind} ({b['n']} clips): " + "; ".join(
