@@ -135,6 +135,14 @@ public struct EncoderModel {
         guard window - nFFT - rf >= 0 else {
             throw bad("receptive field \(rf) + n_fft \(nFFT) exceeds the window \(window)")
         }
+        // Streaming state (per channel, at step 1): each layer keeps (k-1)*dilation input
+        // columns, the pooling keeps the last window's outputs. Refuse absurd headers before
+        // anything is allocated for them.
+        let state = layers.reduce(0) { $0 + $1.inChannels * ($1.kernel - 1) * $1.dilation }
+            + layers.last!.outChannels * window
+        guard state <= 1 << 26 else {
+            throw bad("streaming state of \(state) floats per channel is too large (limit \(1 << 26))")
+        }
         self.sampleRate = sampleRate
         self.nFFT = nFFT
         self.hop = hop

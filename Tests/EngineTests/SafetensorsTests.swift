@@ -221,6 +221,15 @@ final class SafetensorsTests: XCTestCase {
         let tooDeep: [(inC: Int, outC: Int, k: Int, d: Int, act: String)] = [(256, 8, 9, 128, "none")]
         assertThrows(EncoderModelError.self, try load(modelTensors(tooDeep), ["tded_model": modelHeader(layers: tooDeep)]),
                      contains: "receptive field 1024")
+        // Consistent but absurd: the streaming state would need gigabytes.
+        XCTAssertThrowsError(try EncoderModel(sampleRate: 16000, nFFT: 256, hop: 8, window: 1 << 20, tau: 0.05,
+                                              maxDelay: 24, phatBeta: 0, columnNorm: false,
+                                              layers: [EncoderLayer(inChannels: 256, outChannels: 128, kernel: 1,
+                                                                    dilation: 8, activation: .none,
+                                                                    weight: [Float](repeating: 0, count: 256 * 128),
+                                                                    bias: [Float](repeating: 0, count: 128))])) { e in
+            XCTAssertTrue("\(e)".contains("streaming state"), "\(e)")
+        }
         var nanW = good
         nanW[1] = ("layers.0.bias", [24], [Float](repeating: .nan, count: 24))
         assertThrows(EncoderModelError.self, try load(nanW, ["tded_model": header]), contains: "non-finite")
