@@ -265,6 +265,7 @@ public final class Daemon: @unchecked Sendable {
             "\"skipped_lines\":\(p.skippedLines.load(ordering: .relaxed))",
             "\"published\":\(p.published.load(ordering: .relaxed))",
             "\"audio_s\":\(fmt(audio, 2))",
+            "\"engine_frames\":\(engine.framesProcessed.load(ordering: .relaxed))",
             "\"engine_cpu_s\":\(fmt(cpu, 3))",
             "\"engine_load\":\(fmt(audio > 0 ? cpu / audio : 0, 4))",
             "\"process_cpu_s\":\(fmt(procCPU, 3))",

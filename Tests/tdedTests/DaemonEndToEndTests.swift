@@ -5,10 +5,10 @@ import XCTest
 /// End to end through the built `tded` binary: real ALSA (a `file` PCM over a FIFO, no sound
 /// card needed), real `nc -U` clients, signals, and `tded analyze` as the reference.
 final class DaemonEndToEndTests: XCTestCase {
-    /// Engine step used by the live tests (both daemon and `analyze`): 4 keeps a debug build
-    /// comfortably faster than real time on a shared 2-core machine. Step 1 is measured in the
-    /// release performance figures.
-    let step = 4
+    /// Engine step used by the live tests (both daemon and `analyze`): 16 keeps a debug build
+    /// (engine compiled without optimisation) about 3x faster than real time, so the tests hold
+    /// on a loaded 2-core machine. Step 1 is measured on the release build (README, Performance).
+    let step = 16
 
     struct Setup {
         let dir: String, clip: String, raw: [UInt8], fifo: String, asound: String, socket: String, config: String
@@ -47,6 +47,15 @@ final class DaemonEndToEndTests: XCTestCase {
         return d
     }
 
+    /// Waits until the engine has processed every frame the source delivered.
+    @discardableResult
+    func waitEngineCaughtUp(_ socket: String, timeout: Double = 60) -> Bool {
+        waitUntil(timeout) {
+            guard let st = status(socket) else { return false }
+            return st.i("engine_frames") + st.i("dropped_frames") >= st.i("frames")
+        }
+    }
+
     func assertConverged(_ lines: [[String: Any]], after t0: Double, file: StaticString = #filePath, line: UInt = #line) {
         let tail = lines.filter { $0.d("t") >= t0 }
         XCTAssertGreaterThanOrEqual(tail.count, 10, "too few lines after t=\(t0)", file: file, line: line)
@@ -70,7 +79,7 @@ final class DaemonEndToEndTests: XCTestCase {
         let feeder = FIFOFeeder(fifo: s.fifo, bytes: s.raw)
         feeder.start()
         XCTAssertTrue(feeder.waitDone(timeout: 15))
-        XCTAssertTrue(waitUntil(30) { nc.lines.contains { $0.d("t") >= 4.95 } }, "no line reached t=4.95")
+        XCTAssertTrue(waitUntil(60) { nc.lines.contains { $0.d("t") >= 4.95 } }, "no line reached t=4.95")
         let st = status(s.socket)
         XCTAssertNotNil(st)
         XCTAssertEqual(st?.i("dropped_frames"), 0, "ring overrun during the test: \(st ?? [:])")
@@ -94,7 +103,7 @@ final class DaemonEndToEndTests: XCTestCase {
         let t0 = Date()
         let d = try startDaemon(s, ["--input", s.clip, "--realtime"])
         let nc = try NCClient(socket: s.socket, dir: s.dir)
-        XCTAssertEqual(d.waitExit(timeout: 20), 0, d.log)
+        XCTAssertEqual(d.waitExit(timeout: 60), 0, d.log)
         let elapsed = Date().timeIntervalSince(t0)
         XCTAssertGreaterThan(elapsed, 3.7, "replay was not paced in real time")
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.socket), "socket file left behind")
@@ -120,23 +129,23 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertTrue(d.waitForLog("lost", timeout: 5), "loss not detected: \(d.log)")
         let pid = d.pid
         sleep(1)
-        let before = nc.lines.count
+        XCTAssertEqual(status(s.socket)?["state"] as? String, "waiting")
         feeder.start(from: cut)
         XCTAssertTrue(d.waitForLog("is back", timeout: 5), "device return not logged: \(d.log)")
-        // Look while the returned device is still streaming (its writer closes again at the end).
-        XCTAssertTrue(waitUntil(10) { feeder.position >= s.raw.count - 16000 * 4 / 2 })
-        let st = status(s.socket)
-        XCTAssertEqual(st?.i("device_lost"), 1)
-        XCTAssertEqual(st?["state"] as? String, "running")
+        // Where the returned audio starts on the stream clock.
+        guard let back = status(s.socket) else { return XCTFail("no status") }
+        let tBack = Double(back.i("frames")) / 16000
+        XCTAssertEqual(back.i("device_lost"), 1)
+        XCTAssertEqual(back["state"] as? String, "running")
         XCTAssertEqual(d.log.components(separatedBy: "lost:").count - 1, 1, "loss must be logged once: \(d.log)")
-        let after = Array(nc.lines.dropFirst(before))
-        XCTAssertTrue(feeder.waitDone(timeout: 10))
+        XCTAssertTrue(feeder.waitDone(timeout: 10))   // the writer goes away again at the end
+        XCTAssertTrue(waitEngineCaughtUp(s.socket))
         d.stop()
-        XCTAssertEqual(d.pid, pid)
-        XCTAssertGreaterThan(after.count, 30, "stream did not resume")
-        // The last second of resumed audio points the right way.
-        let tEnd = after.last!.d("t")
-        assertConverged(after, after: tEnd - 1.0)
+        XCTAssertEqual(d.pid, pid, "same process throughout")
+        // The resumed 3 s of audio are analysed and point the right way.
+        let resumed = nc.lines.filter { $0.d("t") > tBack + 0.1 && $0.d("t") <= tBack + 2.9 }
+        XCTAssertGreaterThan(resumed.count, 40, "stream did not resume")
+        assertConverged(resumed, after: tBack + 1.5)
     }
 
     /// The device is missing at start: one error line, retries with backoff, capture starts
@@ -154,7 +163,7 @@ final class DaemonEndToEndTests: XCTestCase {
         feeder.start()
         XCTAssertTrue(d.waitForLog("is back", timeout: 5), d.log)
         XCTAssertTrue(feeder.waitDone(timeout: 10))
-        usleep(300_000)
+        XCTAssertTrue(waitEngineCaughtUp(s.socket))
         d.stop()
         assertConverged(nc.lines.filter { $0.d("t") <= 3.0 }, after: 1.5)
     }
@@ -259,7 +268,7 @@ final class DaemonEndToEndTests: XCTestCase {
         let m = nc.lines.count
         sleep(2)
         let rate = Double(nc.lines.count - m) / 2
-        XCTAssertTrue(rate > 2 && rate < 9, "expected ~5 lines/s after reload, got \(rate)")
+        XCTAssertTrue(rate > 1 && rate < 9, "expected ~5 lines/s after reload (was 20), got \(rate)")
         XCTAssertTrue(d.process.isRunning)
     }
 
@@ -388,7 +397,7 @@ final class DaemonEndToEndTests: XCTestCase {
             feeder.start()
             XCTAssertTrue(d.waitForLog("capturing from tdetest: \(format), 4 ch (using [2, 0])", timeout: 5), d.log)
             XCTAssertTrue(feeder.waitDone(timeout: 10))
-            XCTAssertTrue(waitUntil(30) { nc.lines.contains { $0.d("t") >= 2.95 } })
+            XCTAssertTrue(waitUntil(60) { nc.lines.contains { $0.d("t") >= 2.95 } })
             d.stop()
             let lines = nc.lines.filter { $0.d("t") <= 3.0 }
             assertConverged(lines, after: 1.5)
