@@ -283,8 +283,8 @@ public enum UnixSocket {
             let n = recv(fd, &chunk, chunk.count, 0)
             if n <= 0 { break }
             reply.append(contentsOf: chunk[0..<n])
-            if let i = reply.firstIndex(of: UInt8(ascii: "\n")) {
-                // Skip stream lines that raced ahead of the status reply.
+            // Skip stream lines that raced ahead of the status reply (one recv may hold several).
+            while let i = reply.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: reply[0..<i], as: UTF8.self)
                 if line.contains("\"type\":\"status\"") { return line }
                 reply.removeSubrange(0...i)
