@@ -1,9 +1,9 @@
 """The small set end to end through the real `tded analyze --whole` (regression guard).
 
 Band (GCC-PHAT, seed 7 small set, 30 single clips + 10 mixtures, tded defaults: window 1024,
-step 1, +-1.5 ms, no sub-sample refinement): measured single-source MAE 0.176 ms (mean) /
-0.181 ms (mode) with recorded speech + music from eval/fetch_sources.sh, and 0.195 / 0.173 ms
-with the espeak-ng fallback pool; mixtures 0.15 / 0.11-0.15 ms. Guard: single MAE in
+step 1, +-1.5 ms, no sub-sample refinement): measured single-source MAE 0.177 ms (mean) /
+0.163 ms (mode) with recorded speech + music from eval/fetch_sources.sh, and 0.195 / 0.173 ms
+with the espeak-ng fallback pool (what CI gets); mixtures 0.137 / 0.061 and 0.145 / 0.108 ms. Guard: single MAE in
 [0.08, 0.30] ms, mixture MAE in [0.04, 0.35] ms, left/right accuracy (mean) >= 80 %. An
 estimator that always says 0 scores 0.43 / 0.56 ms here; a sign flip scores > 0.6 ms.
 This is a regression guard, not a performance claim.
