@@ -128,11 +128,22 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     clips = load_clips(a.clips)
-    res = {"clips": a.clips, "n": int(len(clips[1])), "gcc_phat": evaluate_gcc(clips)}
+    x, truth, snr = clips
+    gv = gcc_phat_votes(x)
+    res = {"clips": a.clips, "n": int(len(truth)), "gcc_phat": summarize(gv, truth)}
+    lv = None
     if a.model:
         from .export import import_model
         model, _ = import_model(a.model)
-        res["learned"] = evaluate_model(model, clips)
+        lv = learned_votes(model, x)
+        res["learned"] = summarize(lv, truth)
+    by = {}
+    for s in sorted(set(snr[~np.isnan(snr)].tolist()), reverse=True):
+        m = snr == s
+        by[f"snr {s:g} dB (n={int(m.sum())})"] = {
+            "gcc_phat_mae_mean_ms": summarize(gv[m], truth[m])["mae_mean_ms"],
+            **({"learned_mae_mean_ms": summarize(lv[m], truth[m])["mae_mean_ms"]} if lv is not None else {})}
+    res["by_snr"] = by
     print(json.dumps(res, indent=2))
 
 
