@@ -472,9 +472,36 @@ public final class StreamingEncoder {
 
     /// The embedding of the window starting at `start` in `samples`, computed from scratch
     /// (its own FFTs and one layer pass over the window's columns, nothing cached or shared).
-    /// Used by tests to check the incremental path; allocates.
+    /// Used by tests to check the incremental path; allocates. See `FromScratchEncoder` to
+    /// evaluate many windows of one model.
     public static func windowEmbeddingFromScratch(model: EncoderModel, samples: UnsafeBufferPointer<Float>,
                                                   start: Int) -> [Float] {
+        FromScratchEncoder(model: model).embedding(samples: samples, start: start)
+    }
+}
+
+/// Window embeddings computed one window at a time from scratch, exactly as the spec reads:
+/// the window's own STFT columns (on the phase of its start), every layer as a valid dilated
+/// convolution over them, the mean of the `M` last-layer outputs, L2 normalisation. Shares no
+/// state between windows; the test reference for `StreamingEncoder`. Allocates.
+public final class FromScratchEncoder {
+    public let model: EncoderModel
+    /// Per layer, per tap: `W[:, :, j]` column-major `[out x in]`.
+    private let taps: [[[Float]]]
+
+    public init(model: EncoderModel) {
+        self.model = model
+        taps = model.layers.map { l in
+            (0..<l.kernel).map { j in
+                var wj = [Float](repeating: 0, count: l.outChannels * l.inChannels)
+                for i in 0..<l.inChannels { for o in 0..<l.outChannels { wj[o + i * l.outChannels] = l.w(o, i, j) } }
+                return wj
+            }
+        }
+    }
+
+    /// The L2-normalised embedding of the window `[start, start + window)` of `samples`.
+    public func embedding(samples: UnsafeBufferPointer<Float>, start: Int) -> [Float] {
         precondition(start >= 0 && start + model.window <= samples.count)
         let hop = model.hop, nF = model.nFFT, bins = nF / 2
         // Only the phase of `start` matters: columns t = start + hop*q.
@@ -497,18 +524,18 @@ public final class StreamingEncoder {
         }
         // Valid convolutions in the phase domain (dilation d / hop).
         var cur = h, curC = nF, len = Q
-        for l in model.layers {
+        for (li, l) in model.layers.enumerated() {
             let dd = l.dilation / hop
             let outLen = len - (l.kernel - 1) * dd
             precondition(outLen >= 1)
             var y = [Float](repeating: 0, count: outLen * l.outChannels)
             for q in 0..<outLen { for o in 0..<l.outChannels { y[q * l.outChannels + o] = l.bias[o] } }
-            for j in 0..<l.kernel {
-                var wj = [Float](repeating: 0, count: l.outChannels * curC)
-                for i in 0..<curC { for o in 0..<l.outChannels { wj[o + i * l.outChannels] = l.w(o, i, j) } }
-                cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(l.outChannels), Int32(outLen),
-                            Int32(curC), 1, wj, Int32(l.outChannels),
-                            Array(cur[(j * dd * curC)...]), Int32(curC), 1, &y, Int32(l.outChannels))
+            cur.withUnsafeBufferPointer { cp in
+                for j in 0..<l.kernel {
+                    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(l.outChannels), Int32(outLen),
+                                Int32(curC), 1, taps[li][j], Int32(l.outChannels),
+                                cp.baseAddress! + j * dd * curC, Int32(curC), 1, &y, Int32(l.outChannels))
+                }
             }
             if l.activation == .relu { for i in y.indices where y[i] < 0 { y[i] = 0 } }
             cur = y; curC = l.outChannels; len = outLen

@@ -116,10 +116,14 @@ final class EncoderParityTests: XCTestCase {
     func checkFromScratch(_ fx: EncoderFixture, label: String) {
         let W = fx.windows, D = fx.dim
         var eL = [Float](), eR = [Float]()
+        let ref = FromScratchEncoder(model: fx.model)
         for s in 0..<W {
-            eL += fx.left.withUnsafeBufferPointer { StreamingEncoder.windowEmbeddingFromScratch(model: fx.model, samples: $0, start: s) }
-            eR += fx.right.withUnsafeBufferPointer { StreamingEncoder.windowEmbeddingFromScratch(model: fx.model, samples: $0, start: s) }
+            eL += fx.left.withUnsafeBufferPointer { ref.embedding(samples: $0, start: s) }
+            eR += fx.right.withUnsafeBufferPointer { ref.embedding(samples: $0, start: s) }
         }
+        // The static convenience is the same computation.
+        XCTAssertEqual(fx.left.withUnsafeBufferPointer { StreamingEncoder.windowEmbeddingFromScratch(model: fx.model, samples: $0, start: 3) },
+                       Array(eL[(3 * D)..<(4 * D)]))
         let dl = maxAbsDiff(eL, fx.embLeft), dr = maxAbsDiff(eR, fx.embRight)
         let (aff, del) = bandAffinitiesAndDelays(embLeft: eL, embRight: eR, windows: W, dim: D,
                                                  tau: fx.model.tau, maxDelay: fx.model.maxDelay)

@@ -48,17 +48,18 @@ final class LearnedEstimatorTests: XCTestCase {
     /// Delays from embeddings computed window by window from scratch.
     func fromScratchVotes(model: EncoderModel, left: [Float], right: [Float], stride: Int, argmax: Bool = false) -> [Vote] {
         let D = model.maxDelay, W = left.count - model.window + 1
+        let ref = FromScratchEncoder(model: model)
         var rightCache: [Int: [Float]] = [:]
         func eR(_ j: Int) -> [Float] {
             if let e = rightCache[j] { return e }
-            let e = right.withUnsafeBufferPointer { StreamingEncoder.windowEmbeddingFromScratch(model: model, samples: $0, start: j) }
+            let e = right.withUnsafeBufferPointer { ref.embedding(samples: $0, start: j) }
             rightCache[j] = e
             return e
         }
         var votes: [Vote] = []
         var i = (D + stride - 1) / stride * stride
         while i + D < W {
-            let eL = left.withUnsafeBufferPointer { StreamingEncoder.windowEmbeddingFromScratch(model: model, samples: $0, start: i) }
+            let eL = left.withUnsafeBufferPointer { ref.embedding(samples: $0, start: i) }
             var row = [Float](repeating: 0, count: 2 * D + 1)
             for k in 0...(2 * D) {
                 let e = eR(i + k - D)
