@@ -29,11 +29,15 @@ public enum EncoderModelError: Error, CustomStringConvertible, Equatable {
 public struct EncoderLayer: Equatable {
     /// Activation applied after the bias.
     public enum Activation: String { case relu, none }
+    /// Input channels (`n_fft` for the first layer).
     public let inChannels: Int
+    /// Output channels.
     public let outChannels: Int
+    /// Taps; tap `kernel - 1` is the newest input.
     public let kernel: Int
     /// Dilation in samples (a multiple of the model's hop).
     public let dilation: Int
+    /// Applied after the bias.
     public let activation: Activation
     /// Weight in PyTorch order `[out, in, kernel]`, C order.
     public let weight: [Float]
@@ -60,9 +64,13 @@ public struct EncoderLayer: Equatable {
 
 /// A validated streaming encoder: hyper-parameters from the `tded_model` header plus weights.
 public struct EncoderModel {
+    /// Audio sample rate the model was trained for, Hz.
     public let sampleRate: Int
+    /// STFT frame length (columns carry `nFFT / 2` bins).
     public let nFFT: Int
+    /// Spacing of the pooled outputs, samples; every dilation is a multiple of it.
     public let hop: Int
+    /// Window length, samples.
     public let window: Int
     /// Softmax temperature of the affinities.
     public let tau: Float
@@ -72,6 +80,7 @@ public struct EncoderModel {
     public let phatBeta: Float
     /// Whether each column is RMS-normalised over its bins.
     public let columnNorm: Bool
+    /// The causal convolutions, first to last.
     public let layers: [EncoderLayer]
     /// Training objective recorded in the header ("stereocrw", "none", ...); informational.
     public let objective: String

@@ -33,6 +33,7 @@ public final class LearnedEstimator: DelayEstimator {
         /// Default distance between left vote windows.
         public static let defaultVoteStride = 8
 
+        /// Options with the paper's defaults (expectation votes every 8 samples).
         public init(voteStride: Int = Options.defaultVoteStride, argmax: Bool = false, maxBlock: Int = 256, maxDelay: Int? = nil) {
             self.voteStride = voteStride
             self.argmax = argmax
@@ -43,19 +44,27 @@ public final class LearnedEstimator: DelayEstimator {
 
     /// Why the options do not fit the model.
     public struct ConfigurationError: Error, CustomStringConvertible {
+        /// One line naming the option and its allowed range.
         public let description: String
     }
 
+    /// Method name in output lines.
     public let name = "learned"
+    /// The encoder.
     public let model: EncoderModel
+    /// The options it was built with.
     public let options: Options
+    /// The model's window (1024 samples for the shipped model).
     public var windowLength: Int { model.window }
+    /// Left-channel vote stride.
     public var voteStride: Int { options.voteStride }
+    /// Band half-width in samples (`options.maxDelay` or the model's `max_delay`).
     public let maxDelay: Int
     /// `maxDelay` (the right window `i + maxDelay` must be complete) plus up to 23 samples: the
     /// right encoder runs its layers on whole aligned groups of 24 columns (no provisional
     /// recomputation on the every-sample channel).
     public var voteLatency: Int { maxDelay + StreamingEncoder.groupColumns - 1 }
+    /// Samples per channel consumed since creation or `reset()`.
     public var samplesConsumed: Int64 { rightEncoder.samplesConsumed }
 
     /// Per-vote hook for diagnostics and tests: window start and its `2*maxDelay+1` affinities
@@ -116,12 +125,15 @@ public final class LearnedEstimator: DelayEstimator {
         (n + StreamingEncoder.groupColumns) / options.voteStride + 2
     }
 
+    /// Forgets all state; the next sample is position 0 again.
     public func reset() {
         leftEncoder.reset()
         rightEncoder.reset()
         nextVote = firstVote
     }
 
+    /// Consumes equal-length planar blocks; writes the votes that became available (see the
+    /// type's documentation and `DelayEstimator`); returns how many.
     public func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
                         votes: UnsafeMutableBufferPointer<Vote>) -> Int {
         precondition(left.count == right.count, "left and right blocks differ in length")

@@ -485,10 +485,12 @@ public final class StreamingEncoder {
 /// convolution over them, the mean of the `M` last-layer outputs, L2 normalisation. Shares no
 /// state between windows; the test reference for `StreamingEncoder`. Allocates.
 public final class FromScratchEncoder {
+    /// The model.
     public let model: EncoderModel
     /// Per layer, per tap: `W[:, :, j]` column-major `[out x in]`.
     private let taps: [[[Float]]]
 
+    /// Prepares the per-tap weight matrices once.
     public init(model: EncoderModel) {
         self.model = model
         taps = model.layers.map { l in
