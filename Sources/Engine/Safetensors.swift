@@ -70,9 +70,13 @@ public struct SafetensorsFile {
 
     /// One entry of the tensor directory. `byteRange` is absolute within the file's bytes.
     public struct TensorInfo: Equatable {
+        /// Tensor name (header key).
         public let name: String
+        /// Element type.
         public let dtype: DType
+        /// Dimensions, outermost first (C order).
         public let shape: [Int]
+        /// Bytes of the tensor within `SafetensorsFile.bytes` (validated to lie in the data section).
         public let byteRange: Range<Int>
         /// Number of elements (product of `shape`; 1 for a scalar).
         public var count: Int { shape.reduce(1, *) }
