@@ -1,7 +1,10 @@
-// LD_PRELOAD allocation counter used to check that tded's capture and engine threads do not
-// allocate per sample. Counts malloc/calloc/realloc/posix_memalign/aligned_alloc/memalign calls
-// made by threads named "tded-capture", "tded-file" and "tded-engine"; prints the totals to
-// stderr at exit.  Build: cc -O2 -shared -fPIC -o /tmp/alloc-count.so scripts/alloc-count.c -ldl
+// LD_PRELOAD allocation counter: the one used to check that tded's real-time path allocates
+// nothing. Counts malloc/calloc/realloc/posix_memalign/aligned_alloc/memalign calls
+//  - in every thread of the process, readable at run time through tded_malloc_count()
+//    (what `tded bench --check-alloc` reads), and
+//  - per daemon thread ("tded-capture", "tded-file", "tded-engine"), printed to stderr at exit.
+// Build: cc -O2 -shared -fPIC -o /tmp/alloc-count.so scripts/alloc-count.c -ldl
+// Use:   LD_PRELOAD=/tmp/alloc-count.so .build/release/tded bench --check-alloc
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -11,6 +14,10 @@
 #include <sys/prctl.h>
 
 static atomic_long n_capture, n_engine, n_file;
+static atomic_ulong n_total;
+
+/// Allocations counted so far in all threads (looked up by tded with dlsym).
+unsigned long tded_malloc_count(void) { return atomic_load(&n_total); }
 static void *(*real_malloc)(size_t), *(*real_calloc)(size_t, size_t), *(*real_realloc)(void *, size_t);
 static int (*real_posix_memalign)(void **, size_t, size_t);
 static void *(*real_aligned_alloc)(size_t, size_t), *(*real_memalign)(size_t, size_t);
@@ -18,6 +25,7 @@ static char bootstrap[65536];
 static size_t boot_used;
 
 static void count(void) {
+    atomic_fetch_add(&n_total, 1);
     char name[17] = {0};
     prctl(PR_GET_NAME, name, 0, 0, 0);
     if (strncmp(name, "tded-", 5) != 0) return;

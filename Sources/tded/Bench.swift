@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
         real-time factor (audio seconds per second of this thread's CPU time, i.e. on one core, \
         and per wall-clock second; 10 = ten times faster than real time) and CPU ns per stereo \
         sample. Also times the FFTs alone, which bound the step-1 cost. \
-        With --check-alloc, run under LD_PRELOAD of scripts/malloc_count.c to count heap \
+        With --check-alloc, run under LD_PRELOAD of scripts/alloc-count.c to count heap \
         allocations during steady-state processing.
         """)
 
@@ -115,12 +115,7 @@ struct Bench: ParsableCommand {
 
     /// Counts heap allocations over steady-state pipeline processing (after warm-up).
     func allocCheck(_ left: [Float], _ right: [Float]) throws {
-        typealias CountFn = @convention(c) () -> UInt
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "tded_malloc_count") else {
-            print("  alloc check: malloc counter not loaded; run with LD_PRELOAD=<libmalloc_count.so> (see scripts/malloc_count.c)")
-            return
-        }
-        let count = unsafeBitCast(sym, to: CountFn.self)
+        guard let count = MallocCounter.load(label: "alloc check") else { return }
         // sanity: the counter must see an allocation we know happens
         let probe0 = count()
         let probe = [Float](repeating: 1, count: 1000 + Int(seconds))

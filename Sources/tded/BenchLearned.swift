@@ -157,14 +157,9 @@ enum LearnedBench {
     }
 
     /// Counts heap allocations during steady-state learned processing (LD_PRELOAD shim, see
-    /// scripts/malloc_count.c and `Bench.allocCheck`).
+    /// scripts/alloc-count.c and `Bench.allocCheck`).
     static func allocCheck(model: EncoderModel, block: Int) {
-        typealias CountFn = @convention(c) () -> UInt
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "tded_malloc_count") else {
-            print("  learned: alloc check: malloc counter not loaded (see scripts/malloc_count.c)")
-            return
-        }
-        let count = unsafeBitCast(sym, to: CountFn.self)
+        guard let count = MallocCounter.load(label: "learned: alloc check") else { return }
         guard let est = try? LearnedEstimator(model: model), let p = try? TDEPipeline(estimator: est) else { return }
         let n = 16000 * 3, warm = 16000
         var x = [Float](repeating: 0, count: n + 5)
