@@ -64,8 +64,9 @@ public struct DaemonConfig: Equatable, Sendable {
         public var rate = 16000
         /// Analysis window, samples.
         public var window = 1024
-        /// Hop between analysis windows, samples (1 = every sample).
-        public var step = 1
+        /// Samples between vote windows; 0 = the method's default (1 for gcc-phat, 8 for
+        /// learned; see `EstimatorOptions.defaultStep`).
+        public var step = 0
         /// Largest delay searched, milliseconds.
         public var maxDelayMs = 1.5
         /// Vote aggregation: `mode` (RANSAC-like) or `mean`.
@@ -186,7 +187,7 @@ public struct DaemonConfig: Equatable, Sendable {
             guard v & (v - 1) == 0 else { throw ConfigError(key: "engine.window", "expected a power of two in 64...65536, got \(v)") }
             c.engine.window = v
         }
-        if let v = try r.int("engine.step", 1...65_536) { c.engine.step = v }
+        if let v = try r.int("engine.step", 0...65_536) { c.engine.step = v }
         if let v = try r.double("engine.max_delay_ms", 0.01...100) { c.engine.maxDelayMs = v }
         if let v = try r.string("engine.post") {
             guard ["mode", "mean"].contains(v) else { throw ConfigError(key: "engine.post", "expected \"mode\" or \"mean\", got \"\(v)\"") }

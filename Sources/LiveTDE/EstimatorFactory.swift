@@ -16,8 +16,10 @@ public struct EstimatorOptions: Equatable, Sendable {
     public var sampleRate: Double = 16000
     /// Window length in samples.
     public var window: Int = 1024
-    /// Vote step in samples.
-    public var step: Int = 1
+    /// Samples between vote windows; 0 selects the method's default (`defaultStep`).
+    /// For `.learned` it is the left channel's vote stride (the right channel is always encoded
+    /// at every sample).
+    public var step: Int = 0
     /// Largest |delay| searched, milliseconds (1.5 ms = 24 samples at 16 kHz).
     public var maxDelayMs: Double = 1.5
     /// GCC-PHAT sub-sample refinement.
@@ -28,6 +30,18 @@ public struct EstimatorOptions: Equatable, Sendable {
     public var modelPath: String? = nil
 
     public init() {}
+
+    /// The vote step a method uses when `step` is 0: 1 for GCC-PHAT (every sample, as the
+    /// paper), 8 for the learned encoder (`LearnedEstimator.Options.defaultVoteStride`).
+    public static func defaultStep(for method: EstimatorMethod) -> Int {
+        switch method {
+        case .gccPhat: return 1
+        case .learned: return LearnedEstimator.Options.defaultVoteStride
+        }
+    }
+
+    /// `step`, with 0 resolved to the method's default.
+    public var effectiveStep: Int { step == 0 ? Self.defaultStep(for: method) : step }
 
     /// `maxDelayMs` in whole samples at `sampleRate`.
     public var maxLagSamples: Int { GCCPHATConfig.lags(maxDelayMs: maxDelayMs, sampleRate: sampleRate) }
@@ -50,7 +64,7 @@ public enum EstimatorFactory {
                 throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is less than one sample at \(Int(options.sampleRate)) Hz")
             }
             do {
-                return try GCCPHAT(config: GCCPHATConfig(window: options.window, step: options.step, maxLag: lag,
+                return try GCCPHAT(config: GCCPHATConfig(window: options.window, step: options.effectiveStep, maxLag: lag,
                                                          refinement: options.subsample, taper: options.taper))
             } catch let e as EngineConfigError {
                 throw EstimatorFactoryError(e.description)
@@ -73,11 +87,8 @@ public enum EstimatorFactory {
             guard lag >= 1 else {
                 throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is less than one sample at \(Int(options.sampleRate)) Hz")
             }
-            // The right channel is always encoded at every sample; `step` is the left-channel
-            // vote stride, and the engine-wide default step of 1 selects the learned default (8).
-            let stride = options.step <= 1 ? LearnedEstimator.Options.defaultVoteStride : options.step
             do {
-                return try LearnedEstimator(model: m, options: .init(voteStride: stride, maxDelay: lag))
+                return try LearnedEstimator(model: m, options: .init(voteStride: options.effectiveStep, maxDelay: lag))
             } catch let e as LearnedEstimator.ConfigurationError {
                 throw EstimatorFactoryError(e.description)
             }

@@ -29,8 +29,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "Window length in samples (at the engine rate).")
     var window: Int = 1024
 
-    @Option(help: "Step between vote windows in samples.")
-    var step: Int = 1
+    @Option(help: "Samples between vote windows (default: 1 for gcc-phat, 8 for learned, whose right channel is still encoded at every sample).")
+    var step: Int?
 
     @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz).")
     var maxDelayMs: Double = 1.5
@@ -83,7 +83,7 @@ struct Analyze: ParsableCommand {
         guard let m = EstimatorMethod(rawValue: method) else {
             throw ValidationError("--method must be gcc-phat or learned (got '\(method)')")
         }
-        o.method = m; o.sampleRate = Double(rate); o.window = window; o.step = step
+        o.method = m; o.sampleRate = Double(rate); o.window = window; o.step = step ?? 0
         o.maxDelayMs = maxDelayMs; o.modelPath = model
         switch subsample {
         case "none": o.subsample = .none

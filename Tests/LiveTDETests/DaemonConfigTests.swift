@@ -69,7 +69,7 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nmethod = \"music\"", "engine.method", "\"gcc-phat\" or \"learned\""),
             ("[engine]\nwindow = 1000", "engine.window", "power of two"),
             ("[engine]\nwindow = 32", "engine.window", "64...65536"),
-            ("[engine]\nstep = 0", "engine.step", "1...65536"),
+            ("[engine]\nstep = -1", "engine.step", "0...65536"),
             ("[engine]\nmax_delay_ms = 0", "engine.max_delay_ms", "0.01...100"),
             ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
             ("[engine]\npost = \"median\"", "engine.post", "\"mode\" or \"mean\""),
