@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -511,8 +512,8 @@ def main(argv=None) -> int:
         labels = list(est)
         meta = {
             "size": a.size if not a.data else f"data {a.data}", "seed": a.seed,
-            "command": "python3 eval/run.py " + " ".join(argv if argv is not None
-                                                          else sys.argv[1:]),
+            "command": "python3 eval/run.py " + shlex.join(argv if argv is not None
+                                                           else sys.argv[1:]),
             "tded": str(tded.relative_to(REPO)) if tded.is_relative_to(REPO) else str(tded),
             "labels": labels, "step": a.step, "n_clips": len(truth),
             "n_single": sum(r["kind"] == "single" for r in truth),
