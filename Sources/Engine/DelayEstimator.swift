@@ -40,9 +40,15 @@ public protocol DelayEstimator: AnyObject {
                  votes: UnsafeMutableBufferPointer<Vote>) -> Int
     /// Forgets all state; the next sample is absolute position 0 again.
     func reset()
+    /// End of stream: writes the votes still waiting for input that will not come (at most
+    /// `maxVotes(forBlockLength: 64)`) and returns their number. Processing may continue
+    /// afterwards. Estimators with nothing pending use the default, which writes none.
+    func flush(votes: UnsafeMutableBufferPointer<Vote>) -> Int
 }
 
 extension DelayEstimator {
+    public func flush(votes: UnsafeMutableBufferPointer<Vote>) -> Int { 0 }
+
     /// Convenience for tests and offline use: processes whole arrays, returns all votes.
     public func processAll(left: [Float], right: [Float], blockSize: Int = 4096) -> [Vote] {
         precondition(left.count == right.count && blockSize > 0)

@@ -145,7 +145,7 @@ public final class TDEPipeline {
                                    sampleRate: config.sampleRate)
         smoother = DelaySmoother(config: config.smoother)
         chunk = min(config.updateHop, 4096)
-        scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: chunk))
+        scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: max(chunk, 64)))
         ringCap = (config.analysisSpan - estimator.windowLength) / estimator.voteStride + 2
         ring = .allocate(capacity: ringCap)
         gather = .allocate(capacity: ringCap)
@@ -186,15 +186,27 @@ public final class TDEPipeline {
             let got = estimator.process(left: UnsafeBufferPointer(start: lb + i, count: n),
                                         right: UnsafeBufferPointer(start: rb + i, count: n),
                                         votes: scratch)
-            for k in 0..<got {
-                ring[Int(ringCount % Int64(ringCap))] = scratch[k]
-                ringCount += 1
-            }
-            if config.keepAllVotes { for k in 0..<got { allVotes.append(scratch[k].delay) } }
+            storeVotes(got)
             samplesProcessed += Int64(n)
             i += n
             if samplesProcessed % hop == 0 { onUpdate(makeUpdate()) }
         }
+    }
+
+    /// End of stream (offline analysis): collects the votes the estimator still holds back
+    /// (see `DelayEstimator.flush(votes:)`) so `wholeResult()` counts every window of the
+    /// input. Publishes no update.
+    public func finish() {
+        storeVotes(estimator.flush(votes: scratch))
+    }
+
+    /// Moves the first `got` votes of `scratch` into the vote ring (and the whole-stream list).
+    private func storeVotes(_ got: Int) {
+        for k in 0..<got {
+            ring[Int(ringCount % Int64(ringCap))] = scratch[k]
+            ringCount += 1
+        }
+        if config.keepAllVotes { for k in 0..<got { allVotes.append(scratch[k].delay) } }
     }
 
     /// Array convenience for offline use; returns all updates.

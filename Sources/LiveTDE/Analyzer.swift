@@ -34,6 +34,7 @@ public enum Analyzer {
         }
         let window = pipeline.estimator.windowLength
         if settings.whole {
+            pipeline.finish()
             let w = pipeline.wholeResult()
             guard w.votes > 0 else {
                 throw WAVError("too short: \(audio.left.count) samples at \(rate) Hz, one window needs \(window)")

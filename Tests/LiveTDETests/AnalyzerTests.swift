@@ -87,4 +87,23 @@ final class AnalyzerTests: XCTestCase {
         XCTAssertEqual(obj["file"] as? String, "we\"ird.wav")
         XCTAssertEqual(obj["flags"] as? [String], ["beyond_range", "holding"])
     }
+
+    /// `--whole` with the learned encoder counts every left window whose +-24 band lies inside
+    /// the file, including the last ones the encoder holds back until its column group
+    /// completes (released by `TDEPipeline.finish()` at end of file).
+    func testWholeLearnedCountsEveryWindowWithACompleteBand() throws {
+        guard let modelPath = try? ModelLoader.resolve(explicit: nil) else { throw XCTSkip("shipped model models/tded-stream-v1.safetensors not found") }
+        // short clips, around the paper's TDE test length (1151 samples = 128 windows); the
+        // lengths put the end of the file at different points of the encoder's column groups
+        for (n, step) in [(1151, 1), (1151, 8), (1160, 1), (1175, 8), (1191, 1)] {
+            let path = try writeNoise("short-learned-\(n).wav", delay: 3, seconds: Double(n) / 16000)
+            var st = AnalyzeSettings(); st.whole = true
+            st.estimator.method = .learned; st.estimator.modelPath = modelPath; st.estimator.step = step
+            let u = try Analyzer.analyze(path: path, settings: st)
+            XCTAssertEqual(u.count, 1)
+            let D = 24, expected = stride(from: 0, through: n - 1024, by: step).filter { $0 >= D && $0 + D <= n - 1024 }.count
+            XCTAssertEqual(u[0].votes, expected, "\(n) samples, step \(step)")
+            XCTAssertEqual(u[0].delaySamples, 3, accuracy: 0.5, "\(n) samples, step \(step)")
+        }
+    }
 }
