@@ -143,6 +143,9 @@ final class TdedProcess {
         if process.isRunning { signal(SIGTERM) }
         if waitExit(timeout: 5) == nil { signal(SIGKILL); _ = waitExit(timeout: 2) }
     }
+
+    /// A daemon outliving its test (a failed assertion before `stop()`) would run on.
+    deinit { if process.isRunning { stop() } }
 }
 
 /// Polls `cond` every 20 ms until true or `timeout` seconds.
