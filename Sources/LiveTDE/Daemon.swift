@@ -248,12 +248,12 @@ public final class Daemon: @unchecked Sendable {
         let uptime = monotonicSeconds() - startMono
         var fields: [String] = [
             "\"type\":\"status\"", "\"v\":1",
-            "\"uptime_s\":\(fmt(uptime, 1))",
-            "\"source\":\(jsonString(source.label))",
-            "\"state\":\(jsonString(s.running.load(ordering: .relaxed) == 1 ? "running" : (s.finished.load(ordering: .relaxed) == 1 ? "finished" : "waiting")))",
+            "\"uptime_s\":\(Analyzer.jsonNumber(uptime, 1))",
+            "\"source\":\(Analyzer.jsonString(source.label))",
+            "\"state\":\(Analyzer.jsonString(s.running.load(ordering: .relaxed) == 1 ? "running" : (s.finished.load(ordering: .relaxed) == 1 ? "finished" : "waiting")))",
             "\"rate\":\(config.engine.rate)",
-            "\"method\":\(jsonString(config.engine.method))",
-            "\"publish_hz\":\(fmt(config.publish.rateHz, 2))",
+            "\"method\":\(Analyzer.jsonString(config.engine.method))",
+            "\"publish_hz\":\(Analyzer.jsonNumber(config.publish.rateHz, 2))",
             "\"frames\":\(s.frames.load(ordering: .relaxed))",
             "\"xruns\":\(s.xruns.load(ordering: .relaxed))",
             "\"device_lost\":\(s.deviceLost.load(ordering: .relaxed))",
@@ -264,40 +264,18 @@ public final class Daemon: @unchecked Sendable {
             "\"dropped_clients\":\(p.droppedClients.load(ordering: .relaxed))",
             "\"skipped_lines\":\(p.skippedLines.load(ordering: .relaxed))",
             "\"published\":\(p.published.load(ordering: .relaxed))",
-            "\"audio_s\":\(fmt(audio, 2))",
+            "\"audio_s\":\(Analyzer.jsonNumber(audio, 2))",
             "\"engine_frames\":\(engine.framesProcessed.load(ordering: .relaxed))",
-            "\"engine_cpu_s\":\(fmt(cpu, 3))",
-            "\"engine_load\":\(fmt(audio > 0 ? cpu / audio : 0, 4))",
-            "\"process_cpu_s\":\(fmt(procCPU, 3))",
+            "\"engine_cpu_s\":\(Analyzer.jsonNumber(cpu, 3))",
+            "\"engine_load\":\(Analyzer.jsonNumber(audio > 0 ? cpu / audio : 0, 4))",
+            "\"process_cpu_s\":\(Analyzer.jsonNumber(procCPU, 3))",
         ]
         if let a = source as? ALSACapture {
-            fields.append("\"device\":\(jsonString(config.capture.device))")
+            fields.append("\"device\":\(Analyzer.jsonString(config.capture.device))")
             fields.append("\"device_rate\":\(a.negotiatedRate.load(ordering: .relaxed))")
         }
         return "{" + fields.joined(separator: ",") + "}"
     }
-}
-
-/// Fixed-precision number for JSON (`null` for NaN/inf).
-func fmt(_ x: Double, _ digits: Int) -> String {
-    guard x.isFinite else { return "null" }
-    return String(format: "%.\(digits)f", x)
-}
-
-/// A JSON string literal.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
 }
 
 /// The published line for one update (schema version 1, see README "Socket lines").
@@ -338,7 +316,7 @@ func appendFixed(_ s: inout String, _ x: Double, _ digits: Int) {
     guard x.isFinite else { s += "null"; return }
     let scale = powersOfTen[digits]
     let v = (abs(x) * Double(scale)).rounded()
-    guard v < 9e15 else { s += fmt(x, digits); return }
+    guard v < 9e15 else { s += Analyzer.jsonNumber(x, digits); return }
     let n = Int(v)
     if x < 0 && n != 0 { s += "-" }
     s += String(n / scale)
