@@ -27,7 +27,7 @@ import torch
 
 from .augment import AugConfig
 from .data import CropSampler, MixedSampler, load_sim_bank, load_stereo_folder
-from .export import export_model
+from .export import export_model, import_model
 from .model import EncoderConfig, StreamEncoder, pooled_layers, small_layers, v1_layers
 from .objectives import OBJECTIVES, compute_loss
 from .val import DEFAULT_CLIPS, evaluate_gcc, evaluate_model, load_clips
@@ -104,6 +104,10 @@ def main(argv=None):
     ap.add_argument("--val-clips", default=str(DEFAULT_CLIPS))
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default="", metavar="MODEL.safetensors",
+                    help="fine-tune: start from an exported model's weights; its layers, phat_beta, "
+                         "column_norm and tau replace --arch/--width/--emb/--phat-beta/"
+                         "--no-column-norm/--tau (BatchNorm is already folded into it)")
     ap.add_argument("--stop-after", type=int, default=0, help="stop at this step (for tests)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
@@ -115,8 +119,13 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.device(a.device)
 
-    cfg = make_config(a)
-    model = StreamEncoder(cfg).to(dev)
+    if a.init:
+        model, _ = import_model(a.init)
+        model = model.to(dev)
+        cfg = model.cfg
+    else:
+        cfg = make_config(a)
+        model = StreamEncoder(cfg).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
     total = a.epochs * a.epoch_steps
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -130,7 +139,7 @@ def main(argv=None):
     provenance = {"commit": git_commit(), "objective": a.objective, "aug": aug.enabled(),
                   "music": [str(Path(m).name) for m in a.music], "sim": Path(a.sim).name if a.sim else "",
                   "sim_weight": a.sim_weight, "batch": a.batch, "lr": a.lr, "seed": a.seed,
-                  "example_samples": EXAMPLE, "command": "python3 -m tded_train.train " + " ".join(argv or sys.argv[1:])}
+                  "example_samples": EXAMPLE, "init": Path(a.init).name if a.init else "", "command": "python3 -m tded_train.train " + " ".join(argv or sys.argv[1:])}
 
     if a.resume and (out / "last.pt").exists():
         ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)

@@ -73,3 +73,28 @@ def test_train_command_checkpoints_and_resume(tmp_path):
     h = json.loads((tmp_path / "full" / "history.json").read_text())
     assert [e["step"] for e in h] == [2, 4]
     assert (tmp_path / "full" / "best.safetensors").exists()
+
+
+def test_fine_tune_starts_from_an_exported_model(tmp_path):
+    """--init loads an exported model (architecture and weights): with lr 0 the run's weights
+    stay exactly the exported ones; without --init they are a fresh random init."""
+    from tded_train.export import export_model, import_model
+    from tded_train.model import EncoderConfig, StreamEncoder, small_layers
+    from tded_train.train import main
+    torch.manual_seed(123)
+    src = StreamEncoder(EncoderConfig(layers=small_layers(), phat_beta=0.25, column_norm=True))
+    init = tmp_path / "init.safetensors"
+    export_model(src, init)
+    ref, header = import_model(init)
+    assert header["phat_beta"] == 0.25
+    d = write_folder(tmp_path, np.random.default_rng(2))
+    common = ["--music", str(d), "--sim", "", "--batch", "2", "--epochs", "1", "--epoch-steps", "1",
+              "--val-clips", "", "--log-every", "1", "--lr", "0", "--wd", "0"]
+    main(["--out", str(tmp_path / "ft"), "--init", str(init)] + common)
+    main(["--out", str(tmp_path / "scratch"), "--arch", "small"] + common)
+    ft = torch.load(tmp_path / "ft" / "last.pt", weights_only=False)
+    scratch = torch.load(tmp_path / "scratch" / "last.pt", weights_only=False)
+    assert ft["config"]["phat_beta"] == 0.25 and ft["provenance"]["init"] == "init.safetensors"
+    for k, v in ref.state_dict().items():
+        assert torch.equal(ft["model"][k], v), k
+    assert any(not torch.equal(scratch["model"][k], v) for k, v in ref.state_dict().items())
