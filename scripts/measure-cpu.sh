@@ -3,12 +3,13 @@
 # stereo, GCC-PHAT step 1 from config/tded.toml) with one nc client, for MEASURE_SECONDS (default 60)
 # after a 5 s warm-up. Prints process CPU % of one core (utime+stime from /proc) and the
 # engine thread's load (CPU seconds per second of audio) from `tded status`.
+# Extra arguments go to `tded run`, e.g. `scripts/measure-cpu.sh --method learned`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_MEASURE=${MEASURE_SECONDS:-60}
 SOCK=${TMPDIR:-/tmp}/tded-cpu-$$.sock
 .build/release/tded run --config config/tded.toml --input examples/demo.wav --realtime --loop 0 \
-  --socket "$SOCK" --log-level warning &
+  --socket "$SOCK" --log-level warning "$@" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
