@@ -256,13 +256,8 @@ def markdown(res: dict, meta: dict) -> str:
             continue
         b = res["sets"][kind]
         L.append(f"## {title}: {b['n']} clips\n")
-        L.append("| method | MAE | RMSE | median | L/R |")
-        L.append("|---|---|---|---|---|")
-        for lab in labels:
-            m = b["overall"][lab]
-            L.append(f"| {lab} | {_fmt(m.get('mae_ms'))} | {_fmt(m.get('rmse_ms'))} | "
-                     f"{_fmt(m.get('median_ms'))} | {_fmt(m.get('lr_acc'), True)} |")
-        L.append(f"| iid | – | – | – | {_fmt(b['overall']['iid']['lr_acc'], True)} |\n")
+        L += _overall_table(b, labels, "iid")
+        L[-1] += "\n"
         for fld, per in b["by"].items():
             L.append(f"### {title}: MAE ms (RMSE ms) [L/R] by {fld}\n")
             L.append(f"| {fld} | n | " + " | ".join(labels) + " | iid L/R |")
@@ -288,6 +283,17 @@ def markdown(res: dict, meta: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def _overall_table(b: dict, labels: list, iid_label: str) -> list:
+    """Markdown lines: MAE, RMSE, median and L/R per method over one set, then the IID row."""
+    L = ["| method | MAE | RMSE | median | L/R |", "|---|---|---|---|---|"]
+    for lab in labels:
+        m = b["overall"][lab]
+        L.append(f"| {lab} | {_fmt(m.get('mae_ms'))} | {_fmt(m.get('rmse_ms'))} | "
+                 f"{_fmt(m.get('median_ms'))} | {_fmt(m.get('lr_acc'), True)} |")
+    L.append(f"| {iid_label} | – | – | – | {_fmt(b['overall']['iid']['lr_acc'], True)} |")
+    return L
+
+
 def summary(res: dict, meta: dict) -> str:
     """Compact tables for the README (MAE ms per method; full detail is in results.md)."""
     labels = meta["labels"]
@@ -297,13 +303,7 @@ def summary(res: dict, meta: dict) -> str:
         if not b:
             continue
         L.append(f"**{title}, {b['n']} clips** (ms; L/R = left/right accuracy)\n")
-        L.append("| method | MAE | RMSE | median | L/R |")
-        L.append("|---|---|---|---|---|")
-        for lab in labels:
-            m = b["overall"][lab]
-            L.append(f"| {lab} | {_fmt(m.get('mae_ms'))} | {_fmt(m.get('rmse_ms'))} | "
-                     f"{_fmt(m.get('median_ms'))} | {_fmt(m.get('lr_acc'), True)} |")
-        L.append(f"| IID (louder channel) | – | – | – | {_fmt(b['overall']['iid']['lr_acc'], True)} |")
+        L += _overall_table(b, labels, "IID (louder channel)")
         L.append("")
         for fld, name in (("snr_db", "SNR dB"), ("rt60", "nominal RT60 s"),
                           ("distractor_level", "distractor level")):
