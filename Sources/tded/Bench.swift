@@ -126,24 +126,9 @@ struct Bench: ParsableCommand {
         for k in cfgs.indices {
             var pc = PipelineConfig(); pc.post = cfgs[k].2
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
-            var sink = 0.0
-            let n = min(left.count, 16000 * 3)
-            let warm = 16000
-            var before: UInt = 0
-            var i = 0
-            left.withUnsafeBufferPointer { l in
-                right.withUnsafeBufferPointer { r in
-                    while i < n {
-                        if i >= warm && before == 0 { before = count() }
-                        let m = min(block, n - i)
-                        p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + m]),
-                                  right: UnsafeBufferPointer(rebasing: r[i..<i + m])) { u in sink += u.delaySamples }
-                        i += m
-                    }
-                }
-            }
-            let after = count()
-            print("  alloc check (\(cfgs[k].0)): \(after - before) heap allocations in \(n - warm) steady-state samples (result \(sink != 0 ? "ok" : "zero"))")
+            let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
+                                          samples: min(left.count, 16000 * 3), warm: 16000, block: block)
+            print("  alloc check (\(cfgs[k].0)): \(m.allocations) heap allocations in \(m.steadySamples) steady-state samples (result \(m.delaySum != 0 ? "ok" : "zero"))")
         }
         cfgs.removeAll()
     }

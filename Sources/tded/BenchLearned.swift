@@ -166,23 +166,8 @@ enum LearnedBench {
         var s: UInt64 = 7
         for i in x.indices { s = s &* 6364136223846793005 &+ 1442695040888963407; x[i] = Float(Int64(bitPattern: s >> 11) % 1000) * 0.0003 }
         let left = Array(x[5...]), right = Array(x[0..<n])
-        var before: UInt = 0, sink = 0.0, i = 0
-        var where_ = [Int](repeating: 0, count: 8), whereN = 0
-        left.withUnsafeBufferPointer { l in
-            right.withUnsafeBufferPointer { r in
-                while i < n {
-                    if i >= warm && before == 0 { before = count() }
-                    let c0 = count()
-                    let m = min(block, n - i)
-                    p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + m]),
-                              right: UnsafeBufferPointer(rebasing: r[i..<i + m])) { u in sink += u.delaySamples }
-                    if i >= warm && count() != c0 { where_[whereN % 8] = i; whereN += 1 }
-                    i += m
-                }
-            }
-        }
-        let after = count()  // before building the message: string interpolation allocates
-        print("  learned: alloc check: \(after - before) heap allocations in \(n - warm) steady-state samples (result \(sink.isFinite ? "ok" : "nan"))\(whereN > 0 ? ", in blocks at \(where_.prefix(whereN))" : "")")
+        let m = MallocCounter.measure(count, pipeline: p, left: left, right: right, samples: n, warm: warm, block: block)
+        print("  learned: alloc check: \(m.allocations) heap allocations in \(m.steadySamples) steady-state samples (result \(m.delaySum.isFinite ? "ok" : "nan"))\(m.allocatingBlocks.isEmpty ? "" : ", in blocks at \(m.allocatingBlocks)")")
     }
 
     /// Human-readable report lines.
