@@ -52,11 +52,45 @@ public struct GCCPHATConfig: Equatable, Sendable {
     public var taper: Taper = .rectangular
     /// Window shapes.
     public enum Taper: String, Equatable, Sendable { case rectangular, hann }
+    /// How window cross-spectra are weighted when pooled over a span (`post = pooled`).
+    public var pooling: PoolWeighting = .phat(beta: 1)
+
+    /// Weighting of the pooled cross-power spectrum (the evidence of `post = pooled`).
+    public enum PoolWeighting: Equatable, Sendable {
+        /// Sum the windows' raw cross-power spectra `G = sum conj(L) R`, then weight once by
+        /// `1 / |G|^beta` (beta 1: PHAT on the pooled spectrum, what a whole-clip GCC-PHAT
+        /// does; beta < 1 keeps some of the spectrum's shape, PHAT-beta).
+        case phat(beta: Double)
+        /// Whiten each window's cross spectrum, then sum (per-frame PHAT, SRP-PHAT for two
+        /// microphones): every window counts the same, loud or quiet.
+        case srp
+
+        /// Parses `phat`, `srp` or `phat-beta=B` (0 < B <= 1); nil otherwise.
+        public init?(parsing s: String) {
+            switch s {
+            case "phat": self = .phat(beta: 1)
+            case "srp": self = .srp
+            default:
+                let prefix = "phat-beta="
+                guard s.hasPrefix(prefix), let b = Double(s.dropFirst(prefix.count)), b > 0, b <= 1 else { return nil }
+                self = .phat(beta: b)
+            }
+        }
+
+        /// The name `init(parsing:)` reads.
+        public var name: String {
+            switch self {
+            case .srp: return "srp"
+            case .phat(let b): return b == 1 ? "phat" : "phat-beta=\(b)"
+            }
+        }
+    }
 
     public init(window: Int = 1024, step: Int = 1, maxLag: Int = 24,
                 refinement: SubsampleRefinement = .none, algorithm: Algorithm = .auto,
-                resyncInterval: Int = 256, taper: Taper = .rectangular) {
-        self.taper = taper
+                resyncInterval: Int = 256, taper: Taper = .rectangular,
+                pooling: PoolWeighting = .phat(beta: 1)) {
+        self.taper = taper; self.pooling = pooling
         self.window = window; self.step = step; self.maxLag = maxLag
         self.refinement = refinement; self.algorithm = algorithm
         self.resyncInterval = resyncInterval
@@ -75,7 +109,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
 ///
 /// Cost per sample at step 1 (sliding): two O(W) spectrum updates, one O(W) whitening and one
 /// complex inverse FFT of size W (the real inverse of size 2W at half cost). Allocation-free after `init`.
-public final class GCCPHAT: DelayEstimator {
+public final class GCCPHAT: EvidenceEstimator {
     public let config: GCCPHATConfig
     public var name: String { "gcc-phat" }
     public var windowLength: Int { config.window }
@@ -83,6 +117,12 @@ public final class GCCPHAT: DelayEstimator {
     public var maxDelay: Int { config.maxLag }
     public var voteLatency: Int { 0 }
     public private(set) var samplesConsumed: Int64 = 0
+    /// Evidence per window: the (tapered) cross-power spectrum `conj(L) R`, real parts of bins
+    /// `0 ... window` then imaginary parts (`2 * (window + 1)` floats); whitened per window
+    /// with `pooling = .srp`.
+    public var evidenceLength: Int { 2 * B }
+    /// See `EvidenceEstimator`.
+    public var evidenceOutput: UnsafeMutablePointer<Float>?
 
     private let W: Int, N: Int, B: Int, L: Int
     private let sliding: Bool
@@ -205,7 +245,7 @@ public final class GCCPHAT: DelayEstimator {
                 exactSpectra(offset: (p + 1) % W)
             }
             if isVote {
-                vb[emitted] = Vote(start: s, delay: voteFromSpectra())
+                vb[emitted] = Vote(start: s, delay: voteFromSpectra(evidence: evidenceOutput.map { $0 + emitted * 2 * B }))
                 emitted += 1
             }
         }
@@ -294,7 +334,7 @@ public final class GCCPHAT: DelayEstimator {
         inv.execute()
     }
 
-    private func voteFromSpectra() -> Float {
+    private func voteFromSpectra(evidence: UnsafeMutablePointer<Float>?) -> Float {
         var lr = xlr, li = xli, rr = xrr, ri = xri
         if config.taper == .hann {
             hann(xlr, xli, tlr, tli); hann(xrr, xri, trr, tri)
@@ -327,6 +367,13 @@ public final class GCCPHAT: DelayEstimator {
         // DC and Nyquist of a real signal's spectrum are real (a real inverse FFT ignores
         // their imaginary parts; the sliding update can leave float dust there)
         qi[0] = 0; qi[W] = 0
+        if let ev = evidence {
+            if case .srp = config.pooling {
+                ev.update(from: qr, count: B); (ev + B).update(from: qi, count: B)
+            } else {
+                crossSpectrum(lr, li, rr, ri, re: ev, im: ev + B)
+            }
+        }
         halfSizeInverse()
         let c = inv.output
         for j in 0...(2 * L) {
@@ -379,5 +426,98 @@ public final class GCCPHAT: DelayEstimator {
         var off = Double(best - f)
         if best > 0 && best < 2 * f { off += parabola(fv[best - 1], fv[best], fv[best + 1]) }
         return Double(lag0) + off / Double(f)
+    }
+
+    // MARK: - Pooled evidence
+
+    /// `conj(L) R` of the given spectra into `re`/`im` (bins 0 ... W; DC and Nyquist real).
+    private func crossSpectrum(_ lr: UnsafeMutablePointer<Float>, _ li: UnsafeMutablePointer<Float>,
+                               _ rr: UnsafeMutablePointer<Float>, _ ri: UnsafeMutablePointer<Float>,
+                               re: UnsafeMutablePointer<Float>, im: UnsafeMutablePointer<Float>) {
+        for k in 0..<B {
+            re[k] = lr[k] * rr[k] + li[k] * ri[k]
+            im[k] = lr[k] * ri[k] - li[k] * rr[k]
+        }
+        im[0] = 0; im[W] = 0
+    }
+
+    /// The delay of pooled cross-power spectra (`evidenceLength` floats, see `evidenceLength`):
+    /// weight per `config.pooling`, inverse FFT, the largest correlation in `-maxLag ... maxLag`,
+    /// then the band-limited correlation (the exact inverse DTFT of the weighted spectrum)
+    /// evaluated on a 1/8-sample grid within +-1 sample of that peak and a parabola through
+    /// the best grid point and its neighbours.
+    ///
+    /// Confidence: the correlation at the peak divided by its largest possible value
+    /// `sum_k w_k |P_k|` (the weighted spectrum's magnitudes), i.e. how much of the pooled
+    /// spectrum's weight agrees in phase with one delay: 1 for a pure delay, about
+    /// `1/sqrt(bins)` for noise.
+    public func resolve(pooled: UnsafePointer<Float>) -> PooledEstimate? {
+        let gr = pooled, gi = pooled + B
+        var norm = 0.0
+        switch config.pooling {
+        case .srp:
+            for k in 0..<B {
+                pr[k] = gr[k]; pi[k] = gi[k]
+            }
+        case .phat(let beta):
+            var peak: Float = 0
+            for k in 0..<B { peak = max(peak, gr[k] * gr[k] + gi[k] * gi[k]) }
+            guard peak > 0, peak.isFinite else { return nil }
+            // Bins more than 200 dB below the strongest carry no phase information.
+            let floor = peak * 1e-20
+            for k in 0..<B {
+                let m2 = gr[k] * gr[k] + gi[k] * gi[k]
+                if m2 <= floor { pr[k] = 0; pi[k] = 0; continue }
+                let g: Float = beta == 1 ? 1 / m2.squareRoot() : Float(Foundation.pow(Double(m2), -beta / 2))
+                pr[k] = gr[k] * g; pi[k] = gi[k] * g
+            }
+        }
+        pi[0] = 0; pi[W] = 0
+        for k in 0..<B {
+            let w = (k == 0 || k == W) ? 1.0 : 2.0
+            norm += w * Double((pr[k] * pr[k] + pi[k] * pi[k]).squareRoot())
+        }
+        guard norm > 0, norm.isFinite else { return nil }
+        halfSizeInverse()
+        let c = inv.output
+        var best = -L
+        var bestVal = -Float.infinity
+        for lag in -L...L {
+            let v = lag >= 0 ? c[lag] : c[N + lag]
+            if v > bestVal { bestVal = v; best = lag }
+        }
+        // Fine grid: tau = best + j/8, j = -8 ... 8.
+        let f = 8
+        var grid = (Double(-Double.infinity), Double(-Double.infinity), Double(-Double.infinity))
+        var bestJ = 0, bestF = -Double.infinity
+        var prevF = -Double.infinity
+        for j in -f...f {
+            let tau = Double(best) + Double(j) / Double(f)
+            let v = bandLimitedCorrelation(at: tau)
+            if v > bestF { bestF = v; bestJ = j; grid = (prevF, v, -Double.infinity) }
+            if j == bestJ + 1 { grid.2 = v }
+            prevF = v
+        }
+        var off = 0.0
+        if bestJ > -f && bestJ < f { off = parabolicVertex(grid.0, grid.1, grid.2) }
+        let tau = min(Double(L), max(Double(-L), Double(best) + (Double(bestJ) + off) / Double(f)))
+        let conf = min(1, max(0, bestF / norm))
+        return PooledEstimate(delay: tau, confidence: conf)
+    }
+
+    /// `sum_k w_k Re(P_k e^{2 pi i k tau / N})` of the weighted spectrum in `pr`/`pi` (`w` 1
+    /// at DC and Nyquist, 2 elsewhere): the inverse real DFT at a fractional lag.
+    private func bandLimitedCorrelation(at tau: Double) -> Double {
+        let a = 2 * Double.pi * tau / Double(N)
+        let sr = cos(a), si = sin(a)
+        var zr = 1.0, zi = 0.0
+        var acc = 0.0
+        for k in 0..<B {
+            let w = (k == 0 || k == W) ? 1.0 : 2.0
+            acc += w * (Double(pr[k]) * zr - Double(pi[k]) * zi)
+            let nr = zr * sr - zi * si
+            zi = zr * si + zi * sr; zr = nr
+        }
+        return acc
     }
 }

@@ -17,7 +17,7 @@ import Foundation
 ///
 /// Creating one calls `openblas_set_num_threads(1)`: the engine runs on one thread and
 /// OpenBLAS's own threads only add contention on small GEMMs.
-public final class LearnedEstimator: DelayEstimator {
+public final class LearnedEstimator: EvidenceEstimator {
     /// Tunables of the learned method.
     public struct Options: Equatable, Sendable {
         /// Distance between left vote windows, samples (default 8).
@@ -70,6 +70,12 @@ public final class LearnedEstimator: DelayEstimator {
     /// Per-vote hook for diagnostics and tests: window start and its `2*maxDelay+1` affinities
     /// (`A(i, i+d)` for `d = -maxDelay ... maxDelay`). Nil in normal use.
     public var affinityObserver: ((Int64, UnsafeBufferPointer<Float>) -> Void)?
+
+    /// Evidence per vote: the band's softmax probabilities `p_d`, `d = -maxDelay ... maxDelay`
+    /// (`2 * maxDelay + 1` floats, summing to 1).
+    public var evidenceLength: Int { 2 * maxDelay + 1 }
+    /// See `EvidenceEstimator`.
+    public var evidenceOutput: UnsafeMutablePointer<Float>?
 
     /// Encoder of the left channel (vote windows only).
     public let leftEncoder: StreamingEncoder
@@ -176,6 +182,7 @@ public final class LearnedEstimator: DelayEstimator {
             }
             precondition(written < votes.count, "vote storage too small")
             votes[written] = Vote(start: nextVote, delay: vote(at: nextVote))
+            if let ev = evidenceOutput { probabilities(into: ev + written * (2 * maxDelay + 1)) }
             written += 1
             nextVote += Int64(options.voteStride)
         }
@@ -223,5 +230,40 @@ public final class LearnedEstimator: DelayEstimator {
             s += p * Double(k - D)
         }
         return Float(s / z)
+    }
+
+    /// Softmax of the current band (`band`, scaled by 1/tau) into `p`.
+    private func probabilities(into p: UnsafeMutablePointer<Float>) {
+        let n = 2 * maxDelay + 1
+        var m = band[0]
+        for k in 1..<n where band[k] > m { m = band[k] }
+        var z = 0.0
+        for k in 0..<n { let e = exp(Double(band[k] - m)); p[k] = Float(e); z += e }
+        let g = Float(1 / z)
+        for k in 0..<n { p[k] *= g }
+    }
+
+    /// The delay of pooled band probabilities (`evidenceLength` floats, a weighted sum of
+    /// per-window distributions): the most probable delay, refined by a parabola through the
+    /// logarithms of it and its two neighbours (exact for a Gaussian-shaped peak).
+    ///
+    /// Confidence: the pooled probability mass within one sample of that delay.
+    public func resolve(pooled q: UnsafePointer<Float>) -> PooledEstimate? {
+        let n = 2 * maxDelay + 1
+        var total = 0.0
+        var best = 0
+        for k in 0..<n {
+            total += Double(q[k])
+            if q[k] > q[best] { best = k }
+        }
+        guard total > 0, total.isFinite, q[best] > 0 else { return nil }
+        var off = 0.0
+        if best > 0 && best < n - 1 && q[best - 1] > 0 && q[best + 1] > 0 {
+            off = parabolicVertex(log(Double(q[best - 1])), log(Double(q[best])), log(Double(q[best + 1])))
+        }
+        var mass = Double(q[best])
+        if best > 0 { mass += Double(q[best - 1]) }
+        if best < n - 1 { mass += Double(q[best + 1]) }
+        return PooledEstimate(delay: Double(best - maxDelay) + off, confidence: min(1, mass / total))
     }
 }

@@ -16,6 +16,12 @@ public struct PipelineConfig: Equatable, Sendable {
     public var analysisSpan: Int = 1600
     /// How the span's votes are combined.
     public var post: VotePost = .mode
+    /// With `post = pooled` only: 0 pools the evidence of the windows inside the last
+    /// `analysisSpan` samples (like the votes of `mode`/`mean`); a positive value keeps an
+    /// exponentially weighted sum of every window's evidence instead, with this time constant
+    /// in seconds (each update adds the windows that completed since the previous update and
+    /// multiplies the older sum by `exp(-updateHop / (memorySeconds * sampleRate))`).
+    public var memorySeconds: Double = 0
     /// Microphone spacing (m) and speed of sound (m/s) for the azimuth.
     public var micDistance: Double = 0.1
     public var soundSpeed: Double = 343
@@ -126,6 +132,16 @@ public final class TDEPipeline {
     private let energy: UnsafeMutablePointer<Float>   // ring of (l^2 + r^2) / 2, analysisSpan long
     private var allVotes: [Float] = []
     private var totalEnergy = 0.0                     // sum over the stream, for wholeResult()
+    // Pooled evidence (post = pooled): per-window vectors in a ring parallel to the votes.
+    private let pool: EvidenceEstimator?
+    private let evLen: Int
+    private let evScratch: UnsafeMutablePointer<Float>?
+    private let evRing: UnsafeMutablePointer<Float>?
+    private let evSum: UnsafeMutablePointer<Float>?     // one update's pooled vector
+    private let evWhole: UnsafeMutablePointer<Double>?  // whole-stream sum (keepAllVotes)
+    private var evWholeCount = 0
+    private var lastPooledEnd: Int64 = Int64.min       // memory mode: last window start added
+    private var memoryWeight = 0.0                     // memory mode: decayed window count
 
     /// Creates a pipeline; throws `EngineConfigError` for an inconsistent configuration.
     public init(estimator: DelayEstimator, config: PipelineConfig = PipelineConfig()) throws {
@@ -146,7 +162,40 @@ public final class TDEPipeline {
         smoother = DelaySmoother(config: config.smoother)
         chunk = min(config.updateHop, 4096)
         scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: max(chunk, 64)))
-        ringCap = (config.analysisSpan - estimator.windowLength) / estimator.voteStride + 2
+        var cap = (config.analysisSpan - estimator.windowLength) / estimator.voteStride + 2
+        if config.post == .pooled {
+            guard let ev = estimator as? EvidenceEstimator else {
+                throw EngineConfigError("post pooled needs an estimator that yields evidence (\(estimator.name) does not)")
+            }
+            guard config.memorySeconds >= 0, config.memorySeconds.isFinite else {
+                throw EngineConfigError("memory time constant must be a finite number of seconds >= 0")
+            }
+            // Memory mode adds every window completed since the previous update.
+            if config.memorySeconds > 0 {
+                cap = max(cap, (config.updateHop + estimator.voteLatency) / estimator.voteStride + 4)
+            }
+            pool = ev
+            evLen = ev.evidenceLength
+            let scratchVotes = estimator.maxVotes(forBlockLength: max(chunk, 64))
+            let es = UnsafeMutablePointer<Float>.allocate(capacity: scratchVotes * evLen)
+            es.initialize(repeating: 0, count: scratchVotes * evLen)
+            evScratch = es
+            ev.evidenceOutput = es
+            let r = UnsafeMutablePointer<Float>.allocate(capacity: cap * evLen)
+            r.initialize(repeating: 0, count: cap * evLen)
+            evRing = r
+            let sm = UnsafeMutablePointer<Float>.allocate(capacity: evLen)
+            sm.initialize(repeating: 0, count: evLen)
+            evSum = sm
+            if config.keepAllVotes {
+                let w = UnsafeMutablePointer<Double>.allocate(capacity: evLen)
+                w.initialize(repeating: 0, count: evLen)
+                evWhole = w
+            } else { evWhole = nil }
+        } else {
+            pool = nil; evLen = 0; evScratch = nil; evRing = nil; evSum = nil; evWhole = nil
+        }
+        ringCap = cap
         ring = .allocate(capacity: ringCap)
         gather = .allocate(capacity: ringCap)
         energy = .allocate(capacity: config.analysisSpan)
@@ -155,6 +204,8 @@ public final class TDEPipeline {
 
     deinit {
         scratch.deallocate(); ring.deallocate(); gather.deallocate(); energy.deallocate()
+        pool?.evidenceOutput = nil
+        evScratch?.deallocate(); evRing?.deallocate(); evSum?.deallocate(); evWhole?.deallocate()
     }
 
     /// Forgets everything (estimator included); the next sample is position 0.
@@ -162,6 +213,9 @@ public final class TDEPipeline {
         estimator.reset(); smoother.reset()
         samplesProcessed = 0; ringCount = 0; allVotes.removeAll(); totalEnergy = 0
         energy.update(repeating: 0, count: config.analysisSpan)
+        evSum?.update(repeating: 0, count: evLen)
+        evWhole?.update(repeating: 0, count: evLen)
+        evWholeCount = 0; lastPooledEnd = Int64.min; memoryWeight = 0
     }
 
     /// Consumes one planar stereo block (equal lengths) and calls `onUpdate` for every update
@@ -203,7 +257,16 @@ public final class TDEPipeline {
     /// Moves the first `got` votes of `scratch` into the vote ring (and the whole-stream list).
     private func storeVotes(_ got: Int) {
         for k in 0..<got {
-            ring[Int(ringCount % Int64(ringCap))] = scratch[k]
+            let slot = Int(ringCount % Int64(ringCap))
+            ring[slot] = scratch[k]
+            if let r = evRing, let es = evScratch {
+                (r + slot * evLen).update(from: es + k * evLen, count: evLen)
+                if let w = evWhole {
+                    let e = es + k * evLen
+                    for j in 0..<evLen { w[j] += Double(e[j]) }
+                    evWholeCount += 1
+                }
+            }
             ringCount += 1
         }
         if config.keepAllVotes { for k in 0..<got { allVotes.append(scratch[k].delay) } }
@@ -222,9 +285,13 @@ public final class TDEPipeline {
     /// whole stream and the smoother is not involved. Requires `keepAllVotes`.
     public func wholeResult() -> Update {
         precondition(config.keepAllVotes, "wholeResult() needs keepAllVotes")
-        let res = allVotes.withUnsafeBufferPointer { aggregator.aggregate($0, post: config.post) }
         let level = levelDb(totalEnergy, Int(samplesProcessed))
-        return makeUpdate(result: res, level: level, useSmoother: false)
+        if let ev = pool, let w = evWhole, let sm = evSum {
+            for j in 0..<evLen { sm[j] = Float(w[j]) }
+            return makeUpdate(result: pooledResult(ev, sm, count: evWholeCount), level: level, useSmoother: false)
+        }
+        let res = allVotes.withUnsafeBufferPointer { aggregator.aggregate($0, post: config.post) }
+        return makeUpdate(result: Aggregate(res), level: level, useSmoother: false)
     }
 
     private func levelDb(_ sum: Double, _ n: Int) -> Double {
@@ -246,19 +313,73 @@ public final class TDEPipeline {
             if v.start >= lo && v.start <= hi { gather[n] = v.delay; n += 1 }
             k += 1
         }
-        let res = aggregator.aggregate(UnsafeBufferPointer(start: gather, count: n), post: config.post)
+        let res: Aggregate
+        if let ev = pool { res = pooledUpdate(ev, lo: lo, hi: hi) } else {
+            res = Aggregate(aggregator.aggregate(UnsafeBufferPointer(start: gather, count: n), post: config.post))
+        }
         let span = Int(min(Int64(config.analysisSpan), samplesProcessed))
         var total = 0.0
         for j in 0..<span { total += Double(energy[j]) }
         return makeUpdate(result: res, level: levelDb(total, span), useSmoother: true)
     }
 
-    private func makeUpdate(result res: VoteResult, level: Double, useSmoother: Bool) -> Update {
+    /// What an update reports of its span: one delay, the windows behind it, a confidence.
+    private struct Aggregate {
+        var delay: Double, count: Int, confidence: Double
+        init(delay: Double, count: Int, confidence: Double) {
+            self.delay = delay; self.count = count; self.confidence = confidence
+        }
+        init(_ r: VoteResult) { delay = r.delay; count = r.count; confidence = r.inlierFraction }
+    }
+
+    private func pooledResult(_ ev: EvidenceEstimator, _ v: UnsafeMutablePointer<Float>, count: Int) -> Aggregate {
+        guard count > 0, let e = ev.resolve(pooled: v) else { return Aggregate(delay: 0, count: 0, confidence: 0) }
+        return Aggregate(delay: e.delay, count: count, confidence: e.confidence)
+    }
+
+    /// Pooled evidence of an update: windows with start in `[lo, hi]` (span mode), or the
+    /// decayed sum plus the windows with start in `(last hi, hi]` (memory mode). Windows are
+    /// added in increasing start order, so block sizes never change the sum.
+    private func pooledUpdate(_ ev: EvidenceEstimator, lo: Int64, hi: Int64) -> Aggregate {
+        guard let sm = evSum, let r = evRing else { return Aggregate(delay: 0, count: 0, confidence: 0) }
+        let memory = config.memorySeconds > 0
+        let from: Int64
+        if memory {
+            let a = Float(exp(-Double(config.updateHop) / (config.memorySeconds * config.sampleRate)))
+            for j in 0..<evLen { sm[j] *= a }
+            memoryWeight *= Double(a)
+            from = lastPooledEnd == Int64.min ? Int64.min : lastPooledEnd + 1
+            lastPooledEnd = max(lastPooledEnd, hi)
+        } else {
+            sm.update(repeating: 0, count: evLen)
+            from = lo
+        }
+        var n = 0
+        let avail = min(ringCount, Int64(ringCap))
+        var k = ringCount - avail
+        while k < ringCount {
+            let slot = Int(k % Int64(ringCap))
+            let s = ring[slot].start
+            if s >= from && s <= hi {
+                let e = r + slot * evLen
+                for j in 0..<evLen { sm[j] += e[j] }
+                n += 1
+            }
+            k += 1
+        }
+        if memory {
+            memoryWeight += Double(n)
+            return pooledResult(ev, sm, count: Int(memoryWeight.rounded(.up)))
+        }
+        return pooledResult(ev, sm, count: n)
+    }
+
+    private func makeUpdate(result res: Aggregate, level: Double, useSmoother: Bool) -> Update {
         let t = Double(samplesProcessed) / config.sampleRate
         var flags: UpdateFlags = []
         if res.count == 0 { flags.insert(.noVotes) }
         if level < config.silenceDb { flags.insert(.silent) }
-        let confidence = res.inlierFraction
+        let confidence = res.confidence
         if res.count > 0 && confidence < config.minConfidence { flags.insert(.lowConfidence) }
         let az = azimuth.azimuth(delaySamples: res.delay)
         if res.count > 0 && az.beyondPhysicalRange { flags.insert(.beyondRange) }

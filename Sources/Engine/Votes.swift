@@ -6,6 +6,11 @@ public enum VotePost: String, Sendable, CaseIterable {
     case mode
     /// Plain average of the votes.
     case mean
+    /// No votes: the windows' evidence (cross-power spectra for GCC-PHAT, band probabilities
+    /// for the learned encoder) is summed over the span, or averaged with a time constant
+    /// (`PipelineConfig.memorySeconds`), and one peak with sub-sample refinement is taken
+    /// (see `EvidenceEstimator`).
+    case pooled
 }
 
 /// One aggregated delay with its support.
@@ -61,6 +66,7 @@ public final class VoteAggregator {
         switch post {
         case .mode: return mode(votes)
         case .mean: return mean(votes)
+        case .pooled: preconditionFailure("pooled evidence is aggregated by TDEPipeline, not from votes")
         }
     }
 

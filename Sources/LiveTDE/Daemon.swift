@@ -58,6 +58,7 @@ public final class Daemon: @unchecked Sendable {
         pc.updateHop = max(1, Int((Double(e.rate) / rateHz).rounded()))
         pc.analysisSpan = max(e.window, e.span)
         pc.post = VotePost(rawValue: e.post) ?? .mode
+        pc.memorySeconds = e.memorySeconds
         pc.micDistance = e.micDistance
         pc.soundSpeed = e.soundSpeed
         return try TDEPipeline(estimator: estimator, config: pc)
@@ -81,6 +82,7 @@ public final class Daemon: @unchecked Sendable {
         default: o.subsample = .none
         }
         o.taper = GCCPHATConfig.Taper(rawValue: e.taper) ?? .rectangular
+        o.pooling = GCCPHATConfig.PoolWeighting(parsing: e.pooling) ?? .phat(beta: 1)
         do {
             return try EstimatorFactory.make(o)
         } catch {

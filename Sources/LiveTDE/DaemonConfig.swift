@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import TOMLKit
 
@@ -64,13 +65,19 @@ public struct DaemonConfig: Equatable, Sendable {
         public var rate = 16000
         /// Analysis window, samples.
         public var window = 1024
-        /// Samples between vote windows; 0 = the method's default (1 for gcc-phat, 8 for
+        /// Samples between vote windows; 0 = the method's default (16 for gcc-phat, 8 for
         /// learned; see `EstimatorOptions.defaultStep`).
         public var step = 0
         /// Largest delay searched, milliseconds.
         public var maxDelayMs = 1.5
-        /// Vote aggregation: `mode` (RANSAC-like) or `mean`.
-        public var post = "mode"
+        /// How an update combines its windows: `pooled` (evidence summed, one refined peak),
+        /// `mode` (RANSAC-like vote) or `mean`.
+        public var post = "pooled"
+        /// GCC-PHAT weighting of pooled cross-power spectra: `phat`, `srp` or `phat-beta=B`.
+        public var pooling = "phat-beta=0.7"
+        /// With `post = "pooled"`: time constant (s) of the exponentially weighted evidence the
+        /// live estimate keeps; 0 = only the windows of the last `span` samples.
+        public var memorySeconds = 0.3
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
         public var subsample = "none"
         /// GCC-PHAT window shape: `rectangular` or `hann`.
@@ -174,7 +181,8 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("capture.retry_max_seconds", 0.1...600) { c.capture.retryMaxSeconds = v }
 
         try r.section("engine", keys: ["method", "model", "rate", "window", "step", "max_delay_ms", "post",
-                                       "subsample", "taper", "span", "mic_distance", "sound_speed"])
+                                       "pooling", "memory_s", "subsample", "taper", "span", "mic_distance",
+                                       "sound_speed"])
         if let v = try r.string("engine.method") {
             guard ["gcc-phat", "learned"].contains(v) else {
                 throw ConfigError(key: "engine.method", "expected \"gcc-phat\" or \"learned\", got \"\(v)\"")
@@ -190,9 +198,18 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.int("engine.step", 0...65_536) { c.engine.step = v }
         if let v = try r.double("engine.max_delay_ms", 0.01...100) { c.engine.maxDelayMs = v }
         if let v = try r.string("engine.post") {
-            guard ["mode", "mean"].contains(v) else { throw ConfigError(key: "engine.post", "expected \"mode\" or \"mean\", got \"\(v)\"") }
+            guard ["pooled", "mode", "mean"].contains(v) else {
+                throw ConfigError(key: "engine.post", "expected \"pooled\", \"mode\" or \"mean\", got \"\(v)\"")
+            }
             c.engine.post = v
         }
+        if let v = try r.string("engine.pooling") {
+            guard GCCPHATConfig.PoolWeighting(parsing: v) != nil else {
+                throw ConfigError(key: "engine.pooling", "expected \"phat\", \"srp\" or \"phat-beta=B\" with 0 < B <= 1, got \"\(v)\"")
+            }
+            c.engine.pooling = v
+        }
+        if let v = try r.double("engine.memory_s", 0...60) { c.engine.memorySeconds = v }
         if let v = try r.string("engine.subsample") {
             guard ["none", "parabolic", "upsampled"].contains(v) else {
                 throw ConfigError(key: "engine.subsample", "expected \"none\", \"parabolic\" or \"upsampled\", got \"\(v)\"")

@@ -29,14 +29,20 @@ struct Analyze: ParsableCommand {
     @Option(help: "Window length in samples (at the engine rate).")
     var window: Int = 1024
 
-    @Option(help: "Samples between vote windows (default: 1 for gcc-phat, 8 for learned, whose right channel is still encoded at every sample).")
+    @Option(help: "Samples between vote windows (default: 16 for gcc-phat, 8 for learned, whose right channel is still encoded at every sample).")
     var step: Int?
 
     @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz).")
     var maxDelayMs: Double = 1.5
 
-    @Option(help: "Vote post-processing: mode (RANSAC-like, the paper's) or mean.")
-    var post: String = "mode"
+    @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
+    var post: String = "pooled"
+
+    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): phat, srp (whiten each window, then sum) or phat-beta=B.")
+    var pooling: String = "phat-beta=0.7"
+
+    @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
+    var memory: Double = 0.3
 
     @Option(name: .customLong("mic-distance"), help: "Microphone spacing in metres (for the azimuth).")
     var micDistance: Double = 0.1
@@ -95,12 +101,18 @@ struct Analyze: ParsableCommand {
             throw ValidationError("--taper must be rectangular or hann (got '\(taper)')")
         }
         o.taper = t
+        guard let pw = GCCPHATConfig.PoolWeighting(parsing: pooling) else {
+            throw ValidationError("--pooling must be phat, srp or phat-beta=B with 0 < B <= 1 (got '\(pooling)')")
+        }
+        o.pooling = pw
         return o
     }
 
     func pipelineConfig() throws -> PipelineConfig {
         var pc = PipelineConfig()
-        guard let p = VotePost(rawValue: post) else { throw ValidationError("--post must be mode or mean (got '\(post)')") }
+        guard let p = VotePost(rawValue: post) else { throw ValidationError("--post must be pooled, mode or mean (got '\(post)')") }
+        guard memory >= 0, memory.isFinite else { throw ValidationError("--memory must be a number of seconds >= 0") }
+        pc.memorySeconds = memory
         guard rate > 0 else { throw ValidationError("--rate must be positive") }
         guard micDistance > 0, soundSpeed > 0 else { throw ValidationError("--mic-distance and --sound-speed must be positive") }
         pc.post = p; pc.sampleRate = Double(rate); pc.micDistance = micDistance

@@ -16,7 +16,7 @@ final class DaemonConfigTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for key in ["device", "rate", "format", "device_channels", "channels", "period_frames", "buffer_frames",
                     "ring_seconds", "retry_max_seconds", "method", "model", "window", "step", "max_delay_ms",
-                    "post", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
+                    "post", "pooling", "memory_s", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
                     "client_queue_lines", "max_skipped_lines", "level"] {
             XCTAssertNotNil(text.range(of: "\n\(key) = "), "config/tded.toml does not document \(key)")
         }
@@ -31,6 +31,9 @@ final class DaemonConfigTests: XCTestCase {
         channels = [3, 1]
         [engine]
         max_delay_ms = 1
+        post = "pooled"
+        pooling = "phat-beta=0.7"
+        memory_s = 0.5
         [publish]
         socket_mode = "0600"
         rate_hz = 10
@@ -39,6 +42,9 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.capture.format, .s32)
         XCTAssertEqual(c.capture.channels, [3, 1])
         XCTAssertEqual(c.engine.maxDelayMs, 1.0)
+        XCTAssertEqual(c.engine.post, "pooled")
+        XCTAssertEqual(c.engine.pooling, "phat-beta=0.7")
+        XCTAssertEqual(c.engine.memorySeconds, 0.5)
         XCTAssertEqual(c.publish.socketMode, 0o600)
         XCTAssertEqual(c.publish.rateHz, 10)
     }
@@ -72,7 +78,10 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nstep = -1", "engine.step", "0...65536"),
             ("[engine]\nmax_delay_ms = 0", "engine.max_delay_ms", "0.01...100"),
             ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
-            ("[engine]\npost = \"median\"", "engine.post", "\"mode\" or \"mean\""),
+            ("[engine]\npost = \"median\"", "engine.post", "\"pooled\", \"mode\" or \"mean\""),
+            ("[engine]\npooling = \"scot\"", "engine.pooling", "\"phat\", \"srp\" or \"phat-beta=B\""),
+            ("[engine]\npooling = \"phat-beta=0\"", "engine.pooling", "0 < B <= 1"),
+            ("[engine]\nmemory_s = -0.1", "engine.memory_s", "0...60"),
             ("[engine]\nsubsample = \"cubic\"", "engine.subsample", "\"none\", \"parabolic\" or \"upsampled\""),
             ("[engine]\ntaper = \"kaiser\"", "engine.taper", "\"rectangular\" or \"hann\""),
             ("[engine]\nspan = 512", "engine.span", "at least engine.window"),

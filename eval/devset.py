@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A tuning ("dev") set that shares nothing with the evaluation set but the simulator.
+
+Defaults of tded (post-processing, pooling weights, strides, time constants) are chosen on this
+set, never on the evaluation set (eval/generate.py), so the evaluation stays a test:
+- rooms: random shoeboxes (3-10 m x 3-9 m x 2.4-3.5 m), none of the evaluation's three rooms;
+- microphone pairs: random position and orientation, spacing 0.05-0.30 m (the evaluation uses
+  0.20-0.30 m);
+- sources: espeak-ng synthetic voices (the evaluation uses recorded speech and music);
+- conditions: RT60 and SNR drawn from continuous ranges, not the evaluation's grid.
+
+    python3 eval/devset.py --out eval/out/dev --n-single 300 --n-mixture 60 --seconds 1.0
+
+Writes OUT/*.wav and OUT/truth.csv in the evaluation's format (same sign conventions).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import generate as gen  # noqa: E402
+import sources as src_mod  # noqa: E402
+
+SPACINGS = (0.05, 0.08, 0.12, 0.15, 0.2, 0.3)
+
+
+def random_rooms(n: int, seed: int) -> dict:
+    """`n` shoebox rooms with a mic pair each (same layout as generate.ROOMS)."""
+    rng = np.random.default_rng([seed, 4242])
+    rooms = {}
+    for i in range(n):
+        dims = (float(rng.uniform(3, 10)), float(rng.uniform(3, 9)), float(rng.uniform(2.4, 3.5)))
+        d = float(SPACINGS[i % len(SPACINGS)])
+        # The pair's midpoint at least 1.2 m from every wall so that sources fit in front.
+        c = np.array([rng.uniform(1.2, dims[0] - 1.2), rng.uniform(1.2, dims[1] - 1.2),
+                      rng.uniform(1.0, min(1.8, dims[2] - 0.5))])
+        th = float(rng.uniform(0, 2 * math.pi))
+        u = np.array([math.cos(th), math.sin(th), 0.0])
+        rooms[f"dev{i}"] = {"dims": dims, "mic_l": tuple(c - 0.5 * d * u), "mic_r": tuple(c + 0.5 * d * u)}
+    return rooms
+
+
+def fits(room: dict, az: float, dist: float) -> bool:
+    dims = room["dims"]
+    saved = gen.ROOMS.get("_probe")
+    gen.ROOMS["_probe"] = room
+    try:
+        p = gen.source_position("_probe", az, dist)
+    finally:
+        if saved is None:
+            gen.ROOMS.pop("_probe")
+    return all(0.3 < p[k] < dims[k] - 0.3 for k in range(2))
+
+
+def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict) -> list[dict]:
+    rng = np.random.default_rng([seed, 77])
+    names = list(rooms)
+    specs = []
+    for i in range(n_single + n_mixture):
+        kind = "single" if i < n_single else "mixture"
+        room = names[i % len(names)]
+        while True:
+            az = int(rng.integers(-90, 91))
+            dist = float(rng.uniform(0.5, 2.5))
+            if fits(rooms[room], az, dist):
+                break
+        spec = {"kind": kind, "room": room, "rt60": float(rng.uniform(0.15, 0.8)),
+                "snr": float(rng.uniform(-5, 30)) if kind == "single" else float(rng.uniform(15, 30)),
+                "azimuth": az, "distance": dist, "seed": seed, "index": i, "samples": samples,
+                "music_fraction": 0.0,
+                "name": f"{'mix' if kind == 'mixture' else 'one'}_{i:05d}.wav"}
+        if kind == "mixture":
+            spec["level"] = float((0.3, 0.5, 0.7)[i % 3])
+        specs.append(spec)
+    return specs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--n-single", type=int, default=300)
+    ap.add_argument("--n-mixture", type=int, default=60)
+    ap.add_argument("--seconds", type=float, default=gen.SINGLE_SAMPLES / gen.RATE,
+                    help="length of single-source clips (mixtures: 0.5 s as in the evaluation)")
+    ap.add_argument("--rooms", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=1001)
+    a = ap.parse_args(argv)
+    rooms = random_rooms(a.rooms, a.seed)
+    gen.ROOMS.clear()
+    gen.ROOMS.update(rooms)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pool = src_mod.load_pool(None, ("synthetic",))
+    if not pool:
+        print("devset: no synthetic speech (is espeak-ng installed?)", file=sys.stderr)
+        return 2
+    specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms)
+    rows = []
+    for s in specs:
+        for attempt in range(20):
+            try:
+                rows.append(gen.make_clip(s, pool, out))
+                break
+            except ValueError:  # the distractor fell outside this room: draw it again
+                s["index"] += 100_000
+        else:
+            raise RuntimeError(f"devset: no room for clip {s['name']}")
+    gen.write_truth(rows, out / "truth.csv")
+    print(f"wrote {len(rows)} clips to {out} ({len(rooms)} rooms, spacings {sorted({round(gen.mic_distance(r), 3) for r in rooms})})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
