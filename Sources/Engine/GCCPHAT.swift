@@ -445,7 +445,8 @@ public final class GCCPHAT: EvidenceEstimator {
     /// weight per `config.pooling`, inverse FFT, the largest correlation in `-maxLag ... maxLag`,
     /// then the band-limited correlation (the exact inverse DTFT of the weighted spectrum)
     /// evaluated on a 1/8-sample grid within +-1 sample of that peak and a parabola through
-    /// the best grid point and its neighbours.
+    /// the best grid point and its neighbours. Correlations are divided by the window's
+    /// overlap at each lag (see `overlap`) before peaks are compared.
     ///
     /// Confidence: the correlation at the peak divided by its largest possible value
     /// `sum_k w_k |P_k|` (the weighted spectrum's magnitudes), i.e. how much of the pooled
@@ -481,9 +482,9 @@ public final class GCCPHAT: EvidenceEstimator {
         halfSizeInverse()
         let c = inv.output
         var best = -L
-        var bestVal = -Float.infinity
+        var bestVal = -Double.infinity
         for lag in -L...L {
-            let v = lag >= 0 ? c[lag] : c[N + lag]
+            let v = Double(lag >= 0 ? c[lag] : c[N + lag]) / overlap(Double(lag))
             if v > bestVal { bestVal = v; best = lag }
         }
         // Fine grid: tau = best + j/8, j = -8 ... 8.
@@ -493,7 +494,7 @@ public final class GCCPHAT: EvidenceEstimator {
         var prevF = -Double.infinity
         for j in -f...f {
             let tau = Double(best) + Double(j) / Double(f)
-            let v = bandLimitedCorrelation(at: tau)
+            let v = bandLimitedCorrelation(at: tau) / overlap(tau)
             if v > bestF { bestF = v; bestJ = j; grid = (prevF, v, -Double.infinity) }
             if j == bestJ + 1 { grid.2 = v }
             prevF = v
@@ -503,6 +504,25 @@ public final class GCCPHAT: EvidenceEstimator {
         let tau = min(Double(L), max(Double(-L), Double(best) + (Double(bestJ) + off) / Double(f)))
         let conf = min(1, max(0, bestF / norm))
         return PooledEstimate(delay: tau, confidence: conf)
+    }
+
+    /// The analysis window's normalised autocorrelation at lag `tau` (1 at 0): how much of two
+    /// windows `tau` samples apart overlaps. Pooled correlations are divided by it, so the
+    /// window's own shape (rectangular: `1 - |tau| / W`) does not pull the peak toward lag 0,
+    /// which it otherwise does on narrow-band sound, the more so the less the spectrum is
+    /// whitened (PHAT-beta < 1).
+    @inline(__always) private func overlap(_ tau: Double) -> Double {
+        let a = abs(tau)
+        switch config.taper {
+        case .rectangular:
+            return max(1e-6, 1 - a / Double(W))
+        case .hann:
+            // sum_t h[t] h[t+a] / sum_t h[t]^2 for the periodic Hann window, continuous form:
+            // ((1 - x)(2 + cos 2 pi x) + 3 sin(2 pi x) / (2 pi)) / 3 with x = a / W.
+            let x = min(1, a / Double(W))
+            let v = ((1 - x) * (2 + cos(2 * Double.pi * x)) + 3 * sin(2 * Double.pi * x) / (2 * Double.pi)) / 3
+            return max(1e-6, v)
+        }
     }
 
     /// `sum_k w_k Re(P_k e^{2 pi i k tau / N})` of the weighted spectrum in `pr`/`pi` (`w` 1

@@ -102,7 +102,7 @@ final class ResamplerAndFactoryTests: XCTestCase {
         var o = EstimatorOptions()
         let e = try EstimatorFactory.make(o)
         XCTAssertEqual(e.name, "gcc-phat"); XCTAssertEqual(e.windowLength, 1024)
-        XCTAssertEqual(e.maxDelay, 24); XCTAssertEqual(e.voteStride, 1)
+        XCTAssertEqual(e.maxDelay, 24); XCTAssertEqual(e.voteStride, 16)
         o.method = .learned; o.modelPath = "/nonexistent/model.safetensors"   // a clear error, not a crash
         XCTAssertThrowsError(try EstimatorFactory.make(o)) { XCTAssertFalse("\($0)".isEmpty) }
         o.method = .gccPhat; o.maxDelayMs = 100
