@@ -92,7 +92,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LiveTDETests", dependencies: ["LiveTDE", "Engine"]),
         .testTarget(name: "tdedTests", dependencies: ["LiveTDE", "Engine"]),
-        .testTarget(name: "LiveViewTests", dependencies: ["LiveView", "LiveTDE"]),
+        .testTarget(name: "LiveViewTests", dependencies: [
+            "LiveView", "LiveTDE", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v5]
 )
