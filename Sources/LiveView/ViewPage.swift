@@ -68,7 +68,7 @@ public enum ViewPage {
       <tr><td class="k">uptime</td><td id="s_uptime">&ndash;</td><td class="k">overruns</td><td id="s_overruns">&ndash;</td></tr>
       <tr><td class="k">engine load</td><td id="s_engine_load">&ndash;</td><td class="k">dropped frames</td><td id="s_dropped_frames">&ndash;</td></tr>
       <tr><td class="k">publish</td><td id="s_publish_hz">&ndash;</td><td class="k">clients</td><td id="s_clients">&ndash;</td></tr>
-      <tr><td class="k">method</td><td id="s_method">&ndash;</td><td class="k">skipped lines</td><td id="s_skipped_lines">&ndash;</td></tr>
+      <tr><td class="k">lost clients</td><td id="s_dropped_clients">&ndash;</td><td class="k">skipped lines</td><td id="s_skipped_lines">&ndash;</td></tr>
     </tbody></table>
   </div>
   <div class="panel" id="stripbox">
@@ -138,7 +138,7 @@ function onLine(l) {
 }
 
 function onStatus(s) {
-  for (const k of ["state", "source", "method", "xruns", "overruns", "dropped_frames", "clients", "skipped_lines", "publish_hz"]) {
+  for (const k of ["state", "source", "dropped_clients", "xruns", "overruns", "dropped_frames", "clients", "skipped_lines", "publish_hz"]) {
     const el = $("s_" + k); if (el && s[k] !== undefined) { el.textContent = String(s[k]); el.title = String(s[k]); }
   }
   if (s.publish_hz !== undefined) $("s_publish_hz").textContent = s.publish_hz + " Hz";

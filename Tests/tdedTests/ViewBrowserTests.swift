@@ -41,6 +41,7 @@ final class ViewBrowserTests: XCTestCase {
 
         // A few more seconds of strip for the screenshot.
         _ = waitUntil(20) { Int(b.readout()["updates"] ?? "") ?? 0 >= 160 }
+        _ = waitUntil(10) { Double(b.readout()["azimuth"] ?? "").map { abs($0 - ViewE2E.demoAzimuth) <= 1.5 } ?? false }
         let png = try b.screenshot()
         XCTAssertGreaterThan(png.count, 5000)
         try png.write(to: URL(fileURLWithPath: dir + "/view.png"))
