@@ -84,6 +84,20 @@ public final class ViewServer: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    /// True when a `Host` header names this machine's loopback (`localhost`, `127.x.y.z`, `[::1]`),
+    /// with or without a port.
+    public static func isLoopbackHost(_ host: String?) -> Bool {
+        guard var h = host?.lowercased(), !h.isEmpty else { return false }
+        if h.hasPrefix("[") {
+            guard let close = h.firstIndex(of: "]") else { return false }
+            return h[h.index(after: h.startIndex)..<close] == "::1"
+        }
+        if let colon = h.lastIndex(of: ":") { h = String(h[..<colon]) }
+        if h == "localhost" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     /// Blocks until the listening socket closes.
     public func wait() throws { try server?.closeFuture.wait() }
 
@@ -166,6 +180,11 @@ private final class HTTPHandler: ChannelInboundHandler {
     private func respond(_ context: ChannelHandlerContext, _ h: HTTPRequestHead) {
         guard h.method == .GET || h.method == .HEAD else {
             return send(context, h, .methodNotAllowed, "text/plain; charset=utf-8", "GET only\n")
+        }
+        // Bound to loopback: answer only requests addressed to loopback, so a web page from
+        // elsewhere cannot read the stream through DNS rebinding (a name resolving to 127.0.0.1).
+        if server.listen.isLoopback, !ViewServer.isLoopbackHost(h.headers.first(name: "host")) {
+            return send(context, h, .forbidden, "text/plain; charset=utf-8", "Host must be localhost or a loopback address\n")
         }
         let path = h.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
         switch path {

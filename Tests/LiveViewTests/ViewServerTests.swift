@@ -43,6 +43,15 @@ final class ViewServerTests: XCTestCase {
         return c.text
     }
 
+    func testLoopbackHostNames() {
+        for h in ["localhost", "localhost:8080", "127.0.0.1", "127.0.0.1:1", "127.1.2.3:80", "[::1]", "[::1]:8080", "LOCALHOST"] {
+            XCTAssertTrue(ViewServer.isLoopbackHost(h), h)
+        }
+        for h in [nil, "", "evil.example", "127.0.0.1.evil.example", "10.0.0.1:80", "[::2]:80", "127.0.0:80", "localhost.evil:80"] {
+            XCTAssertFalse(ViewServer.isLoopbackHost(h), h ?? "nil")
+        }
+    }
+
     func publisher(_ path: String) throws -> Publisher {
         var s = DaemonConfig().publish
         s.socket = path
@@ -63,16 +72,21 @@ final class ViewServerTests: XCTestCase {
         defer { server.stop() }
         let port = try XCTUnwrap(server.boundPort)
 
-        let page = try get(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        let page = try get(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         XCTAssertTrue(page.hasPrefix("HTTP/1.1 200 OK"), String(page.prefix(100)))
         XCTAssertTrue(page.lowercased().contains("content-type: text/html"))
         XCTAssertTrue(page.lowercased().contains("content-security-policy: default-src 'none'"))
         XCTAssertTrue(page.contains("<canvas id=\"dial\""))
-        XCTAssertTrue(try get(port, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").hasPrefix("HTTP/1.1 404"))
-        XCTAssertTrue(try get(port, "POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n").hasPrefix("HTTP/1.1 405"))
+        XCTAssertTrue(try get(port, "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").hasPrefix("HTTP/1.1 404"))
+        XCTAssertTrue(try get(port, "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n").hasPrefix("HTTP/1.1 405"))
+
+        // Loopback only: another Host (DNS rebinding) is refused.
+        XCTAssertTrue(try get(port, "GET / HTTP/1.1\r\nHost: evil.example:\(port)\r\n\r\n").hasPrefix("HTTP/1.1 403"))
+        XCTAssertTrue(try get(port, "GET /events HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 403"))
+        XCTAssertTrue(try get(port, "GET /healthz HTTP/1.1\r\nHost: localhost:\(port)\r\n\r\n").hasPrefix("HTTP/1.1 200"))
 
         let es = try TCP(port: port)
-        es.send("GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        es.send("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
         XCTAssertTrue(es.read(until: { $0.contains("event: daemon\ndata: {\"connected\":true") }), es.text)
         XCTAssertTrue(es.text.lowercased().contains("content-type: text/event-stream"))
         let line = "{\"v\":1,\"t\":1.000,\"seq\":1}"
