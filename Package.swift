@@ -9,6 +9,8 @@
 //                                   azimuth, smoothing. No I/O.
 //   LiveTDE                         I/O around the engine: WAV, resampling, ALSA capture,
 //                                   file replay, config, socket publisher, daemon loop
+//   LiveView                        viewers of the stream: `tded view` (HTTP + SSE, embedded
+//                                   page) and `tded watch`'s gauge; socket clients only
 //   tded                            the command-line tool and daemon entry point
 import PackageDescription
 
@@ -20,6 +22,8 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "RingBuffer", targets: ["RingBuffer"]),
         .library(name: "LiveTDE", targets: ["LiveTDE"]),
+        .library(name: "LiveView", targets: ["LiveView"]),
+        .executable(name: "tded-example-client", targets: ["tded-example-client"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -59,20 +63,37 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // The viewers (`tded view`'s HTTP/SSE server and page, `tded watch`'s gauge): clients of
+        // the daemon's socket, never linked into its publish path.
+        .target(
+            name: "LiveView",
+            dependencies: [
+                "LiveTDE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "tded",
             dependencies: [
-                "Engine", "LiveTDE",
+                "Engine", "LiveTDE", "LiveView",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // examples/clients/swift: a reconnecting client on the project's own types.
+        .executableTarget(name: "tded-example-client", dependencies: ["LiveTDE"],
+                          path: "examples/clients/swift"),
 
         .testTarget(name: "RingBufferTests", dependencies: ["RingBuffer"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LiveTDETests", dependencies: ["LiveTDE", "Engine"]),
         .testTarget(name: "tdedTests", dependencies: ["LiveTDE", "Engine"]),
+        .testTarget(name: "LiveViewTests", dependencies: [
+            "LiveView", "LiveTDE", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -13,6 +13,8 @@ struct TDED: ParsableCommand {
             Analyze.self,   // offline analysis of WAV files (issue 2)
             Bench.self,     // engine throughput (issue 2)
             Status.self,    // daemon status (issue 3)
+            View.self,      // browser view, a separate HTTP process (issue 14)
+            Watch.self,     // terminal gauge (issue 14)
         ],
         defaultSubcommand: Run.self
     )
