@@ -121,10 +121,14 @@ struct Bench: ParsableCommand {
         let probe = [Float](repeating: 1, count: 1000 + Int(seconds))
         let probed = count() - probe0
         print("  alloc check: counter sanity \(probed) allocation(s) for one array of \(probe.count) floats")
-        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 1, mode", GCCPHATConfig(), .mode),
+        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat-beta 0.7, 0.3 s memory (default)",
+                                                           GCCPHATConfig(step: 16, pooling: .phat(beta: 0.7)), .pooled),
+                                                          ("step 1, pooled span", GCCPHATConfig(), .pooled),
+                                                          ("step 1, mode", GCCPHATConfig(), .mode),
                                                           ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
         for k in cfgs.indices {
             var pc = PipelineConfig(); pc.post = cfgs[k].2
+            if k == 0 { pc.memorySeconds = 0.3 }
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
             let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
                                           samples: min(left.count, 16000 * 3), warm: 16000, block: block)
