@@ -18,6 +18,8 @@ public struct DaemonOptions: Sendable {
     public var echo = false
     /// Exit once a file input is finished (after publishing its last update).
     public var exitAtEnd = true
+    /// Command-line overrides, applied over the file at start and again on every SIGHUP.
+    public var overrides = ConfigOverrides()
     /// Creates options.
     public init() {}
 }
@@ -99,11 +101,14 @@ public final class Daemon: @unchecked Sendable {
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
 
+        // Every check that can fail runs before anything is created or loaded (one line, exit
+        // at once): the same checks as `--check-config`.
+        let inherited = SystemdNotify.listenFDs().first
         let pipeline: TDEPipeline
         do {
-            pipeline = try Daemon.makePipeline(config.engine, rateHz: config.publish.rateHz)
+            pipeline = try Daemon.preflight(config, fileInput: options.input != nil, inheritedSocket: inherited != nil)
         } catch {
-            logger.critical("engine: \(error)")
+            logger.critical("\(error)")
             return 2
         }
         ring = StereoRing(minimumCapacity: Int(config.capture.ringSeconds * Double(config.engine.rate)))
@@ -121,10 +126,6 @@ public final class Daemon: @unchecked Sendable {
                                 rate: config.engine.rate, realtime: options.realtime,
                                 loops: options.loops, ring: ring)
         } else {
-            guard config.capture.rate == config.engine.rate else {
-                logger.critical("config: capture.rate (\(config.capture.rate)) must equal engine.rate (\(config.engine.rate)); use a plughw: PCM to let ALSA resample")
-                return 2
-            }
             source = ALSACapture(settings: config.capture, ring: ring, logger: logger)
         }
 
@@ -137,8 +138,7 @@ public final class Daemon: @unchecked Sendable {
         engine = EngineThread(ring: ring, pipeline: pipeline, publisher: publisher, echo: options.echo,
                               source: source, logger: logger)
         do {
-            let fds = SystemdNotify.listenFDs()
-            try publisher.start(inheritedFD: fds.first)
+            try publisher.start(inheritedFD: inherited)
         } catch {
             logger.critical("\(error)")
             publisher.stop()
@@ -198,18 +198,26 @@ public final class Daemon: @unchecked Sendable {
         return 0
     }
 
-    /// SIGHUP: re-reads the config file. Engine and publisher limits apply at once; capture
-    /// and socket settings need a restart (logged). A broken file keeps the running config.
-    private func reload() {
+    /// SIGHUP: re-reads the config file and re-applies the command-line overrides over it.
+    /// Engine, publish-rate, client-limit and log-level changes apply at once. A change that
+    /// cannot apply to the running source or socket (`restartOnlyChanges`), or any invalid
+    /// value, rejects the reload as a whole: the running configuration stays, one error line.
+    func reload() {
         guard let path = options.configPath else {
             logger.warning("SIGHUP: no config file was given (--config), nothing to reload")
             return
         }
-        let new: DaemonConfig
+        var new: DaemonConfig
         do {
             new = try DaemonConfig.load(path: path)
+            try options.overrides.apply(to: &new)
         } catch {
             logger.error("SIGHUP: keeping the running configuration, \(path) is invalid: \(error)")
+            return
+        }
+        let fixed = new.restartOnlyChanges(from: config, capturing: options.input == nil)
+        if !fixed.isEmpty {
+            logger.error("SIGHUP: keeping the running configuration, \(fixed.joined(separator: ", ")) cannot change while running (restart tded to apply)")
             return
         }
         if new.engine != config.engine || new.publish.rateHz != config.publish.rateHz {
@@ -220,11 +228,6 @@ public final class Daemon: @unchecked Sendable {
                 logger.error("SIGHUP: keeping the running configuration, engine settings rejected: \(error)")
                 return
             }
-        }
-        if new.capture != config.capture { logger.warning("SIGHUP: [capture] changes take effect after a restart") }
-        if new.publish.socket != config.publish.socket || new.publish.socketMode != config.publish.socketMode
-            || new.publish.socketGroup != config.publish.socketGroup {
-            logger.warning("SIGHUP: publish.socket/socket_mode/socket_group changes take effect after a restart")
         }
         publisher.update(settings: new.publish)
         if let lvl = Logger.Level(rawValue: new.log.level) { DaemonLogLevel.current = lvl }

@@ -57,6 +57,8 @@ public enum ModelLoader {
 
     /// The first existing candidate; throws naming where it looked when none exists.
     public static func resolve(explicit: String?) throws -> String {
+        // An explicit path is loaded as given: `load` then says exactly what is wrong with it.
+        if let e = explicit, !e.isEmpty { return e }
         let c = candidates(explicit: explicit)
         for p in c where FileManager.default.fileExists(atPath: p) { return p }
         if let e = explicit, !e.isEmpty { throw ModelLoaderError("model file \(e): no such file") }
@@ -66,13 +68,10 @@ public enum ModelLoader {
 
     /// Reads and validates the model at `path`; errors name the file.
     public static func load(path: String) throws -> EncoderModel {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ModelLoaderError("model file \(path): no such file")
+        let size: Int
+        do { size = try InputFiles.checkRegularFile(path) } catch let e as InputFileError {
+            throw ModelLoaderError("model file \(path): \(e.description == "is a directory, not a file" ? "is a directory" : e.description)")
         }
-        guard !isDir.boolValue else { throw ModelLoaderError("model file \(path): is a directory") }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
-        guard size >= 0 else { throw ModelLoaderError("model file \(path): cannot read its size") }
         guard size <= maxFileSize else {
             throw ModelLoaderError("model file \(path): \(size) bytes is larger than the \(maxFileSize)-byte limit")
         }

@@ -33,13 +33,11 @@ public enum WAVReader {
     /// Reads `path`. `channels` picks which two file channels are (left, right), 0-based;
     /// `nil` requires a 2-channel file. Throws `WAVError` with a one-line message.
     public static func read(path: String, channels: (Int, Int)? = nil) throws -> StereoAudio {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw WAVError("no such file")
+        do { try InputFiles.checkRegularFile(path) } catch let e as InputFileError {
+            throw WAVError(e.description == "is a directory, not a file" ? "is a directory, not a WAV file" : e.description)
         }
-        guard !isDir.boolValue else { throw WAVError("is a directory, not a WAV file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw WAVError("cannot read file (permission denied?)")
+            throw WAVError("cannot read file: \(InputFiles.describe(errno))")
         }
         return try decode([UInt8](data), channels: channels)
     }

@@ -1,0 +1,96 @@
+import Engine
+import Foundation
+import Logging
+import XCTest
+@testable import LiveTDE
+
+/// Unit-level failure paths of issue 13 (the end-to-end ones are tdedTests/FaultInjectionTests).
+final class ReliabilityTests: XCTestCase {
+    func makeDir() -> String {
+        let d = "/tmp/tded-rel-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: d) }
+        return d
+    }
+
+    /// Item 1: a failed `start` (unknown group) followed by `stop()` (what the daemon does)
+    /// returns at once; before, the second stop waited forever on a shut-down event loop.
+    func testFailedStartThenStopReturnsPromptly() throws {
+        var s = DaemonConfig.Publish()
+        s.socket = makeDir() + "/p.sock"
+        s.socketGroup = "nosuchgroup-\(getpid())"
+        let p = Publisher(settings: s, logger: Logger(label: "test")) { "{}" }
+        XCTAssertThrowsError(try p.start()) { XCTAssertTrue("\($0)".contains("no such group"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.socket), "failed start left a socket file")
+        let done = DispatchSemaphore(value: 0)
+        Thread { p.stop(); p.stop(); done.signal() }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 2), .success, "stop() after a failed start hangs")
+    }
+
+    /// Item 5: under umask 000 the socket file never exists with group/other access before its
+    /// group and mode are set (no connect race), and ends with exactly `socket_mode`.
+    func testSocketIsCreatedOwnerOnlyEvenUnderUmaskZero() throws {
+        var s = DaemonConfig.Publish()
+        s.socket = makeDir() + "/p.sock"
+        s.socketMode = 0o660
+        var modeAtBind: mode_t = 0o7777
+        Publisher.afterBindHook = { path in
+            var st = stat()
+            if lstat(path, &st) == 0 { modeAtBind = st.st_mode & 0o777 }
+        }
+        let old = umask(0)
+        defer { umask(old); Publisher.afterBindHook = nil }
+        let p = Publisher(settings: s, logger: Logger(label: "test")) { "{}" }
+        try p.start()
+        defer { p.stop() }
+        XCTAssertEqual(modeAtBind & 0o077, 0, "socket was group/other accessible at bind: \(String(modeAtBind, radix: 8))")
+        var st = stat()
+        XCTAssertEqual(lstat(s.socket, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o660)
+    }
+
+    /// Item 7: socket paths `bind` cannot take are config errors (limit 103 bytes, no NUL).
+    func testSocketPathLimitsAreConfigErrors() throws {
+        let ok = "/" + String(repeating: "a", count: 102)
+        XCTAssertEqual(try DaemonConfig.parse("[publish]\nsocket = \"\(ok)\"").publish.socket, ok)
+        XCTAssertThrowsError(try DaemonConfig.parse("[publish]\nsocket = \"\(ok)b\"")) {
+            XCTAssertEqual(($0 as? ConfigError)?.key, "publish.socket")
+        }
+        XCTAssertThrowsError(try DaemonConfig.parse("[publish]\nsocket = \"/tmp/a\\u0000b\"")) {
+            XCTAssertEqual(($0 as? ConfigError)?.key, "publish.socket")
+        }
+        XCTAssertThrowsError(try DaemonConfig.parse("[publish]\nsocket_mode = \"+660\"")) {
+            XCTAssertEqual(($0 as? ConfigError)?.key, "publish.socket_mode")
+        }
+    }
+
+    /// Item 2/3: overrides re-applied on reload; restart-only keys listed.
+    func testOverridesAndRestartOnlyChanges() throws {
+        var o = ConfigOverrides()
+        o.method = "learned"; o.publishHz = 5; o.setSocket("rel.sock", currentDirectory: "/tmp")
+        var c = DaemonConfig()
+        try o.apply(to: &c)
+        XCTAssertEqual(c.engine.method, "learned"); XCTAssertEqual(c.publish.rateHz, 5)
+        XCTAssertEqual(c.publish.socket, "/tmp/rel.sock")
+        var n = c
+        n.engine.rate = 48000; n.capture.device = "hw:9"; n.publish.rateHz = 7
+        XCTAssertEqual(n.restartOnlyChanges(from: c, capturing: true), ["capture.device", "engine.rate"])
+        XCTAssertEqual(n.restartOnlyChanges(from: c, capturing: false), ["engine.rate"])
+        n = c; n.publish.rateHz = 7; n.engine.method = "gcc-phat"
+        XCTAssertEqual(n.restartOnlyChanges(from: c, capturing: true), [])
+    }
+
+    /// Item 8: devices, FIFOs, directories and symlink loops are named as such.
+    func testInputPathErrorsSayWhatIsWrong() throws {
+        let d = makeDir()
+        XCTAssertEqual(mkfifo(d + "/fifo", 0o600), 0)
+        symlink(d + "/loop", d + "/loop")
+        let cases: [(String, String)] = [("/dev/zero", "character device"), ("/dev/null", "character device"),
+                                         (d + "/fifo", "FIFO"), (d, "directory"), (d + "/loop", "symbolic links"),
+                                         (d + "/none.wav", "no such file")]
+        for (path, expect) in cases {
+            XCTAssertThrowsError(try WAVReader.read(path: path)) { XCTAssertTrue("\($0)".contains(expect), "\(path): \($0)") }
+            XCTAssertThrowsError(try ModelLoader.load(path: path)) { XCTAssertTrue("\($0)".contains(expect), "\(path): \($0)") }
+        }
+    }
+}
