@@ -66,7 +66,8 @@ public enum Analyzer {
     /// The JSON line for one update. Fields, in order: file, t, delay_ms, delay_samples,
     /// azimuth_deg, confidence, votes, method, post, level_db, flags (see README).
     public static func jsonLine(file: String, _ u: Update) -> String {
-        let flags = u.flags.names.map { jsonString($0) }.joined(separator: ",")
+        let u = u.sanitized
+        let flags = u.flags.allNames.map { jsonString($0) }.joined(separator: ",")
         return "{\"file\":\(jsonString(file)),\"t\":\(jsonNumber(u.t, 4))"
             + ",\"delay_ms\":\(jsonNumber(u.delayMs, 5)),\"delay_samples\":\(jsonNumber(u.delaySamples, 4))"
             + ",\"azimuth_deg\":\(jsonNumber(u.azimuthDeg, 3)),\"confidence\":\(jsonNumber(u.confidence, 4))"

@@ -272,6 +272,8 @@ public final class Daemon: @unchecked Sendable {
             "\"engine_cpu_s\":\(Analyzer.jsonNumber(cpu, 3))",
             "\"engine_load\":\(Analyzer.jsonNumber(audio > 0 ? cpu / audio : 0, 4))",
             "\"process_cpu_s\":\(Analyzer.jsonNumber(procCPU, 3))",
+            "\"nonfinite_samples\":\(engine.nonfiniteSamples.load(ordering: .relaxed))",
+            "\"clipped_samples\":\(engine.clippedSamples.load(ordering: .relaxed))",
         ]
         if let a = source as? ALSACapture {
             fields.append("\"device\":\(Analyzer.jsonString(config.capture.device))")
@@ -310,7 +312,7 @@ public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
 
 private let flagNames: [(UpdateFlags, String)] = [(.noVotes, "no_votes"), (.silent, "silent"),
     (.lowConfidence, "low_confidence"), (.beyondRange, "beyond_range"), (.holding, "holding"),
-    (.stale, "stale"), (.gated, "gated")]
+    (.stale, "stale"), (.gated, "gated")] + UpdateFlags.inputFlagNames
 
 private let powersOfTen: [Int] = [1, 10, 100, 1000, 10000, 100000, 1000000]
 
@@ -352,6 +354,10 @@ final class EngineThread: @unchecked Sendable {
     let finished = ManagedAtomic<Bool>(false)
     let framesProcessed = ManagedAtomic<Int>(0)
     let cpuNanos = ManagedAtomic<Int>(0)
+    /// Input samples replaced (not finite) and clipped (beyond full scale), see `InputSanitizer`.
+    let nonfiniteSamples = ManagedAtomic<Int>(0)
+    let clippedSamples = ManagedAtomic<Int>(0)
+    private let sanitizer = InputSanitizer()
     private let heartbeat = ManagedAtomic<Int>(0)  // monotonic ms of last loop turn
     private let ring: StereoRing
     private var pipeline: TDEPipeline
@@ -418,6 +424,7 @@ final class EngineThread: @unchecked Sendable {
                 if let p = pendingPipeline {
                     timeOffset += Double(pipeline.samplesProcessed) / pipeline.config.sampleRate
                     pipeline = p; pendingPipeline = nil
+                    sanitizer.restartStream()
                 }
                 hasPending.store(false, ordering: .relaxed)
                 pendingLock.unlock()
@@ -435,9 +442,13 @@ final class EngineThread: @unchecked Sendable {
             }
             let c0 = threadCPUNanos()
             let off = timeOffset
+            sanitizer.clean(l, r, count: n, position: pipeline.samplesProcessed)
+            nonfiniteSamples.store(sanitizer.nonfiniteSamples, ordering: .relaxed)
+            clippedSamples.store(sanitizer.clippedSamples, ordering: .relaxed)
+            let span = pipeline.config.analysisSpan
             pipeline.process(left: UnsafeBufferPointer(start: l, count: n),
                              right: UnsafeBufferPointer(start: r, count: n)) { u in
-                var u = u
+                var u = sanitizer.flag(u, span: span).sanitized
                 u.t += off
                 seq += 1
                 let line = liveLine(u, seq: seq, sampleRate: pipeline.config.sampleRate)

@@ -79,10 +79,41 @@ public enum ModelLoader {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ModelLoaderError("model file \(path): cannot read it (\(error.localizedDescription))")
         }
+        let bytes = [UInt8](data)
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(bytes: bytes) } catch let e as SafetensorsError {
+            throw ModelLoaderError("\(path): \(EncoderModelError.container(e).description)")
+        }
+        try verifyChecksum(file, path: path)
         do {
-            return try EncoderModel(safetensorsBytes: [UInt8](data))
+            return try EncoderModel(file: file)
         } catch let e as EncoderModelError {
             throw ModelLoaderError("\(path): \(e.description)")
+        }
+    }
+
+    /// Metadata key holding the SHA-256 (hex) of the file's tensor data, i.e. every byte after
+    /// the JSON header (written by `train/tded_train/export.py`).
+    public static let checksumKey = "tded_data_sha256"
+
+    /// Where the warning for a model without a checksum goes (stderr by default).
+    nonisolated(unsafe) public static var warn: (String) -> Void = { msg in
+        FileHandle.standardError.write(Data("tded: warning: \(msg)\n".utf8))
+    }
+
+    /// Checks `checksumKey` against the tensor data: a mismatch (bit flips, truncation, edits)
+    /// refuses the model; a file without the key loads with one warning (older exports).
+    static func verifyChecksum(_ file: SafetensorsFile, path: String) throws {
+        guard let expected = file.metadata[checksumKey] else {
+            warn("model file \(path) has no \(checksumKey) checksum; corrupted weights cannot be detected (re-export it, or run python3 -m tded_train.export --add-checksum FILE)")
+            return
+        }
+        let b = file.bytes
+        var n = 0
+        for i in 0..<8 { n |= Int(b[i]) << (8 * i) }
+        let actual = SHA256.hex(b[(8 + n)...])
+        guard actual == expected.lowercased() else {
+            throw ModelLoaderError("model file \(path): tensor data checksum mismatch (\(checksumKey) says \(expected.prefix(12))..., the data hashes to \(actual.prefix(12))...): the file is corrupted")
         }
     }
 
