@@ -97,6 +97,11 @@ public final class Daemon: @unchecked Sendable {
     public func run() -> Int32 {
         // Signals: handled synchronously on this thread; every thread created after this
         // inherits the blocked mask, so only sigtimedwait below sees them.
+        // Threads that existed before (libraries start some at load time) do not block them,
+        // and the kernel may hand a signal to such a thread while this one is busy (e.g. in a
+        // slow reload): the default action would kill the process. `DaemonSignals` catches
+        // those instead and the loop below picks them up.
+        DaemonSignals.install()
         signal(SIGPIPE, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)
@@ -158,14 +163,14 @@ public final class Daemon: @unchecked Sendable {
             var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000)
             if let w = notify?.watchdogInterval { ts.tv_nsec = Int(min(0.2, w / 4) * 1e9) }
             let sig = sigtimedwait(&set, nil, &ts)
-            switch sig {
-            case SIGTERM, SIGINT:
-                logger.info("received \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+            let caught = DaemonSignals.take()
+            if sig == SIGTERM || sig == SIGINT || caught.contains(SIGTERM) || caught.contains(SIGINT) {
+                let term = sig == SIGTERM || (sig != SIGINT && caught.contains(SIGTERM))
+                logger.info("received \(term ? "SIGTERM" : "SIGINT"), shutting down")
                 break loop
-            case SIGHUP:
+            }
+            if sig == SIGHUP || caught.contains(SIGHUP) {
                 reload()
-            default:
-                break
             }
             // Once the engine has dropped the pipeline a reload replaced, give the freed heap
             // back: without this RSS crept up ~13 KB per method-switching reload (freed memory
@@ -476,6 +481,33 @@ final class EngineThread: @unchecked Sendable {
             cpuNanos.wrappingIncrement(by: threadCPUNanos() - c0, ordering: .relaxed)
             framesProcessed.wrappingIncrement(by: n, ordering: .relaxed)
         }
+    }
+}
+
+/// TERM/INT/HUP caught by a handler (a signal delivered to a thread that does not block it);
+/// the daemon loop takes them. The handler only does one lock-free atomic OR.
+public enum DaemonSignals {
+    private static let pending = ManagedAtomic<Int>(0)
+
+    /// Installs the handlers (idempotent). Call as early as possible: from then on these
+    /// signals never kill the process, whichever thread receives them.
+    public static func install() {
+        _ = pending.load(ordering: .relaxed)   // initialise before any handler can run
+        for s in [SIGTERM, SIGINT, SIGHUP] {
+            var sa = sigaction()
+            sa.__sigaction_handler.sa_handler = { sig in
+                DaemonSignals.pending.loadThenBitwiseOr(with: 1 << Int(sig), ordering: .relaxed)
+            }
+            sigemptyset(&sa.sa_mask)
+            sa.sa_flags = SA_RESTART
+            sigaction(s, &sa, nil)
+        }
+    }
+
+    /// The signals caught since the last call.
+    public static func take() -> Set<Int32> {
+        let bits = pending.exchange(0, ordering: .relaxed)
+        return Set([SIGTERM, SIGINT, SIGHUP].filter { bits & (1 << Int($0)) != 0 })
     }
 }
 

@@ -89,6 +89,9 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        // A SIGTERM/SIGHUP during start-up (config, model loading) is kept for the daemon loop
+        // instead of killing the process half-started.
+        if !listDevices && !checkConfig { DaemonSignals.install() }
         if listDevices {
             print(DeviceList.report(), terminator: "")
             return

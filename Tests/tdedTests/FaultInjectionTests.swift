@@ -345,6 +345,26 @@ final class FaultInjectionTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(last.3 - start.3), 1, "descriptors leaked: \(samples)")
         XCTAssertFalse(d.log.contains("error"), d.log)
     }
+
+    /// Signals at any moment: SIGHUPs arriving while the main thread is busy in a slow reload
+    /// (loading and probing a learned model) used to be delivered to a library thread that
+    /// does not block them, killing the daemon with SIGHUP's default action.
+    func testSignalsDuringASlowReloadDoNotKillTheDaemon() throws {
+        let (dir, config, socket, clip) = try setUp()
+        let d = try startDaemon(["run", "--config", config, "--input", clip, "--realtime", "--loop", "0"], dir: dir)
+        for round in 0..<3 {
+            try E2E.writeConfig(config, "[engine]\nmethod = \"\(round % 2 == 0 ? "learned" : "gcc-phat")\"\nstep = 16\n[publish]\nsocket = \"\(socket)\"\n")
+            d.signal(SIGHUP)
+            for _ in 0..<10 { usleep(30_000); d.signal(SIGHUP) }
+            XCTAssertTrue(waitUntil(30) { d.log.components(separatedBy: "configuration reloaded").count - 1 >= round + 1 } , d.log)
+            XCTAssertTrue(d.process.isRunning, "daemon died: \(d.process.terminationReason == .uncaughtSignal ? "signal \(d.process.terminationStatus)" : "exit") \(d.log)")
+            if !d.process.isRunning { return }
+        }
+        XCTAssertNotNil(status(socket))
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.waitExit(timeout: 10), 0)
+        XCTAssertEqual(d.process.terminationReason, .exit)
+    }
 }
 
 /// Runs `tool args` to completion; returns (status, stdout, stderr).
