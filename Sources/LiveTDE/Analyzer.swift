@@ -19,31 +19,75 @@ public enum Analyzer {
     /// `whole` a single estimate. Throws a one-line error for unreadable or too-short files and
     /// for invalid settings.
     public static func analyze(path: String, settings: AnalyzeSettings) throws -> [Update] {
+        var out: [Update] = []
+        try analyze(path: path, settings: settings) { out.append($0) }
+        return out
+    }
+
+    /// Frames read (and resampled) per block: memory is proportional to this and to the
+    /// analysis window, not to the file (except `whole`, which keeps every vote).
+    public static let blockFrames = 65536
+
+    /// Streaming form of `analyze(path:settings:)`: reads the file block by block, resamples
+    /// with `StreamResampler` when its rate differs, cleans non-finite / out-of-range samples
+    /// (`InputSanitizer`, flagged) and calls `onUpdate` with each update as it is made.
+    /// Non-finite sample counts go to `warning` (one line).
+    public static func analyze(path: String, settings: AnalyzeSettings, warning: (String) -> Void = { _ in },
+                               onUpdate: (Update) throws -> Void) throws {
         let rate = Int(settings.pipeline.sampleRate)
-        let audio = try AudioLoader.load(path: path, channels: settings.channels, rate: rate)
+        let stream = try WAVStream(path: path, channels: settings.channels)
+        try AudioRates.checkFileRate(stream.header.rate)
         var pc = settings.pipeline
         pc.keepAllVotes = settings.whole
         let pipeline = try TDEPipeline(estimator: try EstimatorFactory.make(settings.estimator), config: pc)
-        var out: [Update] = []
-        audio.left.withUnsafeBufferPointer { l in
-            audio.right.withUnsafeBufferPointer { r in
-                pipeline.process(left: l, right: r) { u in
-                    if !settings.whole && u.votes > 0 { out.append(u) }
+        let resampler = stream.header.rate == rate ? nil : try StreamResampler(from: Double(stream.header.rate), to: Double(rate))
+        let sanitizer = InputSanitizer()
+        let n = blockFrames
+        let inL = UnsafeMutablePointer<Float>.allocate(capacity: n), inR = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let cl = UnsafeMutablePointer<Float>.allocate(capacity: n), cr = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { inL.deallocate(); inR.deallocate(); cl.deallocate(); cr.deallocate() }
+        var emitted = 0
+        var thrown: Error? = nil
+        // Cleans and analyses engine-rate samples (copied: the resampler's buffers are read-only).
+        func feed(_ l: UnsafeBufferPointer<Float>, _ r: UnsafeBufferPointer<Float>) throws {
+            var i = 0
+            while i < l.count {
+                let k = min(n, l.count - i)
+                cl.update(from: l.baseAddress! + i, count: k); cr.update(from: r.baseAddress! + i, count: k)
+                sanitizer.clean(cl, cr, count: k, position: pipeline.samplesProcessed)
+                pipeline.process(left: UnsafeBufferPointer(start: cl, count: k), right: UnsafeBufferPointer(start: cr, count: k)) { u in
+                    guard thrown == nil, !settings.whole, u.votes > 0 else { return }
+                    do { try onUpdate(sanitizer.flag(u, span: pc.analysisSpan).sanitized); emitted += 1 } catch { thrown = error }
                 }
+                if let e = thrown { throw e }
+                i += k
             }
         }
+        while true {
+            let got = try stream.read(max: n, left: inL, right: inR)
+            if got == 0 { break }
+            if let rs = resampler {
+                try rs.process(left: inL, right: inR, count: got) { try feed($0, $1) }
+            } else {
+                try feed(UnsafeBufferPointer(start: inL, count: got), UnsafeBufferPointer(start: inR, count: got))
+            }
+        }
+        try resampler?.flush { try feed($0, $1) }
+        if sanitizer.nonfiniteSamples > 0 {
+            warning("\(path): \(sanitizer.nonfiniteSamples) non-finite sample(s) (NaN/Inf) replaced by 0; affected lines are flagged nonfinite_input")
+        }
         let window = pipeline.estimator.windowLength
+        let samples = pipeline.samplesProcessed
         if settings.whole {
             pipeline.finish()
             let w = pipeline.wholeResult()
             guard w.votes > 0 else {
-                throw WAVError("too short: \(audio.left.count) samples at \(rate) Hz, one window needs \(window)")
+                throw WAVError("too short: \(samples) samples at \(rate) Hz, one window needs \(window)")
             }
-            out.append(w)
-        } else if out.isEmpty {
-            throw WAVError("too short for one update: \(audio.left.count) samples at \(rate) Hz (window \(window), update hop \(pc.updateHop))")
+            try onUpdate(sanitizer.flag(w, span: Int(samples) + 1).sanitized)
+        } else if emitted == 0 {
+            throw WAVError("too short for one update: \(samples) samples at \(rate) Hz (window \(window), update hop \(pc.updateHop))")
         }
-        return out
     }
 
     /// Analyses every file in order, calling `line` with each JSON line and `error` with one
@@ -54,7 +98,7 @@ public enum Analyzer {
         var failed = 0
         for f in files {
             do {
-                for u in try analyze(path: f, settings: settings) { line(jsonLine(file: f, u)) }
+                try analyze(path: f, settings: settings, warning: error) { line(jsonLine(file: f, $0)) }
             } catch let e {
                 error("\(f): \(e)")
                 failed += 1
@@ -66,7 +110,8 @@ public enum Analyzer {
     /// The JSON line for one update. Fields, in order: file, t, delay_ms, delay_samples,
     /// azimuth_deg, confidence, votes, method, post, level_db, flags (see README).
     public static func jsonLine(file: String, _ u: Update) -> String {
-        let flags = u.flags.names.map { jsonString($0) }.joined(separator: ",")
+        let u = u.sanitized
+        let flags = u.flags.allNames.map { jsonString($0) }.joined(separator: ",")
         return "{\"file\":\(jsonString(file)),\"t\":\(jsonNumber(u.t, 4))"
             + ",\"delay_ms\":\(jsonNumber(u.delayMs, 5)),\"delay_samples\":\(jsonNumber(u.delaySamples, 4))"
             + ",\"azimuth_deg\":\(jsonNumber(u.azimuthDeg, 3)),\"confidence\":\(jsonNumber(u.confidence, 4))"

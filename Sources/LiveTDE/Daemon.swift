@@ -18,6 +18,8 @@ public struct DaemonOptions: Sendable {
     public var echo = false
     /// Exit once a file input is finished (after publishing its last update).
     public var exitAtEnd = true
+    /// Command-line overrides, applied over the file at start and again on every SIGHUP.
+    public var overrides = ConfigOverrides()
     /// Creates options.
     public init() {}
 }
@@ -41,6 +43,8 @@ public final class Daemon: @unchecked Sendable {
     private let notify = SystemdNotify()
     /// Guards `config`, which SIGHUP replaces while the event loop may be reading it for status.
     private let configLock = NSLock()
+    /// A reload replaced the pipeline: trim the heap once the engine has dropped the old one.
+    private var trimPending = false
 
     /// Creates a daemon; nothing starts until `run()`.
     public init(config: DaemonConfig, options: DaemonOptions, logger: Logger, loader: @escaping StereoLoader) {
@@ -95,17 +99,25 @@ public final class Daemon: @unchecked Sendable {
     public func run() -> Int32 {
         // Signals: handled synchronously on this thread; every thread created after this
         // inherits the blocked mask, so only sigtimedwait below sees them.
+        // Threads that existed before (libraries start some at load time) do not block them,
+        // and the kernel may hand a signal to such a thread while this one is busy (e.g. in a
+        // slow reload): the default action would kill the process. `DaemonSignals` catches
+        // those instead and the loop below picks them up.
+        DaemonSignals.install()
         signal(SIGPIPE, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
 
+        // Every check that can fail runs before anything is created or loaded (one line, exit
+        // at once): the same checks as `--check-config`.
+        let inherited = SystemdNotify.listenFDs().first
         let pipeline: TDEPipeline
         do {
-            pipeline = try Daemon.makePipeline(config.engine, rateHz: config.publish.rateHz)
+            pipeline = try Daemon.preflight(config, fileInput: options.input != nil, inheritedSocket: inherited != nil)
         } catch {
-            logger.critical("engine: \(error)")
+            logger.critical("\(error)")
             return 2
         }
         ring = StereoRing(minimumCapacity: Int(config.capture.ringSeconds * Double(config.engine.rate)))
@@ -123,10 +135,6 @@ public final class Daemon: @unchecked Sendable {
                                 rate: config.engine.rate, realtime: options.realtime,
                                 loops: options.loops, ring: ring)
         } else {
-            guard config.capture.rate == config.engine.rate else {
-                logger.critical("config: capture.rate (\(config.capture.rate)) must equal engine.rate (\(config.engine.rate)); use a plughw: PCM to let ALSA resample")
-                return 2
-            }
             source = ALSACapture(settings: config.capture, ring: ring, logger: logger)
         }
 
@@ -139,8 +147,7 @@ public final class Daemon: @unchecked Sendable {
         engine = EngineThread(ring: ring, pipeline: pipeline, publisher: publisher, echo: options.echo,
                               source: source, logger: logger)
         do {
-            let fds = SystemdNotify.listenFDs()
-            try publisher.start(inheritedFD: fds.first)
+            try publisher.start(inheritedFD: inherited)
         } catch {
             logger.critical("\(error)")
             publisher.stop()
@@ -158,14 +165,21 @@ public final class Daemon: @unchecked Sendable {
             var ts = timespec(tv_sec: 0, tv_nsec: 200_000_000)
             if let w = notify?.watchdogInterval { ts.tv_nsec = Int(min(0.2, w / 4) * 1e9) }
             let sig = sigtimedwait(&set, nil, &ts)
-            switch sig {
-            case SIGTERM, SIGINT:
-                logger.info("received \(sig == SIGTERM ? "SIGTERM" : "SIGINT"), shutting down")
+            let caught = DaemonSignals.take()
+            if sig == SIGTERM || sig == SIGINT || caught.contains(SIGTERM) || caught.contains(SIGINT) {
+                let term = sig == SIGTERM || (sig != SIGINT && caught.contains(SIGTERM))
+                logger.info("received \(term ? "SIGTERM" : "SIGINT"), shutting down")
                 break loop
-            case SIGHUP:
+            }
+            if sig == SIGHUP || caught.contains(SIGHUP) {
                 reload()
-            default:
-                break
+            }
+            // Once the engine has dropped the pipeline a reload replaced, give the freed heap
+            // back: without this RSS crept up ~13 KB per method-switching reload (freed memory
+            // retained by malloc's arenas, not a leak; see ReloadMemoryTests).
+            if trimPending && !engine.pipelinePending {
+                trimPending = false
+                ProcessMemory.trimHeap()
             }
             let now = monotonicSeconds()
             if let w = notify?.watchdogInterval, now >= nextWatchdog {
@@ -200,33 +214,37 @@ public final class Daemon: @unchecked Sendable {
         return 0
     }
 
-    /// SIGHUP: re-reads the config file. Engine and publisher limits apply at once; capture
-    /// and socket settings need a restart (logged). A broken file keeps the running config.
-    private func reload() {
+    /// SIGHUP: re-reads the config file and re-applies the command-line overrides over it.
+    /// Engine, publish-rate, client-limit and log-level changes apply at once. A change that
+    /// cannot apply to the running source or socket (`restartOnlyChanges`), or any invalid
+    /// value, rejects the reload as a whole: the running configuration stays, one error line.
+    func reload() {
         guard let path = options.configPath else {
             logger.warning("SIGHUP: no config file was given (--config), nothing to reload")
             return
         }
-        let new: DaemonConfig
+        var new: DaemonConfig
         do {
             new = try DaemonConfig.load(path: path)
+            try options.overrides.apply(to: &new)
         } catch {
             logger.error("SIGHUP: keeping the running configuration, \(path) is invalid: \(error)")
+            return
+        }
+        let fixed = new.restartOnlyChanges(from: config, capturing: options.input == nil)
+        if !fixed.isEmpty {
+            logger.error("SIGHUP: keeping the running configuration, \(fixed.joined(separator: ", ")) cannot change while running (restart tded to apply)")
             return
         }
         if new.engine != config.engine || new.publish.rateHz != config.publish.rateHz {
             do {
                 let p = try Daemon.makePipeline(new.engine, rateHz: new.publish.rateHz)
                 engine.replacePipeline(p)
+                trimPending = true
             } catch {
                 logger.error("SIGHUP: keeping the running configuration, engine settings rejected: \(error)")
                 return
             }
-        }
-        if new.capture != config.capture { logger.warning("SIGHUP: [capture] changes take effect after a restart") }
-        if new.publish.socket != config.publish.socket || new.publish.socketMode != config.publish.socketMode
-            || new.publish.socketGroup != config.publish.socketGroup {
-            logger.warning("SIGHUP: publish.socket/socket_mode/socket_group changes take effect after a restart")
         }
         publisher.update(settings: new.publish)
         if let lvl = Logger.Level(rawValue: new.log.level) { DaemonLogLevel.current = lvl }
@@ -271,7 +289,14 @@ public final class Daemon: @unchecked Sendable {
             "\"engine_cpu_s\":\(Analyzer.jsonNumber(cpu, 3))",
             "\"engine_load\":\(Analyzer.jsonNumber(audio > 0 ? cpu / audio : 0, 4))",
             "\"process_cpu_s\":\(Analyzer.jsonNumber(procCPU, 3))",
+            "\"nonfinite_samples\":\(engine.nonfiniteSamples.load(ordering: .relaxed))",
+            "\"clipped_samples\":\(engine.clippedSamples.load(ordering: .relaxed))",
         ]
+        let mem = ProcessMemory.sample()
+        fields.append("\"rss_kb\":\(mem.rssKB)")
+        fields.append("\"heap_in_use_kb\":\(mem.heapInUseKB)")
+        fields.append("\"heap_free_kb\":\(mem.heapFreeKB)")
+        fields.append("\"fds\":\(mem.fds)")
         if let a = source as? ALSACapture {
             fields.append("\"device\":\(Analyzer.jsonString(config.capture.device))")
             fields.append("\"device_rate\":\(a.negotiatedRate.load(ordering: .relaxed))")
@@ -309,7 +334,7 @@ public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
 
 private let flagNames: [(UpdateFlags, String)] = [(.noVotes, "no_votes"), (.silent, "silent"),
     (.lowConfidence, "low_confidence"), (.beyondRange, "beyond_range"), (.holding, "holding"),
-    (.stale, "stale"), (.gated, "gated")]
+    (.stale, "stale"), (.gated, "gated")] + UpdateFlags.inputFlagNames
 
 private let powersOfTen: [Int] = [1, 10, 100, 1000, 10000, 100000, 1000000]
 
@@ -351,6 +376,10 @@ final class EngineThread: @unchecked Sendable {
     let finished = ManagedAtomic<Bool>(false)
     let framesProcessed = ManagedAtomic<Int>(0)
     let cpuNanos = ManagedAtomic<Int>(0)
+    /// Input samples replaced (not finite) and clipped (beyond full scale), see `InputSanitizer`.
+    let nonfiniteSamples = ManagedAtomic<Int>(0)
+    let clippedSamples = ManagedAtomic<Int>(0)
+    private let sanitizer = InputSanitizer()
     private let heartbeat = ManagedAtomic<Int>(0)  // monotonic ms of last loop turn
     private let ring: StereoRing
     private var pipeline: TDEPipeline
@@ -392,6 +421,9 @@ final class EngineThread: @unchecked Sendable {
         monotonicSeconds() - Double(heartbeat.load(ordering: .relaxed)) / 1000
     }
 
+    /// True while a pipeline handed to `replacePipeline` has not been swapped in yet.
+    var pipelinePending: Bool { hasPending.load(ordering: .acquiring) }
+
     /// Swaps in a new pipeline at the next block boundary (SIGHUP). The stream clock restarts.
     func replacePipeline(_ p: TDEPipeline) {
         pendingLock.lock(); pendingPipeline = p; pendingLock.unlock()
@@ -417,6 +449,7 @@ final class EngineThread: @unchecked Sendable {
                 if let p = pendingPipeline {
                     timeOffset += Double(pipeline.samplesProcessed) / pipeline.config.sampleRate
                     pipeline = p; pendingPipeline = nil
+                    sanitizer.restartStream()
                 }
                 hasPending.store(false, ordering: .relaxed)
                 pendingLock.unlock()
@@ -434,9 +467,13 @@ final class EngineThread: @unchecked Sendable {
             }
             let c0 = threadCPUNanos()
             let off = timeOffset
+            sanitizer.clean(l, r, count: n, position: pipeline.samplesProcessed)
+            nonfiniteSamples.store(sanitizer.nonfiniteSamples, ordering: .relaxed)
+            clippedSamples.store(sanitizer.clippedSamples, ordering: .relaxed)
+            let span = pipeline.config.analysisSpan
             pipeline.process(left: UnsafeBufferPointer(start: l, count: n),
                              right: UnsafeBufferPointer(start: r, count: n)) { u in
-                var u = u
+                var u = sanitizer.flag(u, span: span).sanitized
                 u.t += off
                 seq += 1
                 let line = liveLine(u, seq: seq, sampleRate: pipeline.config.sampleRate)
@@ -446,6 +483,33 @@ final class EngineThread: @unchecked Sendable {
             cpuNanos.wrappingIncrement(by: threadCPUNanos() - c0, ordering: .relaxed)
             framesProcessed.wrappingIncrement(by: n, ordering: .relaxed)
         }
+    }
+}
+
+/// TERM/INT/HUP caught by a handler (a signal delivered to a thread that does not block it);
+/// the daemon loop takes them. The handler only does one lock-free atomic OR.
+public enum DaemonSignals {
+    private static let pending = ManagedAtomic<Int>(0)
+
+    /// Installs the handlers (idempotent). Call as early as possible: from then on these
+    /// signals never kill the process, whichever thread receives them.
+    public static func install() {
+        _ = pending.load(ordering: .relaxed)   // initialise before any handler can run
+        for s in [SIGTERM, SIGINT, SIGHUP] {
+            var sa = sigaction()
+            sa.__sigaction_handler.sa_handler = { sig in
+                DaemonSignals.pending.loadThenBitwiseOr(with: 1 << Int(sig), ordering: .relaxed)
+            }
+            sigemptyset(&sa.sa_mask)
+            sa.sa_flags = SA_RESTART
+            sigaction(s, &sa, nil)
+        }
+    }
+
+    /// The signals caught since the last call.
+    public static func take() -> Set<Int32> {
+        let bits = pending.exchange(0, ordering: .relaxed)
+        return Set([SIGTERM, SIGINT, SIGHUP].filter { bits & (1 << Int($0)) != 0 })
     }
 }
 

@@ -136,6 +136,39 @@ public struct DaemonConfig: Equatable, Sendable {
     /// Parses and validates a TOML document. Missing keys keep their defaults; unknown keys,
     /// wrong types and out-of-range values throw a `ConfigError` naming the key.
     public static func parse(_ text: String) throws -> DaemonConfig {
+        try parseCache.result(for: text) { try parseUncached(text) }.get()
+    }
+
+    /// TOMLKit never frees a parsed document (its C++ table has no delete; ~1.7 KB per parse,
+    /// measured in ReloadMemoryTests), so results are kept per text: re-reading an unchanged
+    /// file on SIGHUP, or switching between a few versions of it, parses nothing new. At most
+    /// `ParseCache.limit` distinct texts are kept (beyond that each new text costs one parse).
+    static let parseCache = ParseCache()
+
+    final class ParseCache: @unchecked Sendable {
+        static let limit = 64
+        private let lock = NSLock()
+        private var results: [String: Result<DaemonConfig, Error>] = [:]
+        private var order: [String] = []
+
+        func result(for text: String, _ parse: () throws -> DaemonConfig) -> Result<DaemonConfig, Error> {
+            lock.lock()
+            if let r = results[text] { lock.unlock(); return r }
+            lock.unlock()
+            let r = Result { try parse() }
+            lock.lock()
+            if results[text] == nil {
+                if order.count >= ParseCache.limit { results.removeValue(forKey: order.removeFirst()) }
+                order.append(text)
+                results[text] = r
+            }
+            lock.unlock()
+            return r
+        }
+    }
+
+    private static func parseUncached(_ text: String) throws -> DaemonConfig {
+        try rejectNUL(text)
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -232,13 +265,14 @@ public struct DaemonConfig: Equatable, Sendable {
         try r.section("publish", keys: ["socket", "socket_mode", "socket_group", "rate_hz",
                                         "client_queue_lines", "max_skipped_lines"])
         if let v = try r.string("publish.socket") {
-            guard v.hasPrefix("/"), v.utf8.count < 108 else {
-                throw ConfigError(key: "publish.socket", "expected an absolute path shorter than 108 bytes, got \"\(v)\"")
+            guard v.hasPrefix("/"), v.utf8.count <= Publisher.maxSocketPathBytes else {
+                throw ConfigError(key: "publish.socket", "expected an absolute path of at most \(Publisher.maxSocketPathBytes) bytes (the Unix socket address limit), got \(v.utf8.count) bytes: \"\(v)\"")
             }
             c.publish.socket = v
         }
         if let v = try r.string("publish.socket_mode") {
-            guard v.count >= 3, v.count <= 4, let m = Int(v, radix: 8), m >= 0, m <= 0o777 else {
+            guard v.count >= 3, v.count <= 4, v.allSatisfy({ ("0"..."7").contains($0) }),
+                  let m = Int(v, radix: 8), m >= 0, m <= 0o777 else {
                 throw ConfigError(key: "publish.socket_mode", "expected an octal mode string such as \"0660\", got \"\(v)\"")
             }
             c.publish.socketMode = m
@@ -257,6 +291,36 @@ public struct DaemonConfig: Equatable, Sendable {
             c.log.level = v
         }
         return c
+    }
+
+    /// The TOML library cuts strings at a NUL byte (a `\u0000` escape) without a word, which
+    /// would silently shorten a path; such a string is an error naming its key.
+    static func rejectNUL(_ text: String) throws {
+        var section = ""
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") && !line.hasPrefix("[[") {
+                section = String(line.dropFirst().prefix { $0 != "]" }).trimmingCharacters(in: .whitespaces)
+            }
+            let u = Array(raw.utf8)
+            var has = u.contains(0)
+            var k = 0
+            while !has && k < u.count {
+                if u[k] == UInt8(ascii: "\\") {
+                    // An escape: \u0000 or \U00000000 is NUL; \\ is a literal backslash.
+                    let rest = String(decoding: u[(k + 1)...].prefix(9), as: UTF8.self)
+                    if rest.hasPrefix("u0000") || rest.hasPrefix("U00000000") { has = true }
+                    k += 2
+                } else {
+                    k += 1
+                }
+            }
+            if has {
+                let key = line.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                let name = key.isEmpty || key.hasPrefix("[") ? "" : (section.isEmpty ? key : "\(section).\(key)")
+                throw ConfigError(key: name, "line \(i + 1): strings must not contain NUL bytes (\\u0000)")
+            }
+        }
     }
 
     /// Reads and parses a file; a missing or unreadable file is a `ConfigError`.
@@ -294,6 +358,8 @@ private struct Reader {
     func string(_ key: String) throws -> String? {
         guard let v = value(key) else { return nil }
         guard let s = v.string else { throw ConfigError(key: key, "expected a string, got \(describe(v))") }
+        // A NUL would silently cut the value where C APIs (paths, group and device names) read it.
+        guard !s.utf8.contains(0) else { throw ConfigError(key: key, "expected a string without NUL bytes (\\u0000)") }
         return s
     }
 

@@ -62,8 +62,85 @@ public struct EstimatorFactoryError: Error, CustomStringConvertible, Equatable {
 
 /// Builds estimators; the single place that maps a method to an implementation.
 public enum EstimatorFactory {
+    /// Runs the model on a fixed probe (noise at -20 dBFS, right channel 3 samples later) and
+    /// refuses it when any embedding or vote is not finite (e.g. weights so large the encoder
+    /// overflows: its votes then collapse to a constant or NaN), then resets `est`.
+    static func probe(_ est: LearnedEstimator, path: String) throws {
+        let enc = StreamingEncoder(model: est.model, windowStride: 16)
+        var x = [Float](repeating: 0, count: est.model.window * 2)
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for i in x.indices {
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
+            x[i] = Float(Int64(bitPattern: seed) % 1_000_000) / 1_000_000 * 0.1
+        }
+        var i = 0
+        while i < x.count {
+            let n = min(256, x.count - i)
+            x.withUnsafeBufferPointer { enc.push(UnsafeBufferPointer(rebasing: $0[i..<i + n])) }
+            i += n
+        }
+        var checked = 0, zero = 0
+        var s = enc.oldestEmbedding
+        while s < Int64(x.count) {
+            if enc.hasEmbedding(at: s) {
+                let e = enc.embedding(at: s)
+                var norm: Float = 0
+                for k in 0..<est.model.embeddingDim {
+                    guard e[k].isFinite else {
+                        throw EstimatorFactoryError("learned model \(path): its embeddings are not finite on a probe signal (\(e[k])); the weights are unusable")
+                    }
+                    norm += e[k] * e[k]
+                }
+                guard norm.isFinite else {
+                    throw EstimatorFactoryError("learned model \(path): its embeddings overflow on a probe signal; the weights are unusable")
+                }
+                if norm == 0 { zero += 1 }
+                checked += 1
+            }
+            s += 1
+        }
+        guard checked > 0 else { throw EstimatorFactoryError("learned model \(path): gave no embedding on a probe signal") }
+        // Overflowing layers normalise to all-zero embeddings: every vote would be 0.
+        guard zero < checked else {
+            throw EstimatorFactoryError("learned model \(path): its embeddings collapse to zero on a probe signal (overflowing weights?); the weights are unusable")
+        }
+        try probeVotes(est, path: path)
+    }
+
+    private static func probeVotes(_ est: DelayEstimator, path: String) throws {
+        let n = est.windowLength * 2 + est.voteLatency + 64 * est.voteStride
+        var rng: UInt64 = 0x2545_F491_4F6C_DD1D
+        var src = [Float](repeating: 0, count: n + 3)
+        for i in src.indices {
+            rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17
+            src[i] = Float(Int64(bitPattern: rng) % 1_000_000) / 1_000_000 * 0.1
+        }
+        let left = Array(src[3...]), right = Array(src[..<n])
+        var votes = est.processAll(left: left, right: right)
+        votes += { () -> [Vote] in
+            let buf = UnsafeMutableBufferPointer<Vote>.allocate(capacity: est.maxVotes(forBlockLength: n) + 64)
+            defer { buf.deallocate() }
+            let k = est.flush(votes: buf)
+            return Array(buf[0..<k])
+        }()
+        est.reset()
+        guard !votes.isEmpty else {
+            throw EstimatorFactoryError("learned model \(path): gave no votes on a probe signal")
+        }
+        if let bad = votes.first(where: { !$0.delay.isFinite }) {
+            throw EstimatorFactoryError("learned model \(path): outputs are not finite on a probe signal (delay \(bad.delay)); the weights are unusable")
+        }
+    }
+
     /// Builds the estimator described by `options`; throws a one-line error when it can't.
     public static func make(_ options: EstimatorOptions) throws -> DelayEstimator {
+        // Before any conversion to whole samples (1e18 ms would overflow Int).
+        guard options.maxDelayMs.isFinite, options.maxDelayMs > 0, options.maxDelayMs <= 1000 else {
+            throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is out of range (expected more than 0 and at most 1000 ms)")
+        }
+        guard options.sampleRate.isFinite, options.sampleRate > 0, options.sampleRate <= 1e6 else {
+            throw EstimatorFactoryError("sample rate \(options.sampleRate) Hz is out of range")
+        }
         switch options.method {
         case .gccPhat:
             let lag = options.maxLagSamples
@@ -95,11 +172,15 @@ public enum EstimatorFactory {
             guard lag >= 1 else {
                 throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is less than one sample at \(Int(options.sampleRate)) Hz")
             }
+            let est: LearnedEstimator
             do {
-                return try LearnedEstimator(model: m, options: .init(voteStride: options.effectiveStep, maxDelay: lag))
+                est = try LearnedEstimator(model: m, options: .init(voteStride: options.effectiveStep, maxDelay: lag))
             } catch let e as LearnedEstimator.ConfigurationError {
                 throw EstimatorFactoryError(e.description)
             }
+            try probe(est, path: loaded.path)
+            return est
+
         }
     }
 }

@@ -90,6 +90,7 @@ public final class FileSource: AudioSource, @unchecked Sendable {
 public func loadStereoForDaemon(path: String, rate: Int, channels: [Int]) throws -> (left: [Float], right: [Float]) {
     let pick: (Int, Int)? = channels == [0, 1] ? nil : (channels[0], channels[1])
     let a = try WAVReader.read(path: path, channels: pick)
+    try AudioRates.checkFileRate(a.sampleRate)
     if a.sampleRate == rate { return (a.left, a.right) }
     return try Resampler.resample(left: a.left, right: a.right, from: Double(a.sampleRate), to: Double(rate))
 }

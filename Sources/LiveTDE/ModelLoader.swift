@@ -57,6 +57,8 @@ public enum ModelLoader {
 
     /// The first existing candidate; throws naming where it looked when none exists.
     public static func resolve(explicit: String?) throws -> String {
+        // An explicit path is loaded as given: `load` then says exactly what is wrong with it.
+        if let e = explicit, !e.isEmpty { return e }
         let c = candidates(explicit: explicit)
         for p in c where FileManager.default.fileExists(atPath: p) { return p }
         if let e = explicit, !e.isEmpty { throw ModelLoaderError("model file \(e): no such file") }
@@ -66,13 +68,10 @@ public enum ModelLoader {
 
     /// Reads and validates the model at `path`; errors name the file.
     public static func load(path: String) throws -> EncoderModel {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ModelLoaderError("model file \(path): no such file")
+        let size: Int
+        do { size = try InputFiles.checkRegularFile(path) } catch let e as InputFileError {
+            throw ModelLoaderError("model file \(path): \(e.description == "is a directory, not a file" ? "is a directory" : e.description)")
         }
-        guard !isDir.boolValue else { throw ModelLoaderError("model file \(path): is a directory") }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
-        guard size >= 0 else { throw ModelLoaderError("model file \(path): cannot read its size") }
         guard size <= maxFileSize else {
             throw ModelLoaderError("model file \(path): \(size) bytes is larger than the \(maxFileSize)-byte limit")
         }
@@ -80,10 +79,41 @@ public enum ModelLoader {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ModelLoaderError("model file \(path): cannot read it (\(error.localizedDescription))")
         }
+        let bytes = [UInt8](data)
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(bytes: bytes) } catch let e as SafetensorsError {
+            throw ModelLoaderError("\(path): \(EncoderModelError.container(e).description)")
+        }
+        try verifyChecksum(file, path: path)
         do {
-            return try EncoderModel(safetensorsBytes: [UInt8](data))
+            return try EncoderModel(file: file)
         } catch let e as EncoderModelError {
             throw ModelLoaderError("\(path): \(e.description)")
+        }
+    }
+
+    /// Metadata key holding the SHA-256 (hex) of the file's tensor data, i.e. every byte after
+    /// the JSON header (written by `train/tded_train/export.py`).
+    public static let checksumKey = "tded_data_sha256"
+
+    /// Where the warning for a model without a checksum goes (stderr by default).
+    nonisolated(unsafe) public static var warn: (String) -> Void = { msg in
+        FileHandle.standardError.write(Data("tded: warning: \(msg)\n".utf8))
+    }
+
+    /// Checks `checksumKey` against the tensor data: a mismatch (bit flips, truncation, edits)
+    /// refuses the model; a file without the key loads with one warning (older exports).
+    static func verifyChecksum(_ file: SafetensorsFile, path: String) throws {
+        guard let expected = file.metadata[checksumKey] else {
+            warn("model file \(path) has no \(checksumKey) checksum; corrupted weights cannot be detected (re-export it, or run python3 -m tded_train.export --add-checksum FILE)")
+            return
+        }
+        let b = file.bytes
+        var n = 0
+        for i in 0..<8 { n |= Int(b[i]) << (8 * i) }
+        let actual = SHA256.hex(b[(8 + n)...])
+        guard actual == expected.lowercased() else {
+            throw ModelLoaderError("model file \(path): tensor data checksum mismatch (\(checksumKey) says \(expected.prefix(12))..., the data hashes to \(actual.prefix(12))...): the file is corrupted")
         }
     }
 

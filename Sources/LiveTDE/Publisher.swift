@@ -40,6 +40,8 @@ public final class Publisher: @unchecked Sendable {
     private var serverChannel: Channel?
     private var boundPath: String?
     private var ownsSocketFile = false
+    private let stopLock = NSLock()
+    private var stopped = false
     // Event-loop confined:
     private var clients: [ObjectIdentifier: ClientState] = [:]
     private let statusLine: @Sendable () -> String
@@ -81,31 +83,67 @@ public final class Publisher: @unchecked Sendable {
             return
         }
         let path = settings.socket
+        // Validate everything that can fail before anything is created, so a failed start
+        // leaves no socket file behind.
+        try Publisher.checkSocketPath(path)
+        var gid: gid_t? = nil
+        if !settings.socketGroup.isEmpty {
+            guard let g = Publisher.groupID(settings.socketGroup) else {
+                throw PublisherError("publish.socket_group: no such group \"\(settings.socketGroup)\"")
+            }
+            gid = g
+        }
         try Publisher.removeStaleSocket(path)
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
             throw PublisherError("socket directory \(dir) does not exist (publish.socket = \"\(path)\")")
         }
+        // The socket file is created owner-only (umask 077 around bind: nothing else in this
+        // process creates files during start-up), so no other user can connect before its
+        // group and mode are set below; only then is it opened up to `socket_mode`.
+        let oldMask = umask(0o077)
         do {
             serverChannel = try bootstrap.bind(unixDomainSocketPath: path).wait()
         } catch {
+            umask(oldMask)
             throw PublisherError("cannot listen on \(path): \(error)")
         }
+        umask(oldMask)
         boundPath = path
         ownsSocketFile = true
+        Publisher.afterBindHook?(path)
+        if let gid, chown(path, uid_t.max, gid) != 0 {
+            logger.warning("chown \(path) to group \(settings.socketGroup) failed: \(String(cString: strerror(errno)))")
+        }
         if chmod(path, mode_t(settings.socketMode)) != 0 {
             logger.warning("chmod \(path) failed: \(String(cString: strerror(errno)))")
         }
-        if !settings.socketGroup.isEmpty {
-            guard let gr = getgrnam(settings.socketGroup) else {
-                stop()
-                throw PublisherError("publish.socket_group: no such group \"\(settings.socketGroup)\"")
-            }
-            if chown(path, uid_t.max, gr.pointee.gr_gid) != 0 {
-                logger.warning("chown \(path) to group \(settings.socketGroup) failed: \(String(cString: strerror(errno)))")
-            }
-        }
         logger.info("publishing on \(path) (mode \(String(settings.socketMode, radix: 8)))")
+    }
+
+    /// Test hook: called right after the socket is bound, before its group and mode are set.
+    nonisolated(unsafe) static var afterBindHook: ((String) -> Void)?
+
+    /// The longest socket path `bind` accepts, in bytes (swift-nio's limit: 103 + NUL).
+    public static let maxSocketPathBytes = 103
+
+    /// Throws a one-line error for a socket path `bind` would reject or mangle.
+    public static func checkSocketPath(_ path: String) throws {
+        guard !path.utf8.contains(0) else {
+            throw PublisherError("publish.socket: the path contains a NUL byte")
+        }
+        guard path.hasPrefix("/") else {
+            throw PublisherError("publish.socket: expected an absolute path, got \"\(path)\"")
+        }
+        guard path.utf8.count <= maxSocketPathBytes else {
+            throw PublisherError("publish.socket: the path is \(path.utf8.count) bytes, at most \(maxSocketPathBytes) fit in a Unix socket address")
+        }
+    }
+
+    /// The id of group `name` (nil when no such group).
+    public static func groupID(_ name: String) -> gid_t? {
+        guard !name.utf8.contains(0), let gr = getgrnam(name) else { return nil }
+        return gr.pointee.gr_gid
     }
 
     /// Removes `path` if it is a socket file that nobody accepts connections on. Throws when a
@@ -182,7 +220,12 @@ public final class Publisher: @unchecked Sendable {
     }
 
     /// Closes all clients and the listening socket, and removes the socket file it created.
+    /// Idempotent: a second call (e.g. after a failed `start`) returns at once.
     public func stop() {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        guard !stopped else { return }
+        stopped = true
         if let s = serverChannel {
             try? s.close().wait()
             serverChannel = nil
@@ -243,12 +286,18 @@ private final class ClientHandler: ChannelInboundHandler {
 public enum UnixSocket {
     /// Connects to `path`; returns the descriptor or nil.
     public static func connect(_ path: String) -> CInt? {
+        connectResult(path).fd
+    }
+
+    /// Connects to `path`; returns the descriptor or the `errno` of the failure.
+    public static func connectResult(_ path: String) -> (fd: CInt?, errno: Int32) {
+        func fail(_ e: Int32) -> (fd: CInt?, errno: Int32) { (nil, e) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return fail(errno) }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); return nil }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); return fail(ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
             raw[bytes.count] = 0
@@ -258,8 +307,23 @@ public enum UnixSocket {
                 Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
             }
         }
-        if !ok { close(fd); return nil }
-        return fd
+        if !ok { let e = errno; close(fd); return fail(e) }
+        return (fd, 0)
+    }
+
+    /// Why nobody answered on `path`, in words (for `tded status`).
+    public static func whyNoAnswer(_ path: String) -> String {
+        let r = connectResult(path)
+        if let fd = r.fd {
+            close(fd)
+            return "the daemon on \(path) accepted the connection but sent no status reply"
+        }
+        switch r.errno {
+        case EACCES, EPERM: return "permission denied connecting to \(path) (is this user in the socket's group?)"
+        case ENOENT: return "no daemon answering on \(path) (no such socket file)"
+        case ECONNREFUSED: return "no daemon answering on \(path) (connection refused: a stale socket file)"
+        default: return "no daemon answering on \(path): \(String(cString: strerror(r.errno)))"
+        }
     }
 
     /// True when something accepts connections on `path`.

@@ -33,51 +33,101 @@ public enum WAVReader {
     /// Reads `path`. `channels` picks which two file channels are (left, right), 0-based;
     /// `nil` requires a 2-channel file. Throws `WAVError` with a one-line message.
     public static func read(path: String, channels: (Int, Int)? = nil) throws -> StereoAudio {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw WAVError("no such file")
+        do { try InputFiles.checkRegularFile(path) } catch let e as InputFileError {
+            throw WAVError(e.description == "is a directory, not a file" ? "is a directory, not a WAV file" : e.description)
         }
-        guard !isDir.boolValue else { throw WAVError("is a directory, not a WAV file") }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw WAVError("cannot read file (permission denied?)")
+            throw WAVError("cannot read file: \(InputFiles.describe(errno))")
         }
         return try decode([UInt8](data), channels: channels)
     }
 
     /// Decodes WAV bytes (see `read(path:channels:)`).
     public static func decode(_ b: [UInt8], channels: (Int, Int)? = nil) throws -> StereoAudio {
-        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
-        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
-        func tag(_ o: Int) -> String { String(decoding: b[o..<o + 4], as: UTF8.self) }
+        let h = try parseHeader(size: b.count) { o, n in Array(b[o..<min(b.count, o + n)]) }
+        let (li, ri) = try h.pick(channels)
+        let frames = h.frames
+        var left = [Float](repeating: 0, count: frames), right = left
+        b.withUnsafeBufferPointer { p in
+            left.withUnsafeMutableBufferPointer { l in
+                right.withUnsafeMutableBufferPointer { r in
+                    decodeFrames(p.baseAddress! + h.dataRange.lowerBound, frames: frames, header: h, li, ri,
+                                 left: l.baseAddress!, right: r.baseAddress!)
+                }
+            }
+        }
+        return StereoAudio(sampleRate: h.rate, left: left, right: right, fileChannels: h.channels, format: h.format)
+    }
 
-        guard b.count >= 12 else { throw WAVError("truncated header: \(b.count) bytes, a WAV header needs at least 12") }
-        guard tag(0) == "RIFF" || tag(0) == "RF64", tag(8) == "WAVE" else {
+    /// What the header of a WAV file says: encoding, channels, rate, frame size, and where the
+    /// sample data lies.
+    public struct Header: Equatable, Sendable {
+        public var format: WAVSampleFormat
+        public var channels: Int
+        public var rate: Int
+        /// Bytes per frame (all channels).
+        public var align: Int
+        /// Byte range of the data chunk's samples in the file.
+        public var dataRange: Range<Int>
+        /// Frames in the data chunk.
+        public var frames: Int { dataRange.count / align }
+
+        /// The (left, right) channel indices for `channels` (nil: the file must be stereo).
+        public func pick(_ c: (Int, Int)?) throws -> (Int, Int) {
+            if let c {
+                guard c.0 != c.1 else { throw WAVError("--channels must name two different channels") }
+                guard c.0 >= 0, c.1 >= 0, c.0 < channels, c.1 < channels else {
+                    throw WAVError("file has \(channels) channel\(channels == 1 ? "" : "s"); cannot pick channels \(c.0),\(c.1) (0-based)")
+                }
+                return c
+            }
+            if channels == 1 { throw WAVError("1-channel (mono) file: a delay needs 2 channels") }
+            if channels > 2 { throw WAVError("file has \(channels) channels; pick two with --channels L,R (0-based)") }
+            return (0, 1)
+        }
+    }
+
+    /// Parses and validates the header of a WAV file of `size` bytes; `read(offset, count)`
+    /// returns up to `count` bytes at `offset` (whole bytes in memory, or `pread` on a file).
+    public static func parseHeader(size total: Int, read: (Int, Int) throws -> [UInt8]) throws -> Header {
+        func u16(_ b: [UInt8], _ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
+        func u32(_ b: [UInt8], _ o: Int) -> Int { u16(b, o) | u16(b, o + 2) << 16 }
+        func tag(_ b: [UInt8], _ o: Int) -> String { String(decoding: b[o..<o + 4], as: UTF8.self) }
+
+        guard total >= 12 else { throw WAVError("truncated header: \(total) bytes, a WAV header needs at least 12") }
+        let riff = try read(0, 12)
+        guard riff.count == 12 else { throw WAVError("truncated header: could not read 12 bytes") }
+        guard tag(riff, 0) == "RIFF" || tag(riff, 0) == "RF64", tag(riff, 8) == "WAVE" else {
             throw WAVError("not a WAV file (no RIFF/WAVE header)")
         }
-        guard tag(0) == "RIFF" else { throw WAVError("RF64 WAV files are not supported") }
+        guard tag(riff, 0) == "RIFF" else { throw WAVError("RF64 WAV files are not supported") }
         var pos = 12
         var fmt: (code: Int, channels: Int, rate: Int, align: Int, bits: Int)? = nil
         var dataRange: Range<Int>? = nil
-        while pos < b.count {
-            guard pos + 8 <= b.count else {
+        while pos < total {
+            guard pos + 8 <= total else {
                 throw WAVError("truncated chunk header at byte \(pos)")
             }
-            let id = tag(pos), size = u32(pos + 4)
+            let ch = try read(pos, 8)
+            guard ch.count == 8 else { throw WAVError("truncated chunk header at byte \(pos)") }
+            let id = tag(ch, 0), size = u32(ch, 4)
             let body = pos + 8
             if id == "fmt " {
                 guard size >= 16 else { throw WAVError("wrong chunk size: fmt chunk is \(size) bytes, needs at least 16") }
-                guard body + size <= b.count else { throw WAVError("truncated header: fmt chunk claims \(size) bytes but only \(b.count - body) remain") }
-                var code = u16(body)
-                let ch = u16(body + 2), rate = u32(body + 4), align = u16(body + 12), bits = u16(body + 14)
+                guard body + size <= total else { throw WAVError("truncated header: fmt chunk claims \(size) bytes but only \(total - body) remain") }
+                let f = try read(body, min(size, 40))
+                guard f.count >= min(size, 40) else { throw WAVError("truncated header: fmt chunk") }
+                var code = u16(f, 0)
+                let chans = u16(f, 2), rate = u32(f, 4), align = u16(f, 12), bits = u16(f, 14)
                 if code == 0xFFFE {
                     guard size >= 40 else { throw WAVError("wrong chunk size: WAVE_FORMAT_EXTENSIBLE fmt chunk is \(size) bytes, needs 40") }
-                    code = u16(body + 24)   // first two bytes of the SubFormat GUID
+                    code = u16(f, 24)   // first two bytes of the SubFormat GUID
                 }
-                fmt = (code, ch, rate, align, bits)
+                fmt = (code, chans, rate, align, bits)
             } else if id == "data" {
                 guard fmt != nil else { throw WAVError("data chunk before fmt chunk") }
-                guard body + size <= b.count else {
-                    throw WAVError("wrong chunk size: data chunk claims \(size) bytes but only \(b.count - body) remain (truncated file?)")
+                guard body + size <= total else {
+                    throw WAVError("wrong chunk size: data chunk claims \(size) bytes but only \(total - body) remain (truncated file?)")
                 }
                 dataRange = body..<(body + size)
                 break
@@ -106,29 +156,19 @@ public enum WAVReader {
         guard dr.count % f.align == 0 else {
             throw WAVError("wrong chunk size: data chunk size \(dr.count) is not a multiple of the frame size \(f.align)")
         }
-        let (li, ri): (Int, Int)
-        if let c = channels {
-            guard c.0 != c.1 else { throw WAVError("--channels must name two different channels") }
-            guard c.0 >= 0, c.1 >= 0, c.0 < f.channels, c.1 < f.channels else {
-                throw WAVError("file has \(f.channels) channel\(f.channels == 1 ? "" : "s"); cannot pick channels \(c.0),\(c.1) (0-based)")
-            }
-            (li, ri) = c
-        } else {
-            if f.channels == 1 { throw WAVError("1-channel (mono) file: a delay needs 2 channels") }
-            if f.channels > 2 { throw WAVError("file has \(f.channels) channels; pick two with --channels L,R (0-based)") }
-            (li, ri) = (0, 1)
+        return Header(format: format, channels: f.channels, rate: f.rate, align: f.align, dataRange: dr)
+    }
+
+    /// Decodes `frames` frames at `p` (interleaved, `header.align` bytes each), channels `li`
+    /// and `ri`, into `left` / `right`.
+    public static func decodeFrames(_ p: UnsafePointer<UInt8>, frames: Int, header h: Header, _ li: Int, _ ri: Int,
+                                    left: UnsafeMutablePointer<Float>, right: UnsafeMutablePointer<Float>) {
+        let bytes = h.format.bytes
+        for i in 0..<frames {
+            let fr = p + i * h.align
+            left[i] = sample(fr + li * bytes, h.format)
+            right[i] = sample(fr + ri * bytes, h.format)
         }
-        let frames = dr.count / f.align
-        var left = [Float](repeating: 0, count: frames), right = left
-        b.withUnsafeBufferPointer { p in
-            let base = p.baseAddress! + dr.lowerBound
-            for i in 0..<frames {
-                let fr = base + i * f.align
-                left[i] = sample(fr + li * format.bytes, format)
-                right[i] = sample(fr + ri * format.bytes, format)
-            }
-        }
-        return StereoAudio(sampleRate: f.rate, left: left, right: right, fileChannels: f.channels, format: format)
     }
 
     @inline(__always)

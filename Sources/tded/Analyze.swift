@@ -89,6 +89,9 @@ struct Analyze: ParsableCommand {
         guard let m = EstimatorMethod(rawValue: method) else {
             throw ValidationError("--method must be gcc-phat or learned (got '\(method)')")
         }
+        guard maxDelayMs.isFinite, (0.01...100).contains(maxDelayMs) else {
+            throw ValidationError("--max-delay-ms must be a number in 0.01...100 ms (got \(maxDelayMs))")
+        }
         o.method = m; o.sampleRate = Double(rate); o.window = window; o.step = step ?? 0
         o.maxDelayMs = maxDelayMs; o.modelPath = model
         switch subsample {
@@ -111,10 +114,18 @@ struct Analyze: ParsableCommand {
     func pipelineConfig() throws -> PipelineConfig {
         var pc = PipelineConfig()
         guard let p = VotePost(rawValue: post) else { throw ValidationError("--post must be pooled, mode or mean (got '\(post)')") }
-        guard memory >= 0, memory.isFinite else { throw ValidationError("--memory must be a number of seconds >= 0") }
+        guard memory >= 0, memory.isFinite, memory <= 60 else { throw ValidationError("--memory must be a number of seconds in 0...60 (got \(memory))") }
         pc.memorySeconds = memory
-        guard rate > 0 else { throw ValidationError("--rate must be positive") }
-        guard micDistance > 0, soundSpeed > 0 else { throw ValidationError("--mic-distance and --sound-speed must be positive") }
+        // The same ranges as the daemon's config keys (engine.rate, mic_distance, sound_speed).
+        guard AudioRates.engineRates.contains(rate) else {
+            throw ValidationError("--rate must be in \(AudioRates.engineRates.lowerBound)...\(AudioRates.engineRates.upperBound) Hz (got \(rate))")
+        }
+        guard micDistance.isFinite, (0.001...10).contains(micDistance) else {
+            throw ValidationError("--mic-distance must be a number in 0.001...10 m (got \(micDistance))")
+        }
+        guard soundSpeed.isFinite, (100...2000).contains(soundSpeed) else {
+            throw ValidationError("--sound-speed must be a number in 100...2000 m/s (got \(soundSpeed))")
+        }
         pc.post = p; pc.sampleRate = Double(rate); pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed; pc.updateHop = hop; pc.analysisSpan = span
         pc.keepAllVotes = whole

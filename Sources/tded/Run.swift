@@ -65,35 +65,33 @@ struct Run: ParsableCommand {
         if realtime && input == nil { throw ValidationError("--realtime needs --input FILE") }
     }
 
-    /// Loads the config file named by `--config` / the default path, then applies the flags.
-    func resolvedConfig() throws -> (DaemonConfig, String?) {
-        var path = config
+    /// The flags that override the config file (re-applied by the daemon on every SIGHUP).
+    func overrides() -> ConfigOverrides {
+        var o = ConfigOverrides()
+        o.device = device
+        if let s = socket { o.setSocket(s) }
+        o.method = method
+        o.model = model
+        o.publishHz = publishHz
+        o.logLevel = logLevel
+        return o
+    }
+
+    /// Loads the config file named by `path` / `--config` / the default path, then applies the flags.
+    func resolvedConfig(path explicit: String? = nil) throws -> (DaemonConfig, String?) {
+        var path = explicit ?? config
         if path == nil && FileManager.default.fileExists(atPath: DaemonConfig.defaultPath) {
             path = DaemonConfig.defaultPath
         }
         var c = try path.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
-        if let d = device { c.capture.device = d }
-        if let s = socket {
-            guard s.hasPrefix("/") || s.hasPrefix(".") || !s.isEmpty else { throw ConfigError(key: "--socket", "expected a path") }
-            c.publish.socket = s.hasPrefix("/") ? s : FileManager.default.currentDirectoryPath + "/" + s
-        }
-        if let m = method {
-            guard ["gcc-phat", "learned"].contains(m) else { throw ConfigError(key: "--method", "expected gcc-phat or learned, got \"\(m)\"") }
-            c.engine.method = m
-        }
-        if let m = model { c.engine.model = m }
-        if let h = publishHz {
-            guard h >= 0.1 && h <= 1000 else { throw ConfigError(key: "--publish-hz", "expected a number in 0.1...1000, got \(h)") }
-            c.publish.rateHz = h
-        }
-        if let l = logLevel {
-            guard Logger.Level(rawValue: l) != nil else { throw ConfigError(key: "--log-level", "expected trace, debug, info, notice, warning, error or critical, got \"\(l)\"") }
-            c.log.level = l
-        }
+        try overrides().apply(to: &c)
         return (c, path)
     }
 
     func run() throws {
+        // A SIGTERM/SIGHUP during start-up (config, model loading) is kept for the daemon loop
+        // instead of killing the process half-started.
+        if !listDevices && !checkConfig { DaemonSignals.install() }
         if listDevices {
             print(DeviceList.report(), terminator: "")
             return
@@ -101,8 +99,9 @@ struct Run: ParsableCommand {
         if checkConfig {
             let path = checkPath ?? config ?? DaemonConfig.defaultPath
             do {
-                let c = try DaemonConfig.load(path: path)
-                _ = try Daemon.makePipeline(c.engine, rateHz: c.publish.rateHz)
+                // Exactly what `run` checks before starting (file, flags, socket, group, engine).
+                let (c, _) = try resolvedConfig(path: path)
+                _ = try Daemon.preflight(c, fileInput: input != nil, inheritedSocket: false)
                 print("\(path): OK (capture \(c.capture.device) \(c.capture.format.rawValue) \(c.capture.rate) Hz, \(c.engine.method), socket \(c.publish.socket))")
                 return
             } catch {
@@ -127,6 +126,7 @@ struct Run: ParsableCommand {
         opts.realtime = realtime
         opts.loops = loop
         opts.echo = echo
+        opts.overrides = overrides()
         let daemon = Daemon(config: cfg, options: opts, logger: logger, loader: loadStereoForDaemon)
         let code = daemon.run()
         if code != 0 { throw ExitCode(code) }

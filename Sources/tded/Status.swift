@@ -25,7 +25,7 @@ struct Status: ParsableCommand {
         }
         let sock = path ?? DaemonConfig().publish.socket
         guard let line = UnixSocket.request(sock, "status") else {
-            FileHandle.standardError.write("tded status: no daemon answering on \(sock)\n".data(using: .utf8)!)
+            FileHandle.standardError.write("tded status: \(UnixSocket.whyNoAnswer(sock))\n".data(using: .utf8)!)
             throw ExitCode(1)
         }
         if json { print(line); return }

@@ -1,13 +1,17 @@
 """Export / import of the streaming encoder in the format of docs/encoder-spec.md.
 
 One .safetensors file: ``layers.{i}.weight`` [out, in, k] and ``layers.{i}.bias`` [out]
-(float32, BatchNorm folded), ``__metadata__["tded_model"]`` = JSON header.
+(float32, BatchNorm folded), ``__metadata__["tded_model"]`` = JSON header,
+``__metadata__["tded_data_sha256"]`` = SHA-256 (hex) of the tensor data (every byte after the
+JSON header), checked by ``tded`` at load (a mismatch refuses the model).
 
     python3 -m tded_train.export CHECKPOINT.pt OUT.safetensors [--sidecar]
+    python3 -m tded_train.export --add-checksum MODEL.safetensors   # stamp an older export
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -30,9 +34,29 @@ def export_model(model: StreamEncoder, path, objective: str = "stereocrw",
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"tded_model": json.dumps(header)})
+    add_checksum(path)
     if sidecar:
         path.with_suffix(".json").write_text(json.dumps(header, indent=2) + "\n")
     return header
+
+
+CHECKSUM_KEY = "tded_data_sha256"
+
+
+def add_checksum(path) -> str:
+    """Writes ``__metadata__["tded_data_sha256"]`` = SHA-256 of the tensor data into the file
+    (the data bytes and tensor offsets are unchanged; only the JSON header is rewritten)."""
+    path = Path(path)
+    b = path.read_bytes()
+    n = struct.unpack("<Q", b[:8])[0]
+    header = json.loads(b[8:8 + n])
+    data = b[8 + n:]
+    digest = hashlib.sha256(data).hexdigest()
+    header.setdefault("__metadata__", {})[CHECKSUM_KEY] = digest
+    hb = json.dumps(header, separators=(",", ":")).encode()
+    hb += b" " * (-len(hb) % 8)  # the safetensors header is padded to 8 bytes with spaces
+    path.write_bytes(struct.pack("<Q", len(hb)) + hb + data)
+    return digest
 
 
 def read_header(path) -> dict:
@@ -61,6 +85,13 @@ def import_model(path) -> Tuple[StreamEncoder, dict]:
 
 
 def main(argv=None):
+    if argv is None:
+        import sys
+        argv = sys.argv[1:]
+    if argv and argv[0] == "--add-checksum":
+        for p in argv[1:]:
+            print(f"{p}: {CHECKSUM_KEY} = {add_checksum(p)}")
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("out")

@@ -93,6 +93,13 @@ def test_batchnorm_folding_and_round_trip(tmp_path):
         assert torch.equal(t2[k], t3[k])
     for a, b in zip(m2.state_dict().values(), m3.state_dict().values()):
         assert torch.equal(a, b)
+    # the export carries the SHA-256 of its tensor data (checked by tded at load)
+    import hashlib, json, struct
+    raw = p3.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    assert n % 8 == 0
+    meta = json.loads(raw[8:8 + n])["__metadata__"]
+    assert meta["tded_data_sha256"] == hashlib.sha256(raw[8 + n:]).hexdigest()
 
 
 def test_band_affinity_and_delay_semantics():
