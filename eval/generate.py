@@ -62,8 +62,15 @@ TRUTH_FIELDS = [
     "file", "delay_samples", "delay_ms", "azimuth_deg", "distance", "room", "mic_distance",
     "rt60", "rt60_target", "snr_db", "source", "source_kind", "kind", "distractor_level",
     "distractor_azimuth_deg", "distractor_distance", "distractor_delay_samples",
-    "distractor_source", "samples", "clip_seed",
+    "distractor_source", "samples", "clip_seed", "active",
 ]
+
+# Live clips (--activity): one character per 50 ms update time t = k * 0.05 s (k = 1, 2, ...):
+# "1" when the dry source's RMS over the 0.1 s before t is within ACTIVE_DB of the clip's
+# loudest such 0.1 s, else "0" (the source is silent or paused there).
+ACTIVE_HOP = RATE // 20
+ACTIVE_SPAN = RATE // 10
+ACTIVE_DB = -20.0
 
 # Size presets. "single" clips: per (room, nominal RT60, SNR) cell; "mixture": per (room, level).
 SIZES = {
@@ -184,6 +191,20 @@ def pick_segment(audio: np.ndarray, clip: int, pre: int, rng) -> tuple[np.ndarra
     return seg, pre_used
 
 
+def activity(dry: np.ndarray, clip: int) -> str:
+    """The "active" string of a clip whose dry source (aligned with the clip) is `dry`."""
+    x = np.zeros(clip)
+    x[:min(clip, len(dry))] = dry[:clip]
+    csum = np.concatenate([[0.0], np.cumsum(x ** 2)])
+    ends = np.arange(ACTIVE_HOP, clip + 1, ACTIVE_HOP)
+    starts = np.maximum(0, ends - ACTIVE_SPAN)
+    rms = np.sqrt((csum[ends] - csum[starts]) / ACTIVE_SPAN)
+    if len(rms) == 0 or rms.max() <= 0:
+        return "0" * len(rms)
+    on = rms >= rms.max() * 10.0 ** (ACTIVE_DB / 20.0)
+    return "".join("1" if v else "0" for v in on)
+
+
 def _draw_azimuth(rng, exclude=None) -> int:
     while True:
         a = int(rng.integers(-90, 91))
@@ -235,6 +256,7 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
         if rms_dis > 0:
             dis *= level * rms_dom / rms_dis
         total = total + dis
+    active = activity(seg[pre:pre + clip], clip) if spec.get("activity") else ""
     noisy = add_noise(total, spec["snr"], rng)
     peak = float(np.max(np.abs(noisy)))
     if peak > 0:
@@ -252,6 +274,7 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
         "distractor_level": "" if level is None else level,
         "distractor_azimuth_deg": "", "distractor_distance": "", "distractor_delay_samples": "",
         "distractor_source": "", "samples": clip, "clip_seed": f"{spec['seed']}:{spec['index']}",
+        "active": active,
     }
     if kind == "mixture":
         row.update({"distractor_azimuth_deg": az2, "distractor_distance": dist2,
@@ -262,7 +285,8 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
 
 def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | None = None,
          mixture_snr: float = 30.0, mixture_rt60: float = 0.1,
-         single_samples: int = SINGLE_SAMPLES, music_fraction: float = 0.25) -> list[dict]:
+         single_samples: int = SINGLE_SAMPLES, music_fraction: float = 0.25,
+         activity: bool = False) -> list[dict]:
     """The list of clip specs for a size preset (deterministic in `seed`)."""
     preset = SIZES[size]
     rng = np.random.default_rng([seed, 1])
@@ -295,6 +319,7 @@ def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | Non
         s["index"] = i
         s["samples"] = single_samples
         s["music_fraction"] = music_fraction if s["kind"] == "single" else 0.0
+        s["activity"] = activity
         tag = "mix" if s["kind"] == "mixture" else "one"
         s["name"] = f"{tag}_{i:05d}.wav"
     return specs
@@ -336,11 +361,11 @@ def generate(out_dir: Path | str, size: str = "small", seed: int = 7, jobs: int 
              n_single: int | None = None, n_mixture: int | None = None,
              mixture_snr: float = 30.0, mixture_rt60: float = 0.1,
              single_samples: int = SINGLE_SAMPLES, progress: bool = False,
-             music_fraction: float = 0.25) -> list[dict]:
+             music_fraction: float = 0.25, activity: bool = False) -> list[dict]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     specs = plan(size, seed, n_single, n_mixture, mixture_snr, mixture_rt60, single_samples,
-                 music_fraction)
+                 music_fraction, activity)
     t0 = time.time()
     rows = []
     if jobs <= 1:
@@ -388,12 +413,16 @@ def main(argv=None) -> int:
     ap.add_argument("--music-fraction", type=float, default=0.25,
                     help="share of single-source clips drawn from music when music is present "
                          "(mixtures are always speech over speech)")
+    ap.add_argument("--activity", action="store_true",
+                    help="fill truth.csv's `active` column: per 50 ms update, is the dry source "
+                         "active (for the live metric's multi-second clips)")
     ap.add_argument("--subtype", default="PCM_16", help="WAV subtype (PCM_16, FLOAT, ...)")
     a = ap.parse_args(argv)
     t0 = time.time()
     rows = generate(a.out, a.size, a.seed, a.jobs, a.sources, tuple(a.kinds.split(",")),
                     a.subtype, a.n_single, a.n_mixture, a.mixture_snr, a.mixture_rt60,
-                    a.single_samples, progress=True, music_fraction=a.music_fraction)
+                    a.single_samples, progress=True, music_fraction=a.music_fraction,
+                    activity=a.activity)
     kinds = {}
     for r in rows:
         kinds[r["source_kind"]] = kinds.get(r["source_kind"], 0) + 1
