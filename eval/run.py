@@ -157,30 +157,90 @@ def _ref_one(task):
 def compute_references(truth: list[dict], data_dir: Path, refs: list[str],
                        jobs: int) -> tuple[dict, dict]:
     """{label: {file: delay_ms}} for the Python references on every clip, and the wall time
-    per reference (split evenly; they run together). Raises EvalError on any failure: a clip
+    per reference (split evenly; they run together), and how many clips were computed (the rest
+came from the cache, see REF_CACHE). Raises EvalError on any failure: a clip
     without a finite answer is never scored."""
     if not refs:
-        return {}, {}
+        return {}, {}, 0
+    cache_path = data_dir / REF_CACHE
+    cache = _load_ref_cache(cache_path)
+    version = _ref_version()
+    keys = {r["file"]: _ref_key(data_dir / r["file"], version) for r in truth}
+    todo = [r for r in truth
+            if not all(lab in cache.get(keys[r["file"]] or "", {}) for lab in refs)]
     tasks = [(r["file"], data_dir / r["file"], gen.ROOMS[r["room"]]["mic_l"],
-              gen.ROOMS[r["room"]]["mic_r"], tuple(refs)) for r in truth]
+              gen.ROOMS[r["room"]]["mic_r"], tuple(refs)) for r in todo]
     t0 = time.perf_counter()
-    if jobs > 1:
+    if jobs > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs) as ex:
             results = list(ex.map(_ref_one, tasks, chunksize=16))
     else:
         results = [_ref_one(t) for t in tasks]
     wall = time.perf_counter() - t0
-    out: dict[str, dict] = {lab: {} for lab in refs}
     for name, d, err in results:
         if err is not None:
             raise EvalError(f"reference estimators failed on {name}: {err}")
+        if keys[name]:
+            cache.setdefault(keys[name], {}).update(d)
+    if results:
+        _save_ref_cache(cache_path, cache)
+    out: dict[str, dict] = {lab: {} for lab in refs}
+    fresh = {name: d for name, d, _ in results}
+    for r in truth:
+        name = r["file"]
+        d = fresh.get(name) or cache.get(keys[name] or "", {})
         for lab in refs:
             v = d.get(lab)
             if not _finite(v):
                 raise EvalError(f"{lab} gave no finite delay for {name}: {v!r}")
             out[lab][name] = float(v)
-    return out, {lab: wall / len(refs) for lab in refs}
+    if todo and len(todo) < len(truth):
+        print(f"note: references computed on {len(todo)} clips, {len(truth) - len(todo)} from "
+              f"{cache_path}", file=sys.stderr)
+    return out, {lab: wall / len(refs) for lab in refs}, len(todo)
+
+
+# The references are deterministic: their answers are cached beside the clips (the data
+# directory, ignored by git) under a key of the clip's name, size and mtime and a hash of
+# eval/classical.py and the pyroomacoustics version, so a re-run with a new tded variant
+# does not recompute them. Delete the file to force a recomputation.
+REF_CACHE = "refs-cache.json"
+
+
+def _ref_version() -> str:
+    import hashlib
+    from importlib import metadata
+    h = hashlib.sha256((HERE / "classical.py").read_bytes())
+    try:
+        h.update(metadata.version("pyroomacoustics").encode())
+    except metadata.PackageNotFoundError:
+        pass
+    return h.hexdigest()[:16]
+
+
+def _ref_key(path: Path, version: str) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # unreadable: computed (and failing loudly) like any other clip
+    return f"{path.name}|{st.st_size}|{st.st_mtime_ns}|{version}"
+
+
+def _load_ref_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _save_ref_cache(path: Path, cache: dict) -> None:
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(path)
+    except OSError as e:
+        print(f"note: cannot write the reference cache {path}: {e}", file=sys.stderr)
 
 
 def machine_facts(tded: Path | None) -> dict:
@@ -349,8 +409,9 @@ def markdown(res: dict, meta: dict) -> str:
     if meta.get("reference_labels"):
         L.append(f"- rows `ref-*` ({', '.join(meta['reference_labels'])}): classical references "
                  f"computed in Python (eval/classical.py) on the same clips, not by tded; "
-                 f"{meta['reference_wall_s']:.1f} s wall for all of them. Every other row comes "
-                 f"from the tded binary alone")
+                 f"{meta['reference_wall_s']:.1f} s wall for all of them on "
+                 f"{meta.get('reference_clips_computed', meta['n_clips'])} clips (the others' "
+                 f"answers from {REF_CACHE}). Every other row comes from the tded binary alone")
     if meta.get("machine"):
         L.append("- machine: " + machine_line(meta["machine"]))
     L.append(f"- errors in ms; L/R = left/right accuracy over clips with |azimuth| >= "
@@ -710,6 +771,8 @@ def main(argv=None) -> int:
                 REPO / "eval" / "out" / f"live-s{a.seed}"
         if a.live_only:
             return run_live_only(a, tded, live_dir, live_variants, argv)
+        if a.live:  # first: a broken live run fails before the long offline part
+            live_res = live_block(a, tded, live_dir, live_variants)
         t0 = time.time()
         if a.only_variants:
             if not variants:
@@ -720,7 +783,7 @@ def main(argv=None) -> int:
                                                   a.model, variants)
         tded_labels = list(est)
         t_ref = time.time()
-        ref_est, ref_wall = compute_references(truth, data_dir, refs, a.jobs)
+        ref_est, ref_wall, ref_computed = compute_references(truth, data_dir, refs, a.jobs)
         ref_wall_s = time.time() - t_ref
         est.update(ref_est)
         res = score(truth, est, iid)
@@ -736,7 +799,7 @@ def main(argv=None) -> int:
             "sources": describe_sources(truth), "tded_wall_s": float(np.mean(list(wall.values()))),
             "tded_wall_s_by_method": wall, "audio_s": audio_s,
             "tded_labels": tded_labels, "reference_labels": list(ref_est),
-            "reference_wall_s": ref_wall_s,
+            "reference_wall_s": ref_wall_s, "reference_clips_computed": ref_computed,
             "machine": machine_facts(tded),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "eval_wall_s": time.time() - t0,
@@ -752,7 +815,7 @@ def main(argv=None) -> int:
                     "mtime": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(mp.stat().st_mtime))}
         res["meta"] = meta
         if a.live:
-            res["live"], meta["live_data"] = live_block(a, tded, live_dir, live_variants)
+            res["live"], meta["live_data"] = live_res
         out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")

@@ -151,6 +151,27 @@ def test_reference_failure_is_loud(tiny_set, tmp_path):
         runner.compute_references(truth, d, ["ref-gcc-phat-whole"], 1)
 
 
+def test_reference_cache_is_used_and_invalidated(tiny_set, tmp_path, monkeypatch):
+    import shutil
+    d = tmp_path / "c"
+    shutil.copytree(tiny_set, d)
+    (d / runner.REF_CACHE).unlink(missing_ok=True)
+    truth = gen.read_truth(d / "truth.csv")
+    first, _, n1 = runner.compute_references(truth, d, ["ref-gcc-phat-whole"], 1)
+    assert n1 == len(truth)
+
+    def boom(*a, **k):
+        raise RuntimeError("recomputed")
+    monkeypatch.setattr(runner.classical, "gcc_phat_whole", boom)
+    again, _, n2 = runner.compute_references(truth, d, ["ref-gcc-phat-whole"], 1)
+    assert n2 == 0 and again == first
+    victim = truth[0]["file"]
+    x, sr = sf.read(str(d / victim))
+    sf.write(str(d / victim), x[::-1], sr)                # a changed clip is recomputed
+    with pytest.raises(runner.EvalError, match="recomputed"):
+        runner.compute_references(truth, d, ["ref-gcc-phat-whole"], 1)
+
+
 def active_updates(live_dir):
     n = 0
     for row in gen.read_truth(live_dir / "truth.csv"):
