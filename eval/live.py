@@ -249,8 +249,12 @@ def _sort_key(v):
         return (1, str(v))
 
 
-def markdown(block: dict, data_dir: str) -> list[str]:
-    L = [f"## Live: per-update error of the daemon's published lines\n",
+def markdown(block: dict, data_dir: str, embedded: bool = False) -> list[str]:
+    L = [f"## Live: per-update error of the daemon's published lines\n"]
+    if embedded and block.get("meta", {}).get("command"):
+        L.append(f"Made by `{block['meta']['command']}` on {block['meta']['date']} (taken "
+                 f"into these results with --live-json).\n")
+    L += [
          f"`tded run --input CLIP --echo` (unpaced) on {block['n_clips']} single-source clips "
          f"of {block['clip_seconds']:.1f} s (`{data_dir}`); every line with t >= "
          f"{block['t_min_s']:.0f} s while the source is active (truth.csv `active`: dry-source "

@@ -394,6 +394,8 @@ def _fmt(v, pct=False):
 def markdown(res: dict, meta: dict) -> str:
     L = []
     L.append(f"# TDE-Simulation results ({meta['size']}, seed {meta['seed']})\n")
+    if meta.get("note"):
+        L.append(f"**{meta['note']}**\n")
     L.append(f"- command: `{meta['command']}`")
     L.append(f"- tded: `{meta['tded']}`; methods: {', '.join(meta['labels'])}; "
              f"step: {meta['step'] or 'tded default'}")
@@ -713,6 +715,10 @@ def main(argv=None) -> int:
                          "update, beside a live numpy reference (eval/live.py)")
     ap.add_argument("--live-only", action="store_true",
                     help="run only the live metric; writes live.md and live.json in --results")
+    ap.add_argument("--note", default=None, help="a line for the top of results.md")
+    ap.add_argument("--live-json", default=None, metavar="PATH",
+                    help="put the live block of an earlier --live-only run (its live.json) into "
+                         "these results instead of running the live metric again")
     ap.add_argument("--live-data", default=None,
                     help="live set (DIR with truth.csv and an `active` column); default "
                          "eval/out/live-sSEED, generated when absent")
@@ -771,6 +777,8 @@ def main(argv=None) -> int:
                 REPO / "eval" / "out" / f"live-s{a.seed}"
         if a.live_only:
             return run_live_only(a, tded, live_dir, live_variants, argv)
+        if a.live and a.live_json:
+            raise EvalError("--live and --live-json exclude each other")
         if a.live:  # first: a broken live run fails before the long offline part
             live_res = live_block(a, tded, live_dir, live_variants)
         t0 = time.time()
@@ -800,7 +808,7 @@ def main(argv=None) -> int:
             "tded_wall_s_by_method": wall, "audio_s": audio_s,
             "tded_labels": tded_labels, "reference_labels": list(ref_est),
             "reference_wall_s": ref_wall_s, "reference_clips_computed": ref_computed,
-            "machine": machine_facts(tded),
+            "machine": machine_facts(tded), "note": a.note,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "eval_wall_s": time.time() - t0,
         }
@@ -816,6 +824,16 @@ def main(argv=None) -> int:
         res["meta"] = meta
         if a.live:
             res["live"], meta["live_data"] = live_res
+        elif a.live_json:
+            try:
+                block = json.loads(Path(a.live_json).read_text())
+                meta["live_data"] = block["meta"]["live_data"]
+                meta["live_command"] = block["meta"]["command"]
+                meta["live_date"] = block["meta"]["date"]
+                res["live"] = block
+            except (OSError, json.JSONDecodeError, KeyError) as e:
+                raise EvalError(f"--live-json {a.live_json}: not a live.json of --live-only "
+                                f"({e})") from e
         out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
@@ -830,7 +848,8 @@ def main(argv=None) -> int:
         md = markdown(res, meta)
         sm = summary(res, meta)
         if "live" in res:
-            md += "\n".join(live_mod.markdown(res["live"], meta["live_data"])) + "\n"
+            md += "\n".join(live_mod.markdown(res["live"], meta["live_data"],
+                                               embedded=bool(a.live_json))) + "\n"
             sm += "\n".join(live_mod.summary(res["live"])) + "\n"
         (out / "results.md").write_text(md)
         (out / "summary.md").write_text(sm)

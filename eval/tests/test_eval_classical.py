@@ -197,6 +197,26 @@ def test_live_scorer_on_fake_tded(live_set, tmp_path):
     assert "ref-live-gcc-phat" in (tmp_path / "res" / "live.md").read_text()
 
 
+def test_live_block_goes_into_the_offline_results(tiny_set, live_set, tmp_path):
+    r = run(["--live-only", "--live-data", str(live_set), "--tded", FAKE, "--results",
+             str(tmp_path / "live")], FAKE_TDED_TRUTH=str(live_set / "truth.csv"),
+            FAKE_TDED_OFFSET_MS="0.02")
+    assert r.returncode == 0, r.stderr
+    r = run(["--data", str(tiny_set), "--tded", FAKE, "--results", str(tmp_path / "res"),
+             "--refs", "ref-gcc-phat-whole", "--live-json", str(tmp_path / "live" / "live.json")],
+            FAKE_TDED_TRUTH=str(tiny_set / "truth.csv"), FAKE_TDED_NO_LEARNED="1")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "res" / "results.json").read_text())
+    assert res["live"]["overall"]["daemon-gcc-phat (smoothed)"]["mae_ms"] == pytest.approx(0.02)
+    for f in ("results.md", "summary.md"):
+        text = (tmp_path / "res" / f).read_text()
+        assert "ref-live-gcc-phat" in text and "daemon-gcc-phat (raw)" in text
+    r = run(["--data", str(tiny_set), "--tded", FAKE, "--refs", "none", "--live-json",
+             str(tmp_path / "res" / "results.md")], FAKE_TDED_TRUTH=str(tiny_set / "truth.csv"),
+            FAKE_TDED_NO_LEARNED="1")
+    assert r.returncode != 0 and "--live-json" in r.stderr
+
+
 @pytest.mark.parametrize("env,msg", [({"FAKE_TDED_NULL_AT": "1.5"}, "no finite delay_ms"),
                                      ({"FAKE_TDED_SKIP_AT": "1.5"}, "no published line"),
                                      ({"FAKE_TDED_RUN_EXIT": "3"}, "exited 3")])
