@@ -779,6 +779,14 @@ def main(argv=None) -> int:
             return run_live_only(a, tded, live_dir, live_variants, argv)
         if a.live and a.live_json:
             raise EvalError("--live and --live-json exclude each other")
+        if a.live_json:  # read first: a wrong path fails before the long offline part
+            try:
+                live_json_block = json.loads(Path(a.live_json).read_text())
+                for key in ("command", "date", "live_data"):
+                    live_json_block["meta"][key]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+                raise EvalError(f"--live-json {a.live_json}: not a live.json of --live-only "
+                                f"({e})") from e
         if a.live:  # first: a broken live run fails before the long offline part
             live_res = live_block(a, tded, live_dir, live_variants)
         t0 = time.time()
@@ -825,15 +833,11 @@ def main(argv=None) -> int:
         if a.live:
             res["live"], meta["live_data"] = live_res
         elif a.live_json:
-            try:
-                block = json.loads(Path(a.live_json).read_text())
-                meta["live_data"] = block["meta"]["live_data"]
-                meta["live_command"] = block["meta"]["command"]
-                meta["live_date"] = block["meta"]["date"]
-                res["live"] = block
-            except (OSError, json.JSONDecodeError, KeyError) as e:
-                raise EvalError(f"--live-json {a.live_json}: not a live.json of --live-only "
-                                f"({e})") from e
+            block = live_json_block
+            meta["live_data"] = block["meta"]["live_data"]
+            meta["live_command"] = block["meta"]["command"]
+            meta["live_date"] = block["meta"]["date"]
+            res["live"] = block
         out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
