@@ -80,8 +80,8 @@ public struct DaemonConfig: Equatable, Sendable {
         public var memorySeconds = 0.3
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
         public var subsample = "none"
-        /// GCC-PHAT window shape: `rectangular` or `hann`.
-        public var taper = "rectangular"
+        /// GCC-PHAT window shape: `hann` or `rectangular`.
+        public var taper = "hann"
         /// Samples of audio analysed by each update (>= window); 1600 = 0.1 s at 16 kHz.
         public var span = 1600
         /// Microphone spacing, metres.
