@@ -146,7 +146,9 @@ public final class TDEPipeline {
         smoother = DelaySmoother(config: config.smoother)
         chunk = min(config.updateHop, 4096)
         scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: max(chunk, 64)))
-        ringCap = (config.analysisSpan - estimator.windowLength) / estimator.voteStride + 2
+        // Votes of the span plus those newer than it (up to `voteLatency` samples of them:
+        // released early, counted by a later update).
+        ringCap = (config.analysisSpan - estimator.windowLength + estimator.voteLatency) / estimator.voteStride + 2
         ring = .allocate(capacity: ringCap)
         gather = .allocate(capacity: ringCap)
         energy = .allocate(capacity: config.analysisSpan)
