@@ -1,5 +1,6 @@
 // TDED.swift: the `tded` command-line root.
 import ArgumentParser
+import Engine
 
 /// `tded`: live time-delay estimation and azimuth for a two-microphone array.
 @main
@@ -18,4 +19,11 @@ struct TDED: ParsableCommand {
         ],
         defaultSubcommand: Run.self
     )
+
+    /// Process start: OpenBLAS on the calling thread only (see `BLASRuntime.useOneThread`),
+    /// then the usual argument parsing and dispatch.
+    static func main() {
+        BLASRuntime.useOneThread()
+        main(nil)
+    }
 }
