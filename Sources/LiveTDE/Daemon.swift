@@ -87,6 +87,7 @@ public final class Daemon: @unchecked Sendable {
         }
         o.taper = GCCPHATConfig.Taper(rawValue: e.taper) ?? .rectangular
         o.pooling = GCCPHATConfig.PoolWeighting(parsing: e.pooling) ?? .phat(beta: 1)
+        o.pooledBandHz = DaemonConfig.Engine.parseBand(e.band) ?? nil
         do {
             return try EstimatorFactory.make(o)
         } catch {

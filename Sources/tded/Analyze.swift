@@ -44,6 +44,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
     var memory: Double = 0.3
 
+    @Option(help: "GCC-PHAT, --post pooled: frequency band used, LO-HI in Hz (e.g. 300-3500), or all.")
+    var band: String = "all"
+
     @Option(name: .customLong("mic-distance"), help: "Microphone spacing in metres (for the azimuth).")
     var micDistance: Double = 0.1
 
@@ -112,6 +115,10 @@ struct Analyze: ParsableCommand {
             throw ValidationError("--pooling must be phat, srp or phat-beta=B with 0 < B <= 1 (got '\(pooling)')")
         }
         o.pooling = pw
+        guard let b = DaemonConfig.Engine.parseBand(band) else {
+            throw ValidationError("--band must be LO-HI in Hz with 0 <= LO < HI, or all (got '\(band)')")
+        }
+        o.pooledBandHz = b
         return o
     }
 
