@@ -136,7 +136,9 @@ final class DaemonEndToEndTests: XCTestCase {
             if label == "shipped" {  // the trained model finds the direction (3 samples = 40.0 deg)
                 let raw = lines.filter { $0.d("t") >= 1.5 }.map { $0.d("raw_delay_ms") * 16 }.sorted()
                 XCTAssertGreaterThan(raw.count, 30)
-                XCTAssertEqual(raw[raw.count / 2], Double(E2E.delaySamples), accuracy: 0.25, "median raw delay, samples")
+                if !raw.isEmpty {
+                    XCTAssertEqual(raw[raw.count / 2], Double(E2E.delaySamples), accuracy: 0.25, "median raw delay, samples")
+                }
             }
             let offline = try analyze(s.clip, ["--method", "learned", "--model", model, "--step", "\(step)"])
             XCTAssertGreaterThanOrEqual(offline.count, 75, label)
