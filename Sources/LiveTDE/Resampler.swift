@@ -134,13 +134,15 @@ public enum Resampler {
     }
 }
 
-/// Loads a WAV file as the stereo pair at the engine rate: reads it (`WAVReader`), picks the
-/// channels, resamples with libsoxr when the file rate differs. One-line errors.
+/// Loads a recording as the stereo pair at the engine rate: reads it (`AudioFileStream`,
+/// libsndfile), picks the channels, checks the rate bounds before decoding, resamples with
+/// libsoxr when the file rate differs. One-line errors.
 public enum AudioLoader {
     public static func load(path: String, channels: (Int, Int)?, rate: Int) throws -> (left: [Float], right: [Float]) {
-        let a = try WAVReader.read(path: path, channels: channels)
-        try AudioRates.checkFileRate(a.sampleRate)
-        if a.sampleRate == rate { return (a.left, a.right) }
-        return try Resampler.resample(left: a.left, right: a.right, from: Double(a.sampleRate), to: Double(rate))
+        let s = try AudioFileStream(path: path, channels: channels)
+        try AudioRates.checkFileRate(s.rate)
+        let a = try s.readAll()
+        if s.rate == rate { return a }
+        return try Resampler.resample(left: a.left, right: a.right, from: Double(s.rate), to: Double(rate))
     }
 }
