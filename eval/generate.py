@@ -62,8 +62,15 @@ TRUTH_FIELDS = [
     "file", "delay_samples", "delay_ms", "azimuth_deg", "distance", "room", "mic_distance",
     "rt60", "rt60_target", "snr_db", "source", "source_kind", "kind", "distractor_level",
     "distractor_azimuth_deg", "distractor_distance", "distractor_delay_samples",
-    "distractor_source", "samples", "clip_seed",
+    "distractor_source", "samples", "clip_seed", "active",
 ]
+
+# Live clips (--activity): one character per 50 ms update time t = k * 0.05 s (k = 1, 2, ...):
+# "1" when the dry source's RMS over the 0.1 s before t is within ACTIVE_DB of the clip's
+# loudest such 0.1 s, else "0" (the source is silent or paused there).
+ACTIVE_HOP = RATE // 20
+ACTIVE_SPAN = RATE // 10
+ACTIVE_DB = -20.0
 
 # Size presets. "single" clips: per (room, nominal RT60, SNR) cell; "mixture": per (room, level).
 SIZES = {
@@ -184,6 +191,28 @@ def pick_segment(audio: np.ndarray, clip: int, pre: int, rng) -> tuple[np.ndarra
     return seg, pre_used
 
 
+def _complete(path: Path, clip: int) -> bool:
+    try:
+        info = sf.info(str(path))
+    except Exception:
+        return False
+    return info.frames == clip and info.channels == 2 and info.samplerate == RATE
+
+
+def activity(dry: np.ndarray, clip: int) -> str:
+    """The "active" string of a clip whose dry source (aligned with the clip) is `dry`."""
+    x = np.zeros(clip)
+    x[:min(clip, len(dry))] = dry[:clip]
+    csum = np.concatenate([[0.0], np.cumsum(x ** 2)])
+    ends = np.arange(ACTIVE_HOP, clip + 1, ACTIVE_HOP)
+    starts = np.maximum(0, ends - ACTIVE_SPAN)
+    rms = np.sqrt((csum[ends] - csum[starts]) / ACTIVE_SPAN)
+    if len(rms) == 0 or rms.max() <= 0:
+        return "0" * len(rms)
+    on = rms >= rms.max() * 10.0 ** (ACTIVE_DB / 20.0)
+    return "".join("1" if v else "0" for v in on)
+
+
 def _draw_azimuth(rng, exclude=None) -> int:
     while True:
         a = int(rng.integers(-90, 91))
@@ -218,29 +247,33 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
         src2 = others[int(rng.integers(len(others)))]
         seg2, _ = pick_segment(src2.audio, len(seg), 0, rng)
         positions.append(pos2)
-    rirs = room_rirs(room, spec["rt60"], positions)
-    # The clip starts where the dry segment's active part arrives at the array midpoint.
-    lag = 40 + int(round(dist / C * RATE))  # 40 = pyroomacoustics fractional-delay centre
-    start = pre + lag
-    dom = render([rirs[0][0], rirs[1][0]], seg)
-    total = dom[:, start:start + clip]
-    if total.shape[1] < clip:
-        total = np.pad(total, ((0, 0), (0, clip - total.shape[1])))
-    if kind == "mixture":
-        dis = render([rirs[0][1], rirs[1][1]], seg2)[:, start:start + clip]
-        if dis.shape[1] < clip:
-            dis = np.pad(dis, ((0, 0), (0, clip - dis.shape[1])))
-        rms_dom = math.sqrt(float(np.mean(total ** 2)))
-        rms_dis = math.sqrt(float(np.mean(dis ** 2)))
-        if rms_dis > 0:
-            dis *= level * rms_dom / rms_dis
-        total = total + dis
-    noisy = add_noise(total, spec["snr"], rng)
-    peak = float(np.max(np.abs(noisy)))
-    if peak > 0:
-        noisy *= 0.9 / peak
+    active = activity(seg[pre:pre + clip], clip) if spec.get("activity") else ""
     name = spec["name"]
-    sf.write(str(out_dir / name), noisy.T.astype(np.float32), RATE, subtype=subtype)
+    # --reuse: a complete clip already on disk is kept (same spec, same seed -> same audio);
+    # only its truth row is recomputed (geometry and source draws need no rendering).
+    if not (spec.get("reuse") and _complete(out_dir / name, clip)):
+        rirs = room_rirs(room, spec["rt60"], positions)
+        # The clip starts where the dry segment's active part arrives at the array midpoint.
+        lag = 40 + int(round(dist / C * RATE))  # 40 = pyroomacoustics fractional-delay centre
+        start = pre + lag
+        dom = render([rirs[0][0], rirs[1][0]], seg)
+        total = dom[:, start:start + clip]
+        if total.shape[1] < clip:
+            total = np.pad(total, ((0, 0), (0, clip - total.shape[1])))
+        if kind == "mixture":
+            dis = render([rirs[0][1], rirs[1][1]], seg2)[:, start:start + clip]
+            if dis.shape[1] < clip:
+                dis = np.pad(dis, ((0, 0), (0, clip - dis.shape[1])))
+            rms_dom = math.sqrt(float(np.mean(total ** 2)))
+            rms_dis = math.sqrt(float(np.mean(dis ** 2)))
+            if rms_dis > 0:
+                dis *= level * rms_dom / rms_dis
+            total = total + dis
+        noisy = add_noise(total, spec["snr"], rng)
+        peak = float(np.max(np.abs(noisy)))
+        if peak > 0:
+            noisy *= 0.9 / peak
+        sf.write(str(out_dir / name), noisy.T.astype(np.float32), RATE, subtype=subtype)
     delay = true_delay_s(room, pos)
     row = {
         "file": name, "delay_samples": delay * RATE, "delay_ms": delay * 1000.0,
@@ -252,6 +285,7 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
         "distractor_level": "" if level is None else level,
         "distractor_azimuth_deg": "", "distractor_distance": "", "distractor_delay_samples": "",
         "distractor_source": "", "samples": clip, "clip_seed": f"{spec['seed']}:{spec['index']}",
+        "active": active,
     }
     if kind == "mixture":
         row.update({"distractor_azimuth_deg": az2, "distractor_distance": dist2,
@@ -262,8 +296,13 @@ def make_clip(spec: dict, pool, out_dir: Path, subtype: str = "PCM_16") -> dict:
 
 def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | None = None,
          mixture_snr: float = 30.0, mixture_rt60: float = 0.1,
-         single_samples: int = SINGLE_SAMPLES, music_fraction: float = 0.25) -> list[dict]:
-    """The list of clip specs for a size preset (deterministic in `seed`)."""
+         single_samples: int = SINGLE_SAMPLES, music_fraction: float = 0.25,
+         activity: bool = False, subset: tuple[int, int] | None = None) -> list[dict]:
+    """The list of clip specs for a size preset (deterministic in `seed`).
+
+    subset (N, M): only the first N clips of each single-source cell (or of the spread) and
+    the first M mixtures of each level, with the names, indices and audio they have in the
+    whole plan: a subset of exactly the same clips."""
     preset = SIZES[size]
     rng = np.random.default_rng([seed, 1])
     specs = []
@@ -273,8 +312,9 @@ def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | Non
         for room in rooms:
             for rt in NOMINAL_RT60:
                 for snr in SNRS_DB:
-                    for _ in range(per):
-                        specs.append({"kind": "single", "room": room, "rt60": rt, "snr": snr})
+                    for j in range(per):
+                        specs.append({"kind": "single", "room": room, "rt60": rt, "snr": snr,
+                                      "pos": j})
     else:
         total = n_single if n_single is not None else preset["single_n"]
         # a spread: rooms cycle, conditions from a shuffled grid (every RT60 and SNR appear)
@@ -282,21 +322,25 @@ def plan(size: str, seed: int, n_single: int | None = None, n_mixture: int | Non
         order = rng.permutation(len(cells))
         for i in range(total):
             rt, snr = cells[order[i % len(cells)]]
-            specs.append({"kind": "single", "room": rooms[i % 3], "rt60": rt, "snr": snr})
+            specs.append({"kind": "single", "room": rooms[i % 3], "rt60": rt, "snr": snr,
+                          "pos": i})
     per_level = n_mixture if n_mixture is not None else preset["mixture_n_per_level"]
     k = 0
     for level in LEVELS:
-        for _ in range(per_level):
+        for j in range(per_level):
             specs.append({"kind": "mixture", "room": rooms[k % 3], "rt60": mixture_rt60,
-                          "snr": mixture_snr, "level": level})
+                          "snr": mixture_snr, "level": level, "pos": j})
             k += 1
     for i, s in enumerate(specs):
         s["seed"] = seed
         s["index"] = i
         s["samples"] = single_samples
         s["music_fraction"] = music_fraction if s["kind"] == "single" else 0.0
+        s["activity"] = activity
         tag = "mix" if s["kind"] == "mixture" else "one"
         s["name"] = f"{tag}_{i:05d}.wav"
+    if subset is not None:
+        specs = [s for s in specs if s["pos"] < subset[0 if s["kind"] == "single" else 1]]
     return specs
 
 
@@ -336,11 +380,14 @@ def generate(out_dir: Path | str, size: str = "small", seed: int = 7, jobs: int 
              n_single: int | None = None, n_mixture: int | None = None,
              mixture_snr: float = 30.0, mixture_rt60: float = 0.1,
              single_samples: int = SINGLE_SAMPLES, progress: bool = False,
-             music_fraction: float = 0.25) -> list[dict]:
+             music_fraction: float = 0.25, activity: bool = False,
+             subset: tuple[int, int] | None = None, reuse: bool = False) -> list[dict]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     specs = plan(size, seed, n_single, n_mixture, mixture_snr, mixture_rt60, single_samples,
-                 music_fraction)
+                 music_fraction, activity, subset)
+    for s in specs:
+        s["reuse"] = reuse
     t0 = time.time()
     rows = []
     if jobs <= 1:
@@ -388,12 +435,24 @@ def main(argv=None) -> int:
     ap.add_argument("--music-fraction", type=float, default=0.25,
                     help="share of single-source clips drawn from music when music is present "
                          "(mixtures are always speech over speech)")
+    ap.add_argument("--activity", action="store_true",
+                    help="fill truth.csv's `active` column: per 50 ms update, is the dry source "
+                         "active (for the live metric's multi-second clips)")
+    ap.add_argument("--subset", default=None, metavar="N,M",
+                    help="only the first N clips of each single-source cell and the first M "
+                         "mixtures of each level (same names and audio as in the whole set)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep complete clips already in OUT (same seed and plan) instead of "
+                         "rendering them again; truth.csv is rewritten for the whole plan")
     ap.add_argument("--subtype", default="PCM_16", help="WAV subtype (PCM_16, FLOAT, ...)")
     a = ap.parse_args(argv)
     t0 = time.time()
     rows = generate(a.out, a.size, a.seed, a.jobs, a.sources, tuple(a.kinds.split(",")),
                     a.subtype, a.n_single, a.n_mixture, a.mixture_snr, a.mixture_rt60,
-                    a.single_samples, progress=True, music_fraction=a.music_fraction)
+                    a.single_samples, progress=True, music_fraction=a.music_fraction,
+                    activity=a.activity,
+                    subset=tuple(int(v) for v in a.subset.split(",")) if a.subset else None,
+                    reuse=a.reuse)
     kinds = {}
     for r in rows:
         kinds[r["source_kind"]] = kinds.get(r["source_kind"], 0) + 1

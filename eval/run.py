@@ -4,10 +4,13 @@
     python3 eval/run.py --size small              # generate (if needed) + score the small set
     python3 eval/run.py --size full --jobs 2 --results eval/results/full
 
-Estimates come only from the shipped binary, ``tded analyze --whole`` (many files per call,
-grouped by room so each call gets that room's ``--mic-distance``); this script never computes
-a delay itself. The one thing computed here is the IID baseline (louder channel = side), which
-is not tded's algorithm and only gives a left/right answer.
+tded's rows come only from the shipped binary, ``tded analyze --whole`` (many files per call,
+grouped by room so each call gets that room's ``--mic-distance``). Beside them, rows labelled
+``ref-*`` are classical references computed in Python on the same clips (eval/classical.py:
+whole-clip and Welch GCC-PHAT in numpy, pyroomacoustics SRP-PHAT and NormMUSIC): what a user
+would write instead of running tded. They never feed a tded row. The IID baseline (louder
+channel = side) is also computed here and only gives a left/right answer. ``--live`` adds the
+live metric (eval/live.py): per-update error of ``tded run --input`` on multi-second clips.
 
 It fails loudly (non-zero exit, one clear message) when tded is missing, a clip is unreadable,
 tded rejects a clip, or a method returns no estimate for a clip: nothing missing is ever
@@ -32,7 +35,9 @@ import soundfile as sf
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+import classical  # noqa: E402
 import generate as gen  # noqa: E402
+import live as live_mod  # noqa: E402
 
 RATE = 16000
 LR_MIN_AZIMUTH = 5  # left/right accuracy ignores clips within +-5 deg of broadside
@@ -136,6 +141,159 @@ def run_tded(tded: Path, args: list[str], clips: list[Path], mic_distance: float
     return out, wall
 
 
+# ---------------------------------------------------------------------------- references
+def _ref_one(task):
+    name, path, mic_l, mic_r, refs = task
+    try:
+        x, sr = sf.read(str(path), dtype="float64", always_2d=True)
+        if sr != RATE or x.shape[1] != 2:
+            raise ValueError(f"expected 16 kHz stereo, got {sr} Hz x {x.shape[1]}")
+        d = classical.reference_delays(x[:, 0], x[:, 1], mic_l, mic_r, refs)
+    except Exception as e:  # reported with the clip's name by the caller
+        return name, None, f"{type(e).__name__}: {e}"
+    return name, {k: v * 1000.0 / RATE for k, v in d.items()}, None
+
+
+def compute_references(truth: list[dict], data_dir: Path, refs: list[str],
+                       jobs: int) -> tuple[dict, dict]:
+    """{label: {file: delay_ms}} for the Python references on every clip, and the wall time
+    per reference (split evenly; they run together), and how many clips were computed (the rest
+came from the cache, see REF_CACHE). Raises EvalError on any failure: a clip
+    without a finite answer is never scored."""
+    if not refs:
+        return {}, {}, 0
+    cache_path = data_dir / REF_CACHE
+    cache = _load_ref_cache(cache_path)
+    version = _ref_version()
+    keys = {r["file"]: _ref_key(data_dir / r["file"], version) for r in truth}
+    todo = [r for r in truth
+            if not all(lab in cache.get(keys[r["file"]] or "", {}) for lab in refs)]
+    tasks = [(r["file"], data_dir / r["file"], gen.ROOMS[r["room"]]["mic_l"],
+              gen.ROOMS[r["room"]]["mic_r"], tuple(refs)) for r in todo]
+    t0 = time.perf_counter()
+    if jobs > 1 and len(tasks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs) as ex:
+            results = list(ex.map(_ref_one, tasks, chunksize=16))
+    else:
+        results = [_ref_one(t) for t in tasks]
+    wall = time.perf_counter() - t0
+    for name, d, err in results:
+        if err is not None:
+            raise EvalError(f"reference estimators failed on {name}: {err}")
+        if keys[name]:
+            cache.setdefault(keys[name], {}).update(d)
+    if results:
+        _save_ref_cache(cache_path, cache)
+    out: dict[str, dict] = {lab: {} for lab in refs}
+    fresh = {name: d for name, d, _ in results}
+    for r in truth:
+        name = r["file"]
+        d = fresh.get(name) or cache.get(keys[name] or "", {})
+        for lab in refs:
+            v = d.get(lab)
+            if not _finite(v):
+                raise EvalError(f"{lab} gave no finite delay for {name}: {v!r}")
+            out[lab][name] = float(v)
+    if todo and len(todo) < len(truth):
+        print(f"note: references computed on {len(todo)} clips, {len(truth) - len(todo)} from "
+              f"{cache_path}", file=sys.stderr)
+    return out, {lab: wall / len(refs) for lab in refs}, len(todo)
+
+
+# The references are deterministic: their answers are cached beside the clips (the data
+# directory, ignored by git) under a key of the clip's name, size and mtime and a hash of
+# eval/classical.py and the pyroomacoustics version, so a re-run with a new tded variant
+# does not recompute them. Delete the file to force a recomputation.
+REF_CACHE = "refs-cache.json"
+
+
+def _ref_version() -> str:
+    import hashlib
+    from importlib import metadata
+    h = hashlib.sha256((HERE / "classical.py").read_bytes())
+    try:
+        h.update(metadata.version("pyroomacoustics").encode())
+    except metadata.PackageNotFoundError:
+        pass
+    return h.hexdigest()[:16]
+
+
+def _ref_key(path: Path, version: str) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # unreadable: computed (and failing loudly) like any other clip
+    return f"{path.name}|{st.st_size}|{st.st_mtime_ns}|{version}"
+
+
+def _load_ref_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _save_ref_cache(path: Path, cache: dict) -> None:
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(path)
+    except OSError as e:
+        print(f"note: cannot write the reference cache {path}: {e}", file=sys.stderr)
+
+
+def machine_facts(tded: Path | None) -> dict:
+    """CPU, OpenBLAS core, package versions and the tded commit, so that figures can be
+    compared across machines (issue 9 item 5)."""
+    import platform
+    from importlib import metadata
+    facts: dict = {"python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                facts["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ln.startswith("flags")), "")
+        facts["avx512f"] = " avx512f" in flags
+    except OSError:
+        facts["cpu_model"] = platform.processor() or "unknown"
+    facts["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE", "")
+    for pkg in ("numpy", "scipy", "pyroomacoustics", "torch", "soundfile"):
+        try:
+            facts[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            facts[pkg] = None
+    try:
+        r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                           text=True, timeout=20)
+        facts["git_commit"] = r.stdout.strip() or None
+        r = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=20)
+        facts["git_dirty"] = bool(r.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        facts["git_commit"] = None
+    if tded is not None:
+        facts["openblas_core"] = openblas_core(tded)
+    return facts
+
+
+def openblas_core(tded: Path) -> str | None:
+    """The OpenBLAS kernel tded loads ("Core: X" that OpenBLAS prints with
+    OPENBLAS_VERBOSE=2 when it starts), or None if it says nothing."""
+    env = dict(os.environ, OPENBLAS_VERBOSE="2")
+    try:
+        r = subprocess.run([str(tded), "analyze", "--help"], capture_output=True, text=True,
+                           env=env, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in (r.stderr + r.stdout).splitlines():
+        if line.strip().startswith("Core:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 # ---------------------------------------------------------------------------- scoring
 def iid_side(path: Path) -> int:
     """IID baseline: +1 (left, positive delay) if the left channel is louder, else -1."""
@@ -236,6 +394,8 @@ def _fmt(v, pct=False):
 def markdown(res: dict, meta: dict) -> str:
     L = []
     L.append(f"# TDE-Simulation results ({meta['size']}, seed {meta['seed']})\n")
+    if meta.get("note"):
+        L.append(f"**{meta['note']}**\n")
     L.append(f"- command: `{meta['command']}`")
     L.append(f"- tded: `{meta['tded']}`; methods: {', '.join(meta['labels'])}; "
              f"step: {meta['step'] or 'tded default'}")
@@ -248,6 +408,14 @@ def markdown(res: dict, meta: dict) -> str:
         lm = meta["learned_model"]
         L.append(f"- learned model: `{lm['path']}` sha256 {lm['sha256'][:16]}, {lm['bytes']} "
                  f"bytes, written {lm['mtime']}")
+    if meta.get("reference_labels"):
+        L.append(f"- rows `ref-*` ({', '.join(meta['reference_labels'])}): classical references "
+                 f"computed in Python (eval/classical.py) on the same clips, not by tded; "
+                 f"{meta['reference_wall_s']:.1f} s wall for all of them on "
+                 f"{meta.get('reference_clips_computed', meta['n_clips'])} clips (the others' "
+                 f"answers from {REF_CACHE}). Every other row comes from the tded binary alone")
+    if meta.get("machine"):
+        L.append("- machine: " + machine_line(meta["machine"]))
     L.append(f"- errors in ms; L/R = left/right accuracy over clips with |azimuth| >= "
              f"{LR_MIN_AZIMUTH} deg; IID = louder channel (Python baseline, side only)\n")
     labels = meta["labels"]
@@ -281,6 +449,16 @@ def markdown(res: dict, meta: dict) -> str:
                              + " |")
                 L.append("")
     return "\n".join(L) + "\n"
+
+
+def machine_line(m: dict) -> str:
+    return (f"{m.get('cpu_model', '?')} ({m.get('cpus', '?')} CPUs, AVX-512 "
+            f"{'yes' if m.get('avx512f') else 'no'}), OpenBLAS core "
+            f"{m.get('openblas_core') or 'not reported'}"
+            f" (OPENBLAS_CORETYPE={m.get('OPENBLAS_CORETYPE') or 'unset'}); python "
+            f"{m.get('python')}, numpy {m.get('numpy')}, scipy {m.get('scipy')}, pyroomacoustics "
+            f"{m.get('pyroomacoustics')}, torch {m.get('torch')}; tded commit "
+            f"{(m.get('git_commit') or '?')[:12]}{' (dirty tree)' if m.get('git_dirty') else ''}")
 
 
 def _overall_table(b: dict, labels: list, iid_label: str) -> list:
@@ -401,7 +579,7 @@ def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], s
             raise EvalError(f"method {m} requested but tded gives no estimate with it: {why}")
         else:
             print(f"note: method {m} skipped (tded analyze --method {m}: {why})", file=sys.stderr)
-    if not active:
+    if not active and methods:
         raise EvalError("no method produced an estimate on the probe clip")
     estimates, wall = {}, {}
     jobs_list = [(f"{m}-{p}", ["--method", m, "--post", p] + margs(m))
@@ -442,6 +620,54 @@ def evaluate(data_dir: Path, tded: Path, methods: list[str], posts: list[str], s
     return truth, estimates, iid, wall, audio_s
 
 
+def ensure_live_set(a, live_dir: Path) -> Path:
+    """The live set: multi-second single-source clips with the `active` column (generated with
+    generate.py --activity when absent: same rooms, sources and seed policy as the eval set)."""
+    if (live_dir / "truth.csv").is_file():
+        return live_dir
+    if a.live_data:
+        raise EvalError(f"no truth.csv in {live_dir}")
+    gargs = ["--out", str(live_dir), "--size", "full", "--seed", str(a.seed), "--n-single",
+             str(a.live_n), "--n-mixture", "0", "--single-samples",
+             str(int(round(a.live_seconds * RATE))), "--activity", "--jobs", str(a.jobs)]
+    print("generating the live set: generate.py " + " ".join(gargs), file=sys.stderr)
+    if gen.main(gargs) != 0:
+        raise EvalError("generator failed (live set)")
+    return live_dir
+
+
+def live_block(a, tded: Path, live_dir: Path, live_variants) -> tuple[dict, str]:
+    live_dir = ensure_live_set(a, live_dir)
+    t0 = time.time()
+    try:
+        block = live_mod.evaluate_live(live_dir, tded, live_variants, a.jobs)
+    except live_mod.EvalLiveError as e:
+        raise EvalError(f"live metric: {e}") from e
+    block["eval_wall_s"] = time.time() - t0
+    block["variants"] = {lab: args for lab, args in live_variants}
+    shown = str(live_dir.relative_to(REPO)) if live_dir.is_relative_to(REPO) else str(live_dir)
+    return block, shown
+
+
+def run_live_only(a, tded: Path, live_dir: Path, live_variants, argv) -> int:
+    block, shown = live_block(a, tded, live_dir, live_variants)
+    block["meta"] = {"command": "python3 eval/run.py " + shlex.join(
+        argv if argv is not None else sys.argv[1:]), "date": time.strftime(
+        "%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine_facts(tded),
+        "tded": str(tded), "live_data": shown}
+    out = Path(a.results) if a.results else REPO / "eval" / "out" / "results-live"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "live.json").write_text(json.dumps(block, indent=1) + "\n")
+    md = [f"# Live metric ({shown})\n", f"- command: `{block['meta']['command']}`",
+          f"- date {block['meta']['date']}; machine: {machine_line(block['meta']['machine'])}\n"]
+    (out / "live.md").write_text("\n".join(md + live_mod.markdown(block, shown)) + "\n")
+    for name in block["labels"]:
+        print(f"live {name}: MAE {block['overall'][name].get('mae_ms', float('nan')):.3f} ms "
+              f"over {block['overall'][name]['n']} updates")
+    print(f"wrote {out / 'live.md'}, {out / 'live.json'}")
+    return 0
+
+
 def describe_sources(truth: list[dict]) -> str:
     counts: dict[str, int] = {}
     for r in truth:
@@ -478,6 +704,32 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
                     help="extra configuration, e.g. 'gcc-phat-hann-mean=--method gcc-phat "
                          "--taper hann --post mean' (repeatable)")
+    ap.add_argument("--refs", default="all",
+                    help="classical references computed in Python on the same clips (rows "
+                         "ref-*): comma list of " + ", ".join(classical.REFERENCES) +
+                         "; 'all' (default) or 'none'")
+    ap.add_argument("--only-variants", action="store_true",
+                    help="score only the --variant configurations (no method x post grid)")
+    ap.add_argument("--live", action="store_true",
+                    help="also the live metric: `tded run --input` on multi-second clips, per "
+                         "update, beside a live numpy reference (eval/live.py)")
+    ap.add_argument("--live-only", action="store_true",
+                    help="run only the live metric; writes live.md and live.json in --results")
+    ap.add_argument("--note", default=None, help="a line for the top of results.md")
+    ap.add_argument("--live-json", default=None, metavar="PATH",
+                    help="put the live block of an earlier --live-only run (its live.json) into "
+                         "these results instead of running the live metric again")
+    ap.add_argument("--live-data", default=None,
+                    help="live set (DIR with truth.csv and an `active` column); default "
+                         "eval/out/live-sSEED, generated when absent")
+    ap.add_argument("--live-n", type=int, default=4,
+                    help="live clips per room x RT60 x SNR cell when generating (default 4: 300)")
+    ap.add_argument("--live-seconds", type=float, default=4.0, help="live clip length")
+    ap.add_argument("--live-variant", action="append", default=[], metavar="LABEL=ARGS",
+                    help="daemon configuration for the live metric (repeatable; default "
+                         "'daemon-gcc-phat=' = tded run defaults): ARGS are `tded run` flags, "
+                         "and section.key=VALUE tokens written into its TOML config, e.g. "
+                         "'daemon-mean=engine.post=\"mean\"'")
     a = ap.parse_args(argv)
     try:
         tded = find_tded(a.tded)
@@ -492,6 +744,16 @@ def main(argv=None) -> int:
                          "--jobs", str(a.jobs)] + a.gen_args.split()
                 if gen.main(gargs) != 0:
                     raise EvalError("generator failed")
+        if a.refs == "all":
+            refs = list(classical.REFERENCES)
+        elif a.refs == "none":
+            refs = []
+        else:
+            refs = [r for r in a.refs.split(",") if r]
+            bad = [r for r in refs if r not in classical.REFERENCES]
+            if bad:
+                raise EvalError(f"unknown reference(s) {', '.join(bad)}; known: "
+                                f"{', '.join(classical.REFERENCES)}")
         if a.methods == "auto":
             methods, require = ["gcc-phat", "learned"], {"gcc-phat"}
         else:
@@ -504,10 +766,42 @@ def main(argv=None) -> int:
             if not sep or not lab.strip():
                 raise EvalError(f"--variant wants LABEL=ARGS (got {v!r})")
             variants.append((lab.strip(), args.split()))
+        if a.live or a.live_only:
+            live_variants = []
+            for v in (a.live_variant or ["daemon-gcc-phat="]):
+                lab, sep, args = v.partition("=")
+                if not sep or not lab.strip():
+                    raise EvalError(f"--live-variant wants LABEL=ARGS (got {v!r})")
+                live_variants.append((lab.strip(), args))
+            live_dir = Path(a.live_data) if a.live_data else \
+                REPO / "eval" / "out" / f"live-s{a.seed}"
+        if a.live_only:
+            return run_live_only(a, tded, live_dir, live_variants, argv)
+        if a.live and a.live_json:
+            raise EvalError("--live and --live-json exclude each other")
+        if a.live_json:  # read first: a wrong path fails before the long offline part
+            try:
+                live_json_block = json.loads(Path(a.live_json).read_text())
+                for key in ("command", "date", "live_data"):
+                    live_json_block["meta"][key]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+                raise EvalError(f"--live-json {a.live_json}: not a live.json of --live-only "
+                                f"({e})") from e
+        if a.live:  # first: a broken live run fails before the long offline part
+            live_res = live_block(a, tded, live_dir, live_variants)
         t0 = time.time()
+        if a.only_variants:
+            if not variants:
+                raise EvalError("--only-variants needs at least one --variant")
+            methods, posts = [], []
         truth, est, iid, wall, audio_s = evaluate(data_dir, tded, methods, posts, a.step,
                                                   a.batch, a.jobs, a.tded_arg, require,
                                                   a.model, variants)
+        tded_labels = list(est)
+        t_ref = time.time()
+        ref_est, ref_wall, ref_computed = compute_references(truth, data_dir, refs, a.jobs)
+        ref_wall_s = time.time() - t_ref
+        est.update(ref_est)
         res = score(truth, est, iid)
         labels = list(est)
         meta = {
@@ -520,6 +814,9 @@ def main(argv=None) -> int:
             "n_mixture": sum(r["kind"] == "mixture" for r in truth),
             "sources": describe_sources(truth), "tded_wall_s": float(np.mean(list(wall.values()))),
             "tded_wall_s_by_method": wall, "audio_s": audio_s,
+            "tded_labels": tded_labels, "reference_labels": list(ref_est),
+            "reference_wall_s": ref_wall_s, "reference_clips_computed": ref_computed,
+            "machine": machine_facts(tded), "note": a.note,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "eval_wall_s": time.time() - t0,
         }
@@ -533,6 +830,14 @@ def main(argv=None) -> int:
                     "bytes": mp.stat().st_size,
                     "mtime": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(mp.stat().st_mtime))}
         res["meta"] = meta
+        if a.live:
+            res["live"], meta["live_data"] = live_res
+        elif a.live_json:
+            block = live_json_block
+            meta["live_data"] = block["meta"]["live_data"]
+            meta["live_command"] = block["meta"]["command"]
+            meta["live_date"] = block["meta"]["date"]
+            res["live"] = block
         out = Path(a.results) if a.results else REPO / "eval" / "out" / f"results-{a.size}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(res, indent=1, sort_keys=False) + "\n")
@@ -545,8 +850,13 @@ def main(argv=None) -> int:
                                   r["delay_ms"], str(iid[r["file"]])] +
                                  [f"{est[lab][r['file']]:.5f}" for lab in labels]) + "\n")
         md = markdown(res, meta)
+        sm = summary(res, meta)
+        if "live" in res:
+            md += "\n".join(live_mod.markdown(res["live"], meta["live_data"],
+                                               embedded=bool(a.live_json))) + "\n"
+            sm += "\n".join(live_mod.summary(res["live"])) + "\n"
         (out / "results.md").write_text(md)
-        (out / "summary.md").write_text(summary(res, meta))
+        (out / "summary.md").write_text(sm)
         pngs = plots(res, labels, out)
         for kind, b in res["sets"].items():
             print(f"{kind} ({b['n']} clips): " + "; ".join(

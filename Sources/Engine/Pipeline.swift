@@ -332,8 +332,11 @@ public final class TDEPipeline {
         init(_ r: VoteResult) { delay = r.delay; count = r.count; confidence = r.inlierFraction }
     }
 
+    /// Windows whose evidence is empty (digital silence) give no delay: 0 at confidence 0, so
+    /// the update is flagged `low_confidence` (and `silent`) and the smoother holds.
     private func pooledResult(_ ev: EvidenceEstimator, _ v: UnsafeMutablePointer<Float>, count: Int) -> Aggregate {
-        guard count > 0, let e = ev.resolve(pooled: v) else { return Aggregate(delay: 0, count: 0, confidence: 0) }
+        guard count > 0 else { return Aggregate(delay: 0, count: 0, confidence: 0) }
+        guard let e = ev.resolve(pooled: v) else { return Aggregate(delay: 0, count: count, confidence: 0) }
         return Aggregate(delay: e.delay, count: count, confidence: e.confidence)
     }
 

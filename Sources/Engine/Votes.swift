@@ -11,6 +11,10 @@ public enum VotePost: String, Sendable, CaseIterable {
     /// (`PipelineConfig.memorySeconds`), and one peak with sub-sample refinement is taken
     /// (see `EvidenceEstimator`).
     case pooled
+
+    /// The post-processings computed from per-window votes (`VoteAggregator`); `pooled` is
+    /// computed from evidence by `TDEPipeline`.
+    public static let voteBased: [VotePost] = [.mode, .mean]
 }
 
 /// One aggregated delay with its support.

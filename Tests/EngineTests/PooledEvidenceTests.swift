@@ -118,14 +118,21 @@ final class PooledEvidenceTests: XCTestCase {
         XCTAssertThrowsError(try pipeline(try gcc(), memory: .infinity))
     }
 
-    /// Digital silence carries no evidence: no estimate, flagged, never a number invented.
+    /// Digital silence carries no evidence: delay 0 at confidence 0, flagged silent and low
+    /// confidence, never a direction invented.
     func testSilenceGivesNoPooledEstimate() throws {
         let z = [Float](repeating: 0, count: 4000)
         let p = try pipeline(try gcc(), keepAll: true)
         let ups = p.process(left: z, right: z)
-        for u in ups { XCTAssertTrue(u.flags.contains(.noVotes) || u.flags.contains(.silent)) }
-        XCTAssertTrue(ups.last!.flags.contains(.noVotes))
-        XCTAssertEqual(p.wholeResult().votes, 0)
+        XCTAssertTrue(ups[0].flags.contains(.noVotes))
+        for u in ups.dropFirst() {
+            XCTAssertTrue(u.flags.isSuperset(of: [.silent, .lowConfidence, .holding]), "\(u.flags.names)")
+            XCTAssertEqual(u.delaySamples, 0); XCTAssertEqual(u.confidence, 0)
+        }
+        let w = p.wholeResult()
+        XCTAssertEqual(w.votes, (4000 - 1024) / 8 + 1)
+        XCTAssertEqual(w.confidence, 0)
+        XCTAssertTrue(w.flags.contains(.lowConfidence))
     }
 
     /// Learned resolve: exact for a Gaussian-shaped (log-parabolic) pooled peak, confidence is

@@ -341,7 +341,10 @@ final class FaultInjectionTests: XCTestCase {
         let start = samples[0], first = samples[1], last = samples[samples.count - 1]
         XCTAssertGreaterThan(start.1, 0); XCTAssertGreaterThan(first.2, 0, "status lacks heap_in_use_kb")
         XCTAssertLessThan(last.2 - first.2, 150, "heap in use grew \(last.2 - first.2) KB over \(last.0 - first.0) reloads")
-        XCTAssertLessThan(samples.map { $0.1 }.max()! - start.1, 2048, "RSS grew over 300 reloads: \(samples)")
+        // The first reloads raise the allocator's high-water mark once (old and new pipeline
+        // coexist during a swap; a pooled pipeline holds ~1 MB of evidence); after that, flat.
+        XCTAssertLessThan(first.1 - start.1, 8192, "RSS jumped over the first reloads: \(samples)")
+        XCTAssertLessThan(samples.dropFirst().map { $0.1 }.max()! - first.1, 2048, "RSS grew over 300 reloads: \(samples)")
         XCTAssertLessThanOrEqual(abs(last.3 - start.3), 1, "descriptors leaked: \(samples)")
         XCTAssertFalse(d.log.contains("error"), d.log)
     }

@@ -145,3 +145,37 @@ def test_cli_small_set_is_deterministic(tmp_path, monkeypatch):
     a0 = sf.read(str(tmp_path / "a" / rows[0]["file"]))[0]
     b0 = sf.read(str(tmp_path / "b" / rows[0]["file"]))[0]
     assert np.array_equal(a0, b0)
+
+
+def test_subset_is_the_same_clips_as_the_whole_plan():
+    whole = {s["name"]: s for s in gen.plan("full", 7)}
+    sub = gen.plan("full", 7, subset=(2, 3))
+    assert len(sub) == 3 * 5 * 5 * 2 + 5 * 3
+    for s in sub:
+        assert s == whole[s["name"]]
+    per_cell = {}
+    for s in sub:
+        key = (s["room"], s["rt60"], s["snr"]) if s["kind"] == "single" else s["level"]
+        per_cell.setdefault(key, []).append(s["index"])
+    for key, idx in per_cell.items():   # the first clips of each cell in the whole plan
+        first = sorted(x["index"] for x in whole.values() if (
+            (x["room"], x["rt60"], x["snr"]) if x["kind"] == "single" else x["level"]) == key)
+        assert sorted(idx) == first[:len(idx)], key
+
+
+def test_reuse_keeps_complete_clips_and_rewrites_truth(tmp_path):
+    args = ["--out", str(tmp_path), "--size", "small", "--seed", "5", "--n-single", "3",
+            "--n-mixture", "0"]
+    assert gen.main(args) == 0
+    truth = (tmp_path / "truth.csv").read_text()
+    rows = gen.read_truth(tmp_path / "truth.csv")
+    keep, redo = tmp_path / rows[0]["file"], tmp_path / rows[1]["file"]
+    keep.write_bytes(keep.read_bytes())                    # complete: must be kept as is
+    mtime = keep.stat().st_mtime_ns
+    x = sf.read(str(redo))[0]
+    sf.write(str(redo), x[:100], 16000)                     # truncated: must be rendered again
+    (tmp_path / "truth.csv").unlink()
+    assert gen.main(args + ["--reuse"]) == 0
+    assert (tmp_path / "truth.csv").read_text() == truth
+    assert keep.stat().st_mtime_ns == mtime
+    assert np.array_equal(sf.read(str(redo))[0], x)
