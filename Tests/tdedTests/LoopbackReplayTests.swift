@@ -62,4 +62,58 @@ final class LoopbackReplayTests: XCTestCase {
         let left = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp"))?.filter { $0.hasPrefix("tded-loopback.") } ?? []
         XCTAssertTrue(left.isEmpty, "left behind: \(left)")
     }
+
+    /// A sound server that goes away mid-stream gets the recovery of an unplugged device: one
+    /// "lost" line, retries with backoff, "is back" when a server returns; the daemon runs on.
+    func testSoundServerGoingAwayMidStreamIsRecovered() throws {
+        for t in ["/usr/bin/pulseaudio", "/usr/bin/pactl"] where !FileManager.default.isExecutableFile(atPath: t) {
+            throw XCTSkip("\(t) not installed")
+        }
+        guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so")
+                || FileManager.default.fileExists(atPath: "/usr/lib/aarch64-linux-gnu/alsa-lib/libasound_module_pcm_pulse.so") else {
+            throw XCTSkip("ALSA pulse plugin not installed (libasound2-plugins)")
+        }
+        let dir = E2E.tempDir(self)
+        let run = dir + "/run"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let env = ["XDG_RUNTIME_DIR": run, "PULSE_RUNTIME_PATH": run + "/pulse", "HOME": dir]
+        func startServer() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/pulseaudio")
+            p.arguments = ["-n", "--daemonize=no", "--exit-idle-time=-1", "--disable-shm=yes",
+                           "-L", "module-native-protocol-unix", "-L", "module-null-sink sink_name=tdesink rate=48000 channels=2"]
+            var e = ProcessInfo.processInfo.environment
+            for (k, v) in env { e[k] = v }
+            e.removeValue(forKey: "PULSE_SERVER")
+            p.environment = e
+            p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+            try p.run()
+            XCTAssertTrue(waitUntil(10) { FileManager.default.fileExists(atPath: run + "/pulse/native") }, "PulseAudio did not start")
+            return p
+        }
+        var server = try startServer()
+        defer { if server.isRunning { server.terminate(); server.waitUntilExit() } }
+        let asound = dir + "/asound.conf"
+        try "</usr/share/alsa/alsa.conf>\npcm.tdemonitor {\n    type pulse\n    device \"tdesink.monitor\"\n}\n"
+            .write(toFile: asound, atomically: true, encoding: .utf8)
+        let cfg = dir + "/tded.toml"
+        try E2E.writeConfig(cfg, "[capture]\ndevice = \"tdemonitor\"\nrate = 48000\nretry_max_seconds = 0.5\n[engine]\nstep = 16\n[publish]\nsocket = \"\(dir)/s.sock\"\n")
+        var denv = env
+        denv["ALSA_CONFIG_PATH"] = asound
+        let d = try TdedProcess(["run", "--config", cfg], dir: dir, env: denv)
+        defer { d.stop() }
+        XCTAssertTrue(d.waitForLog("capturing from tdemonitor", timeout: 10), d.log)
+        XCTAssertTrue(waitUntil(5) { (status(dir + "/s.sock")?.i("frames") ?? 0) > 8000 }, "no audio from the monitor")
+        server.terminate(); server.waitUntilExit()
+        XCTAssertTrue(d.waitForLog("capture device tdemonitor lost", timeout: 10), d.log)
+        XCTAssertTrue(d.process.isRunning)
+        server = try startServer()
+        XCTAssertTrue(d.waitForLog("capture device tdemonitor is back", timeout: 10), d.log)
+        let before = status(dir + "/s.sock")?.i("frames") ?? 0
+        XCTAssertTrue(waitUntil(5) { (status(dir + "/s.sock")?.i("frames") ?? 0) > before + 8000 }, "capture did not resume")
+        let st = status(dir + "/s.sock")
+        XCTAssertEqual(st?["state"] as? String, "running")
+        XCTAssertGreaterThanOrEqual(st?.i("device_lost") ?? 0, 1)
+        XCTAssertEqual(d.log.components(separatedBy: "lost:").count - 1, 1, "lost logged more than once: \(d.log)")
+    }
 }
