@@ -70,14 +70,19 @@ cat > "$tmp/tded.toml" <<EOF
 [capture]
 device = "tdemonitor"
 rate = 48000
+retry_max_seconds = 0.5
 EOF
 sock=$tmp/tded.sock
 ALSA_CONFIG_PATH=$tmp/asound.conf "$tded" run --config "$tmp/tded.toml" --socket "$sock" "$@" 2>"$tmp/tded.log" &
 tded_pid=$!
 for _ in $(seq 100); do [[ -S "$sock" ]] && break; kill -0 "$tded_pid" 2>/dev/null || break; sleep 0.1; done
 [[ -S "$sock" ]] || { echo "loopback-replay: tded did not start: $(grep -m1 -E 'critical|error' "$tmp/tded.log" || tail -1 "$tmp/tded.log")" >&2; exit 1; }
+# play only once the capture stream is open (a first connection may be retried)
+for _ in $(seq 150); do grep -q "capturing from tdemonitor" "$tmp/tded.log" && break; sleep 0.1; done
+grep -q "capturing from tdemonitor" "$tmp/tded.log" \
+  || { echo "loopback-replay: tded could not open the monitor: $(grep -m1 -E 'unavailable|lost' "$tmp/tded.log")" >&2; exit 1; }
 nc -U "$sock" </dev/null &
 nc_pid=$!
-sleep 0.3   # the capture stream is open before the first sample plays
+sleep 0.3   # nc is connected before the first sample plays
 paplay --device=tdesink "$play"
 sleep 0.5   # the capture-side latency (resampler, pulse buffers) drains
