@@ -54,6 +54,10 @@ public struct GCCPHATConfig: Equatable, Sendable {
     public enum Taper: String, Equatable, Sendable { case rectangular, hann }
     /// How window cross-spectra are weighted when pooled over a span (`post = pooled`).
     public var pooling: PoolWeighting = .phat(beta: 1)
+    /// Bins of the `2 * window`-point spectrum used by pooled estimates (`post = pooled`); nil =
+    /// all. Bins outside carry no weight (e.g. below 300 Hz and above 3.5 kHz for speech, where
+    /// its energy is low and whitening would give noise the same weight as speech).
+    public var pooledBins: ClosedRange<Int>? = nil
 
     /// Weighting of the pooled cross-power spectrum (the evidence of `post = pooled`).
     public enum PoolWeighting: Equatable, Sendable {
@@ -474,6 +478,9 @@ public final class GCCPHAT: EvidenceEstimator {
             }
         }
         pi[0] = 0; pi[W] = 0
+        if let band = config.pooledBins {
+            for k in 0..<B where !band.contains(k) { pr[k] = 0; pi[k] = 0 }
+        }
         for k in 0..<B {
             let w = (k == 0 || k == W) ? 1.0 : 2.0
             norm += w * Double((pr[k] * pr[k] + pi[k] * pi[k]).squareRoot())

@@ -15,8 +15,9 @@ import Foundation
 /// - Only windows whose whole band lies inside the stream vote (`i >= maxDelay`); the vote for
 ///   window `i` comes out once the right window `i + maxDelay` is complete (`voteLatency`).
 ///
-/// Creating one calls `openblas_set_num_threads(1)`: the engine runs on one thread and
-/// OpenBLAS's own threads only add contention on small GEMMs.
+/// Votes are bit-identical however the stream is cut into blocks (every layer SGEMM of an
+/// encoder has one fixed shape, docs/encoder-spec.md "Arithmetic of the Swift engine"). The
+/// process sets OpenBLAS to one thread at start (`BLASRuntime.useOneThread()`).
 public final class LearnedEstimator: EvidenceEstimator {
     /// Tunables of the learned method.
     public struct Options: Equatable, Sendable {
@@ -24,22 +25,36 @@ public final class LearnedEstimator: EvidenceEstimator {
         public var voteStride: Int
         /// Vote with the argmax of the band instead of the softmax expectation.
         public var argmax: Bool
-        /// Columns per layer GEMM (block width, rounded up to a multiple of 24); larger blocks
-        /// are split. Input is fed to the encoders in chunks of `4 * maxBlock` samples.
+        /// Most new columns run through the layers per step (rounded up to a whole number of
+        /// column groups; each group is one SGEMM of fixed shape per layer); larger blocks are
+        /// split. Input is fed to the encoders in chunks of `4 * maxBlock` samples.
         public var maxBlock: Int
         /// Band half-width in samples; `nil` = the model's `max_delay`.
         public var maxDelay: Int?
+        /// Columns per layer SGEMM on the right (every-sample) channel, i.e. the N of each of
+        /// its GEMMs and the size of its aligned column groups; votes wait up to
+        /// `rightGroupColumns - 1` samples for their right group. The left channel uses 24.
+        public var rightGroupColumns: Int
 
         /// Default distance between left vote windows.
         public static let defaultVoteStride = 8
 
         /// Options with the paper's defaults (expectation votes every 8 samples).
-        public init(voteStride: Int = Options.defaultVoteStride, argmax: Bool = false, maxBlock: Int = 256, maxDelay: Int? = nil) {
+        public init(voteStride: Int = Options.defaultVoteStride, argmax: Bool = false, maxBlock: Int = 256, maxDelay: Int? = nil,
+                    rightGroupColumns: Int = Options.defaultRightGroupColumns) {
             self.voteStride = voteStride
             self.argmax = argmax
             self.maxBlock = maxBlock
             self.maxDelay = maxDelay
+            self.rightGroupColumns = rightGroupColumns
         }
+
+        /// Default `rightGroupColumns`: 96. Every SGEMM call has OpenBLAS pack the layer's
+        /// weights, so narrow calls cost more per column: with the Haswell (AVX2) kernels the
+        /// engine measured 24 % slower at 24 columns than with the old variable-width calls,
+        /// 4 % slower at 96 (`tded bench --learned-right-group N`; AVX-512 kernels: 4 % and
+        /// 1 %). Votes wait up to 95 samples (6 ms) for their right group.
+        public static let defaultRightGroupColumns = 96
     }
 
     /// Why the options do not fit the model.
@@ -60,10 +75,11 @@ public final class LearnedEstimator: EvidenceEstimator {
     public var voteStride: Int { options.voteStride }
     /// Band half-width in samples (`options.maxDelay` or the model's `max_delay`).
     public let maxDelay: Int
-    /// `maxDelay` (the right window `i + maxDelay` must be complete) plus up to 23 samples: the
-    /// right encoder runs its layers on whole aligned groups of 24 columns (no provisional
-    /// recomputation on the every-sample channel).
-    public var voteLatency: Int { maxDelay + StreamingEncoder.groupColumns - 1 }
+    /// `maxDelay` (the right window `i + maxDelay` must be complete) plus up to
+    /// `rightGroupColumns - 1` samples: the right encoder runs its layers on whole aligned
+    /// groups of `rightGroupColumns` columns (no provisional recomputation on the every-sample
+    /// channel).
+    public var voteLatency: Int { maxDelay + options.rightGroupColumns - 1 }
     /// Samples per channel consumed since creation or `reset()`.
     public var samplesConsumed: Int64 { rightEncoder.samplesConsumed }
 
@@ -100,19 +116,22 @@ public final class LearnedEstimator: EvidenceEstimator {
         guard options.maxBlock >= 1, options.maxBlock <= 4096 else {
             throw ConfigurationError(description: "learned: block size \(options.maxBlock) must be in 1...4096")
         }
-        openblas_set_num_threads(1)
+        guard options.rightGroupColumns >= 1, options.rightGroupColumns <= 1024 else {
+            throw ConfigurationError(description: "learned: right group of \(options.rightGroupColumns) columns must be in 1...1024")
+        }
         self.model = model
         self.options = options
         self.maxDelay = D
-        let C = 4 * options.maxBlock, k = options.voteStride, Q = StreamingEncoder.groupColumns
+        let C = 4 * options.maxBlock, k = options.voteStride, Q = options.rightGroupColumns
         chunk = C
         // Embedding rings: one chunk of C samples, the band, the provisional group, a margin.
+        let QL = StreamingEncoder.defaultGroupColumns
         rightEncoder = StreamingEncoder(model: model, windowStride: 1, maxBlock: options.maxBlock,
-                                        embeddingCapacity: C + 2 * D + k + 2 * Q + 8)
+                                        embeddingCapacity: C + 2 * D + k + 2 * Q + 8, groupColumns: Q)
         leftEncoder = StreamingEncoder(model: model, windowStride: k, maxBlock: options.maxBlock,
-                                       embeddingCapacity: (C + D) / k + 2 * Q + 8)
+                                       embeddingCapacity: (C + D) / k + 2 * QL + 8, groupColumns: QL)
         // The right channel carries ~8/9 of the work: no provisional groups there (votes wait
-        // up to 23 samples). The left computes its incomplete group provisionally, but only
+        // up to Q - 1 samples). The left computes its incomplete group provisionally, but only
         // when a vote whose right band is ready waits for it (else votes would wait up to 23
         // left columns = 184 samples at stride 8).
         rightEncoder.eagerTail = false
@@ -128,7 +147,7 @@ public final class LearnedEstimator: EvidenceEstimator {
     /// Votes wait at most `voteLatency - maxDelay` samples for their right group, so a block
     /// can release those of the previous samples too.
     public func maxVotes(forBlockLength n: Int) -> Int {
-        (n + StreamingEncoder.groupColumns) / options.voteStride + 2
+        (n + options.rightGroupColumns) / options.voteStride + 2
     }
 
     /// Forgets all state; the next sample is position 0 again.
@@ -159,7 +178,7 @@ public final class LearnedEstimator: EvidenceEstimator {
     }
 
     /// End of stream: computes the encoders' incomplete column groups and writes the votes
-    /// that were waiting only for them (at most `maxVotes(forBlockLength: 24)`). Processing
+    /// that were waiting only for them (at most `maxVotes(forBlockLength: 0)`). Processing
     /// may continue afterwards.
     public func flush(votes: UnsafeMutableBufferPointer<Vote>) -> Int {
         rightEncoder.flush()

@@ -162,7 +162,9 @@ public final class TDEPipeline {
         smoother = DelaySmoother(config: config.smoother)
         chunk = min(config.updateHop, 4096)
         scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: max(chunk, 64)))
-        var cap = (config.analysisSpan - estimator.windowLength) / estimator.voteStride + 2
+        // Votes of the span plus those newer than it (up to `voteLatency` samples of them:
+        // released early, counted by a later update).
+        var cap = (config.analysisSpan - estimator.windowLength + estimator.voteLatency) / estimator.voteStride + 2
         if config.post == .pooled {
             guard let ev = estimator as? EvidenceEstimator else {
                 throw EngineConfigError("post pooled needs an estimator that yields evidence (\(estimator.name) does not)")

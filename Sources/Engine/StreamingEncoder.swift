@@ -70,13 +70,17 @@ public enum EncoderFeatures {
     }
 }
 
-/// Columns per GEMM group. Layers run on groups of this many columns aligned to absolute
-/// column indices (a last, incomplete group is computed provisionally with padding and
-/// recomputed when it completes). With every GEMM width a multiple of 24 and every column at a
-/// fixed position modulo 24, OpenBLAS's sgemm kernels compute each column with the same
-/// arithmetic whatever the block sizes (checked on the x86-64 Haswell/Zen, SkylakeX and
-/// Cooperlake kernels; 12 is not enough for SkylakeX/Cooperlake at some shapes), so the
-/// stream's results are bit-identical however it is split into blocks.
+/// Default columns per GEMM group (`StreamingEncoder.groupColumns`), the N of every SGEMM the
+/// encoder makes. Layers run on groups of `groupColumns` columns aligned to absolute column
+/// indices (a last, incomplete group is computed provisionally with padding and recomputed when
+/// it completes), and every SGEMM of a layer has the same shape
+/// `[outC x groupColumns] = [outC x kernel*inC] * [kernel*inC x groupColumns]` whatever the block
+/// sizes. OpenBLAS picks its code path (small-matrix kernel or blocked kernel, blocking, thread
+/// split) from the shape alone, so with one shape per layer each column always goes through the
+/// same arithmetic: results are bit-identical however the stream is split into blocks, under
+/// every kernel OpenBLAS may pick (docs/encoder-spec.md, "Arithmetic of the Swift engine").
+/// One SGEMM per block of any multiple of the group broke this on the SkylakeX/Cooperlake
+/// kernels (small-matrix kernel up to M*N*K = 1e6, blocked kernel above).
 let gemmQuantum = 24
 
 /// 64-byte aligned, zero-initialised float storage owned by the encoder.
@@ -135,19 +139,20 @@ private final class LayerKernel {
     /// `outC * inC * kernel`, column-major (lda = outC).
     let weights: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Float>
-    /// im2col scratch for kernels wider than 1: `[kernel * in x maxWidth]`.
+    /// Columns per SGEMM (the N of every call).
+    let group: Int
+    /// im2col scratch of one group for kernels wider than 1: `[kernel * in x group]`.
     let gather: UnsafeMutablePointer<Float>
-    let maxWidth: Int
 
-    /// `dilationColumns`: dilation in units of the stream's column stride; `maxWidth`: the
-    /// widest block `apply` will be given.
-    init(_ l: EncoderLayer, dilationColumns: Int, maxWidth: Int) {
+    /// `dilationColumns`: dilation in units of the stream's column stride; `group`: columns per
+    /// SGEMM.
+    init(_ l: EncoderLayer, dilationColumns: Int, group: Int) {
+        self.group = group
         inC = l.inChannels; outC = l.outChannels; kernel = l.kernel; dilation = dilationColumns
         relu = l.activation == .relu
-        self.maxWidth = maxWidth
         weights = alignedFloats(outC * inC * kernel)
         bias = alignedFloats(outC)
-        gather = alignedFloats(kernel > 1 ? kernel * inC * maxWidth : 1)
+        gather = alignedFloats(kernel > 1 ? kernel * inC * group : 1)
         for j in 0..<kernel {
             for i in 0..<inC {
                 let col = weights + (j * inC + i) * outC
@@ -158,41 +163,50 @@ private final class LayerKernel {
     }
     deinit { weights.deallocate(); bias.deallocate(); gather.deallocate() }
 
-    /// `y[:, q] = act(b + sum_j W_j x[:, q - (k-1-j)*dilation])` for `q` in `0 ..< n`, where `x`
-    /// points at the input column of `q = 0` (with its history before it) and `y` at the output
-    /// column of `q = 0`; both column-major with their channel counts as leading dimension.
-    /// One SGEMM: the taps of each column are gathered next to each other (im2col), so the
-    /// GEMM's inner dimension is `kernel * in`, which keeps narrow blocks efficient.
+    /// `y[:, q] = act(b + sum_j W_j x[:, q - (k-1-j)*dilation])` for `q` in `0 ..< n` (`n` a
+    /// multiple of `group`), where `x` points at the input column of `q = 0` (with its
+    /// history before it) and `y` at the output column of `q = 0`; both column-major with their
+    /// channel counts as leading dimension.
+    /// One SGEMM per group of `group` columns, always of the same shape (the encoder's
+    /// invariant, see `gemmQuantum`): the taps of each column are gathered next to each other
+    /// (im2col), so the GEMM's inner dimension is `kernel * in`. A kernel-1 layer reads its
+    /// input columns in place (operand addresses do not change the arithmetic: checked by
+    /// `StreamingEncoderTests.testSgemmColumnsIgnoreOperandAlignmentAndNeighbours`).
     @inline(__always)
     func apply(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int) {
-        precondition(n <= maxWidth)
-        let K = kernel * inC
-        let xs: UnsafePointer<Float>
-        if kernel == 1 {
-            xs = x
-        } else {
-            for q in 0..<n {
-                let dst = gather + q * K
-                for j in 0..<kernel {
-                    (dst + j * inC).update(from: x + (q - (kernel - 1 - j) * dilation) * inC, count: inC)
+        precondition(n % group == 0)
+        let K = kernel * inC, N = group
+        var g = 0
+        while g < n {
+            let xg = x + g * inC, yg = y + g * outC
+            let xs: UnsafePointer<Float>
+            if kernel == 1 {
+                xs = xg
+            } else {
+                for q in 0..<N {
+                    let dst = gather + q * K
+                    for j in 0..<kernel {
+                        (dst + j * inC).update(from: xg + (q - (kernel - 1 - j) * dilation) * inC, count: inC)
+                    }
+                }
+                xs = UnsafePointer(gather)
+            }
+            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(outC), Int32(N), Int32(K), 1,
+                        weights, Int32(outC), xs, Int32(K), 0, yg, Int32(outC))
+            // Bias and activation in one pass (unconditional stores so it vectorises).
+            let b = UnsafePointer(bias)
+            if relu {
+                for q in 0..<N {
+                    let yc = yg + q * outC
+                    for o in 0..<outC { let v = yc[o] + b[o]; yc[o] = v > 0 ? v : 0 }
+                }
+            } else {
+                for q in 0..<N {
+                    let yc = yg + q * outC
+                    for o in 0..<outC { yc[o] += b[o] }
                 }
             }
-            xs = UnsafePointer(gather)
-        }
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(outC), Int32(n), Int32(K), 1,
-                    weights, Int32(outC), xs, Int32(K), 0, y, Int32(outC))
-        // Bias and activation in one pass (unconditional stores so it vectorises).
-        let b = UnsafePointer(bias)
-        if relu {
-            for q in 0..<n {
-                let yc = y + q * outC
-                for o in 0..<outC { let v = yc[o] + b[o]; yc[o] = v > 0 ? v : 0 }
-            }
-        } else {
-            for q in 0..<n {
-                let yc = y + q * outC
-                for o in 0..<outC { yc[o] += b[o] }
-            }
+            g += N
         }
     }
 }
@@ -201,23 +215,24 @@ private final class LayerKernel {
 ///
 /// Push samples in blocks of any size; the encoder computes the STFT column of every frame
 /// start on its column lattice (`t % columnStride == columnPhase`) once, runs blocks of up to
-/// `maxBlock` new columns through every layer (one SGEMM per kernel tap and layer), and forms
+/// `maxBlock` new columns through every layer (one fixed-shape SGEMM per group of
+/// `groupColumns` columns and layer, taps gathered im2col-style), and forms
 /// the L2-normalised embedding of every window start `s` with `s % windowStride == 0` as soon
 /// as its last column is in. The newest `embeddingCapacity` window embeddings are kept.
 ///
-/// Blocks are scheduled by absolute column index in groups of 24 (`gemmQuantum`); the newest,
-/// incomplete group is computed provisionally (padded to a full group) so nothing waits, and
-/// computed again once complete. Results are therefore bit-identical for any split of the
-/// stream into pushes.
+/// Blocks are scheduled by absolute column index in groups of `groupColumns` (24 by default);
+/// the newest, incomplete group is computed provisionally (padded to a full group) so nothing
+/// waits, and computed again once complete. Every SGEMM of a layer has the same shape, so
+/// results are bit-identical for any split of the stream into pushes and any `maxBlock`,
+/// whichever kernel OpenBLAS runs (docs/encoder-spec.md, "Arithmetic of the Swift engine").
 ///
 /// Column lattice: all dilations are multiples of `hop`, so positions of different phases
 /// `t mod hop` never interact. A stream that needs windows every `windowStride` samples only
 /// computes columns with `t ≡ R (mod gcd(windowStride, hop))`: every column for
 /// `windowStride = 1` (the right channel), one in 8 for `windowStride = 8` (the left channel).
 ///
-/// Creating one calls `openblas_set_num_threads(1)`: the engine runs on one thread, small GEMMs
-/// gain nothing from OpenBLAS's threads, and a thread split that depends on the GEMM width
-/// would make results depend on block sizes.
+/// The process sets OpenBLAS to one thread at start (`BLASRuntime.useOneThread()`); the
+/// encoder does not change process-wide settings.
 ///
 /// After `init` no call allocates.
 public final class StreamingEncoder {
@@ -248,7 +263,7 @@ public final class StreamingEncoder {
     /// Columns run through the layers so far, counting provisional recomputation (for the
     /// benchmark's per-column figures).
     public private(set) var columnsProcessed: Int64 = 0
-    /// Columns whose group is complete and committed (a multiple of `gemmQuantum`).
+    /// Columns whose group is complete and committed (a multiple of `groupColumns`).
     private var committed: Int64 = 0
     /// Columns whose features are in layer 0's input buffer (`>= committed`).
     private var featurized: Int64 = 0
@@ -256,8 +271,8 @@ public final class StreamingEncoder {
     public var profile = false
     /// Compute the newest, incomplete column group provisionally on every push (its windows
     /// come out with no wait, at the cost of computing those columns again once the group is
-    /// complete). When false, windows wait until their group of 24 columns is complete
-    /// (`columnStride * 23` samples at most) unless `flush()` is called.
+    /// complete). When false, windows wait until their group of `groupColumns` columns is
+    /// complete (`columnStride * (groupColumns - 1)` samples at most) unless `flush()` is called.
     public var eagerTail = true
 
     private let columns: STFTColumns
@@ -265,6 +280,8 @@ public final class StreamingEncoder {
     /// Input buffers of every layer; `buffers[L]` holds the last layer's outputs.
     private let buffers: [ColumnBuffer]
     private let embeddings: UnsafeMutablePointer<Float>
+    /// Columns per layer SGEMM and per aligned group (every SGEMM has this N).
+    public let groupColumns: Int
     private let R: Int
     private let M: Int
     private let poolStep: Int  // hop / columnStride: buffer columns between pooled outputs
@@ -278,13 +295,17 @@ public final class StreamingEncoder {
     ///   - windowStride: window starts at multiples of it (1 = every sample).
     ///   - maxBlock: columns per layer GEMM (the block width), at least 1.
     ///   - embeddingCapacity: how many of the newest window embeddings stay readable.
+    ///   - groupColumns: columns per aligned group, the N of every layer SGEMM (24 by default;
+    ///     larger groups amortise OpenBLAS's per-call packing of the weights, at the cost of a
+    ///     longer wait for a complete group or more padding in provisional groups).
     public init(model: EncoderModel, windowStride: Int = 1, maxBlock: Int = 256,
-                embeddingCapacity: Int = 512) {
+                embeddingCapacity: Int = 512, groupColumns: Int = 24) {
         precondition(windowStride >= 1 && maxBlock >= 1 && maxBlock <= 4096 && embeddingCapacity >= 1)
-        openblas_set_num_threads(1)
+        precondition(groupColumns >= 1 && groupColumns <= 1024)
         self.model = model
+        self.groupColumns = groupColumns
         self.windowStride = windowStride
-        let maxBlock = (maxBlock + gemmQuantum - 1) / gemmQuantum * gemmQuantum
+        let maxBlock = (maxBlock + groupColumns - 1) / groupColumns * groupColumns
         self.maxBlock = maxBlock
         self.embeddingCapacity = embeddingCapacity
         var a = windowStride, b = model.hop
@@ -303,12 +324,12 @@ public final class StreamingEncoder {
                               phase: columnPhase)
         // Columns written at or after a buffer's `end` before a commit: pending features (less
         // than one group) plus one push chunk of new columns, rounded up to whole groups.
-        let room = maxBlock + 2 * gemmQuantum
+        let room = maxBlock + 2 * groupColumns
         var ks: [LayerKernel] = []
         var bs: [ColumnBuffer] = []
         for l in model.layers {
             let dd = l.dilation / columnStride
-            ks.append(LayerKernel(l, dilationColumns: dd, maxWidth: maxBlock))
+            ks.append(LayerKernel(l, dilationColumns: dd, group: groupColumns))
             bs.append(ColumnBuffer(channels: l.inChannels, history: (l.kernel - 1) * dd, room: room))
         }
         bs.append(ColumnBuffer(channels: dim, history: (M - 1) * poolStep, room: room))
@@ -356,9 +377,9 @@ public final class StreamingEncoder {
     /// Largest number of new window embeddings one `push` of `n` samples can produce.
     public func maxNewWindows(forBlockLength n: Int) -> Int { n / windowStride + 1 }
 
-    /// Columns per aligned GEMM group (24). With `eagerTail` off, a window waits at most
+    /// Default columns per aligned GEMM group (24). With `eagerTail` off, a window waits at most
     /// `(groupColumns - 1) * columnStride` samples after its last column for its group.
-    public static var groupColumns: Int { gemmQuantum }
+    public static var defaultGroupColumns: Int { gemmQuantum }
 
     /// Consumes samples; computes all newly complete columns, layers and window embeddings.
     /// Embeddings older than `embeddingCapacity` windows are overwritten, so a consumer that
@@ -367,7 +388,7 @@ public final class StreamingEncoder {
     public func push(_ samples: UnsafeBufferPointer<Float>) {
         guard let base = samples.baseAddress else { return }
         let chunk = maxBlock * columnStride  // at most maxBlock new columns per chunk
-        let Q = Int64(gemmQuantum)
+        let Q = Int64(groupColumns)
         var i = 0
         while i < samples.count {
             let n = min(chunk, samples.count - i)
@@ -380,7 +401,7 @@ public final class StreamingEncoder {
             // Features of the new columns straight into layer 0's input, after the pending ones.
             let in0 = buffers[0]
             let pending = Int(featurized - committed)
-            in0.reserve(pending + Int(avail - featurized) + gemmQuantum, keep: pending)
+            in0.reserve(pending + Int(avail - featurized) + groupColumns, keep: pending)
             for u in featurized..<avail {
                 let t = Int64(columnPhase) + u * Int64(columnStride)
                 EncoderFeatures.compute(re: columns.real(at: t), im: columns.imag(at: t), bins: bins,
@@ -395,7 +416,7 @@ public final class StreamingEncoder {
                 runLayers(width: w, valid: w, commit: true)
             }
             if eagerTail && featurized > committed {
-                runLayers(width: gemmQuantum, valid: Int(featurized - committed), commit: false)
+                runLayers(width: groupColumns, valid: Int(featurized - committed), commit: false)
             }
         }
     }
@@ -405,7 +426,7 @@ public final class StreamingEncoder {
     /// has its embedding. For the end of a stream, or with `eagerTail` off.
     public func flush() {
         if featurized > committed {
-            runLayers(width: gemmQuantum, valid: Int(featurized - committed), commit: false)
+            runLayers(width: groupColumns, valid: Int(featurized - committed), commit: false)
         }
     }
 

@@ -136,12 +136,7 @@ public enum Analyzer {
         return out + "\""
     }
 
-    /// A JSON number with `digits` decimals; non-finite values become null, "-0.000" becomes
-    /// "0.000".
-    public static func jsonNumber(_ x: Double, _ digits: Int) -> String {
-        guard x.isFinite else { return "null" }
-        let s = String(format: "%.\(digits)f", x)
-        if s.hasPrefix("-"), Double(s) == 0 { return String(s.dropFirst()) }
-        return s
-    }
+    /// A JSON number with `digits` decimals (`appendFixed`: printf's rounding; non-finite
+    /// values become null, "-0.000" becomes "0.000"). The daemon's lines use the same formatter.
+    public static func jsonNumber(_ x: Double, _ digits: Int) -> String { fixedString(x, digits) }
 }

@@ -87,6 +87,7 @@ public final class Daemon: @unchecked Sendable {
         }
         o.taper = GCCPHATConfig.Taper(rawValue: e.taper) ?? .rectangular
         o.pooling = GCCPHATConfig.PoolWeighting(parsing: e.pooling) ?? .phat(beta: 1)
+        o.pooledBandHz = DaemonConfig.Engine.parseBand(e.band) ?? nil
         do {
             return try EstimatorFactory.make(o)
         } catch {
@@ -309,7 +310,7 @@ public final class Daemon: @unchecked Sendable {
 /// The published line for one update (schema version 1, see README "Socket lines").
 public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
     // Built by appending into one reserved buffer (one allocation per line; String(format:)
-    // would cost dozens). Output is identical to `fmt` for finite values.
+    // would cost dozens). Numbers through `appendFixed`, the formatter `tded analyze` uses too.
     var s = ""
     s.reserveCapacity(320)
     s += "{\"v\":1,\"t\":"; appendFixed(&s, u.t, 3)
@@ -336,25 +337,6 @@ public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
 private let flagNames: [(UpdateFlags, String)] = [(.noVotes, "no_votes"), (.silent, "silent"),
     (.lowConfidence, "low_confidence"), (.beyondRange, "beyond_range"), (.holding, "holding"),
     (.stale, "stale"), (.gated, "gated")] + UpdateFlags.inputFlagNames
-
-private let powersOfTen: [Int] = [1, 10, 100, 1000, 10000, 100000, 1000000]
-
-/// Appends `x` with `digits` decimals (round half away from zero), `null` when not finite.
-func appendFixed(_ s: inout String, _ x: Double, _ digits: Int) {
-    guard x.isFinite else { s += "null"; return }
-    let scale = powersOfTen[digits]
-    let v = (abs(x) * Double(scale)).rounded()
-    guard v < 9e15 else { s += Analyzer.jsonNumber(x, digits); return }
-    let n = Int(v)
-    if x < 0 && n != 0 { s += "-" }
-    s += String(n / scale)
-    if digits > 0 {
-        s += "."
-        let frac = String(n % scale)
-        for _ in frac.utf8.count..<digits { s += "0" }
-        s += frac
-    }
-}
 
 /// Appends a JSON string literal.
 func appendJSONString(_ s: inout String, _ v: String) {

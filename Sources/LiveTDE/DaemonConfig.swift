@@ -78,16 +78,25 @@ public struct DaemonConfig: Equatable, Sendable {
         /// With `post = "pooled"`: time constant (s) of the exponentially weighted evidence the
         /// live estimate keeps; 0 = only the windows of the last `span` samples.
         public var memorySeconds = 0.3
+        /// gcc-phat, `post = "pooled"`: frequency band used, `"LO-HI"` in Hz, or `"all"`.
+        public var band = "all"
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
         public var subsample = "none"
-        /// GCC-PHAT window shape: `rectangular` or `hann`.
-        public var taper = "rectangular"
+        /// GCC-PHAT window shape: `hann` or `rectangular`.
+        public var taper = "hann"
         /// Samples of audio analysed by each update (>= window); 1600 = 0.1 s at 16 kHz.
         public var span = 1600
         /// Microphone spacing, metres.
         public var micDistance = 0.1
         /// Speed of sound, m/s.
         public var soundSpeed = 343.0
+        /// `"all"` -> `.some(nil)`; `"LO-HI"` -> the band; anything else -> nil.
+        public static func parseBand(_ s: String) -> ClosedRange<Double>?? {
+            if s == "all" { return .some(nil) }
+            let parts = s.split(separator: "-").map { Double($0) }
+            guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 0, hi > lo, hi.isFinite else { return nil }
+            return .some(lo...hi)
+        }
         /// Creates defaults.
         public init() {}
     }
@@ -214,7 +223,7 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("capture.retry_max_seconds", 0.1...600) { c.capture.retryMaxSeconds = v }
 
         try r.section("engine", keys: ["method", "model", "rate", "window", "step", "max_delay_ms", "post",
-                                       "pooling", "memory_s", "subsample", "taper", "span", "mic_distance",
+                                       "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance",
                                        "sound_speed"])
         if let v = try r.string("engine.method") {
             guard ["gcc-phat", "learned"].contains(v) else {
@@ -243,6 +252,12 @@ public struct DaemonConfig: Equatable, Sendable {
             c.engine.pooling = v
         }
         if let v = try r.double("engine.memory_s", 0...60) { c.engine.memorySeconds = v }
+        if let v = try r.string("engine.band") {
+            guard DaemonConfig.Engine.parseBand(v) != nil else {
+                throw ConfigError(key: "engine.band", "expected \"all\" or \"LO-HI\" in Hz with 0 <= LO < HI, got \"\(v)\"")
+            }
+            c.engine.band = v
+        }
         if let v = try r.string("engine.subsample") {
             guard ["none", "parabolic", "upsampled"].contains(v) else {
                 throw ConfigError(key: "engine.subsample", "expected \"none\", \"parabolic\" or \"upsampled\", got \"\(v)\"")

@@ -28,6 +28,8 @@ public struct EstimatorOptions: Equatable, Sendable {
     public var taper: GCCPHATConfig.Taper = .rectangular
     /// GCC-PHAT weighting of pooled cross-power spectra (`post = pooled`).
     public var pooling: GCCPHATConfig.PoolWeighting = EstimatorOptions.defaultPooling
+    /// GCC-PHAT, `post = pooled`: frequency band (Hz) the pooled estimate uses; nil = all.
+    public var pooledBandHz: ClosedRange<Double>? = nil
     /// Model file for `.learned` (a `.safetensors` per docs/encoder-spec.md).
     public var modelPath: String? = nil
 
@@ -147,10 +149,20 @@ public enum EstimatorFactory {
             guard lag >= 1 else {
                 throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is less than one sample at \(Int(options.sampleRate)) Hz")
             }
+            var cfg = GCCPHATConfig(window: options.window, step: options.effectiveStep, maxLag: lag,
+                                    refinement: options.subsample, taper: options.taper,
+                                    pooling: options.pooling)
+            if let b = options.pooledBandHz {
+                let perBin = options.sampleRate / Double(2 * options.window)
+                let lo = max(0, Int((b.lowerBound / perBin).rounded(.up)))
+                let hi = min(options.window, Int((b.upperBound / perBin).rounded(.down)))
+                guard lo < hi else {
+                    throw EstimatorFactoryError("pooled band \(b.lowerBound)-\(b.upperBound) Hz holds no frequency bin at \(Int(options.sampleRate)) Hz")
+                }
+                cfg.pooledBins = lo...hi
+            }
             do {
-                return try GCCPHAT(config: GCCPHATConfig(window: options.window, step: options.effectiveStep, maxLag: lag,
-                                                         refinement: options.subsample, taper: options.taper,
-                                                         pooling: options.pooling))
+                return try GCCPHAT(config: cfg)
             } catch let e as EngineConfigError {
                 throw EstimatorFactoryError(e.description)
             }

@@ -29,6 +29,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("fftw-measure"), help: "Plan FFTs with FFTW_MEASURE instead of FFTW_ESTIMATE (the default, chosen for run-to-run identical results).")
     var fftwMeasure = false
 
+    @Option(name: .customLong("learned-right-group"), help: "Columns per layer SGEMM on the learned encoder's every-sample channel (the engine's default if not given).")
+    var learnedRightGroup: Int?
+
     @Flag(name: .customLong("check-alloc"), help: "Count mallocs in steady state (needs the LD_PRELOAD shim).")
     var checkAlloc = false
 
@@ -61,6 +64,7 @@ struct Bench: ParsableCommand {
         print("warning: debug build; use `swift build -c release` for meaningful figures")
         #endif
         print("tded bench: \(Int(seconds)) s of 16 kHz stereo per configuration, blocks of \(block), one thread")
+        for line in BenchEnvironment.lines() { print("  " + line) }
         var cases = [Case(name: "window 1024, step 1, +-24 lags, integer (paper), sliding DFT", cfg: GCCPHATConfig())]
         if !quick {
             cases += [
@@ -110,7 +114,8 @@ struct Bench: ParsableCommand {
                          w, 2 * w, fwd, w, inv))
         }
         if checkAlloc { try allocCheck(left, right) }
-        LearnedBench.section(seconds: seconds, block: block, checkAlloc: checkAlloc)  // BenchLearned.swift
+        LearnedBench.section(seconds: seconds, block: block, checkAlloc: checkAlloc,
+                             rightGroup: learnedRightGroup ?? LearnedEstimator.Options.defaultRightGroupColumns)  // BenchLearned.swift
     }
 
     /// Counts heap allocations over steady-state pipeline processing (after warm-up).

@@ -29,8 +29,9 @@ enum LearnedBench {
         let columnsPerSecondOfAudio: Double
         let layerGflops: Double              // achieved in the layers
         let peakGflops: Double               // large square SGEMM
-        let shapeGflops: Double              // SGEMM at the encoder's block shape
+        let shapeGflops: Double              // SGEMM at a 3-tap layer's shape on the right channel
         let blasConfig: String
+        let rightGroup: Int
     }
 
     /// Thread CPU time, ns: the figures are per core of CPU actually used, so other processes
@@ -57,8 +58,8 @@ enum LearnedBench {
     /// Runs the benchmark on `seconds` of seeded stereo noise (right = left delayed 3 samples),
     /// fed in blocks of `block` samples per channel.
     static func run(model: EncoderModel, description: String, seconds: Double = 10, block: Int = 800,
-                    voteStride: Int = 8, maxBlock: Int = 256, repeats: Int = 5) throws -> Result {
-        openblas_set_num_threads(1)
+                    voteStride: Int = 8, maxBlock: Int = 256, repeats: Int = 5,
+                    rightGroup: Int = LearnedEstimator.Options.defaultRightGroupColumns) throws -> Result {
         let rate = model.sampleRate
         let n = Int(seconds * Double(rate))
         var state: UInt64 = 0x9E3779B97F4A7C15
@@ -68,7 +69,8 @@ enum LearnedBench {
             base[i] = Float(Int64(bitPattern: state >> 11) % 2000 - 1000) * 0.0002
         }
         let left = Array(base[3...]), right = Array(base[0..<n])
-        let est = try LearnedEstimator(model: model, options: .init(voteStride: voteStride, maxBlock: maxBlock))
+        let est = try LearnedEstimator(model: model, options: .init(voteStride: voteStride, maxBlock: maxBlock,
+                                                                    rightGroupColumns: rightGroup))
         let pipeline = try TDEPipeline(estimator: est)
         /// One pass over the clip through the same pipeline the daemon uses; returns wall ns and updates.
         var lastElapsed: UInt64 = 0
@@ -126,19 +128,20 @@ enum LearnedBench {
         let peak = sgemmGflops(m: 1536, n: 1536, k: 1536, reps: 15)
         let w = model.layers.map { $0.outChannels }.max() ?? 128
         let kk = model.layers.map { $0.inChannels }.max() ?? 128
-        let shape = sgemmGflops(m: w, n: maxBlock, k: kk, reps: 200)
-        let cfg = openblas_get_config().map { String(cString: $0) } ?? "?"
+        let shape = sgemmGflops(m: w, n: rightGroup, k: 3 * kk, reps: 400)
+        let cfg = "\(BLASRuntime.coreName) kernels, \(BLASRuntime.threads) thread(s)"
         return Result(modelDescription: description, audioSeconds: seconds, wallSeconds: Double(wall) / 1e9, elapsedSeconds: Double(elapsed) / 1e9,
                       updates: voteCount, realTimeFactor: seconds / (Double(wall) / 1e9),
                       nsPerSample: Double(wall) / Double(n), layers: layers, otherNsPerColumn: other / cols,
                       columnsPerSecondOfAudio: cols / seconds, layerGflops: layerFlops / layerNs,
-                      peakGflops: peak, shapeGflops: shape, blasConfig: cfg)
+                      peakGflops: peak, shapeGflops: shape, blasConfig: cfg, rightGroup: rightGroup)
     }
 
     /// The `tded bench` section: loads the default model (ModelLoader lookup: $TDED_MODEL, then
     /// the shipped models/tded-stream-v1.safetensors), runs, prints; a missing model is
     /// reported and skipped rather than failing the GCC-PHAT figures.
-    static func section(seconds: Double, block: Int, checkAlloc: Bool) {
+    static func section(seconds: Double, block: Int, checkAlloc: Bool,
+                        rightGroup: Int = LearnedEstimator.Options.defaultRightGroupColumns) {
         let loaded: (model: EncoderModel, path: String)
         do { loaded = try ModelLoader.loadModel(explicit: nil) } catch {
             print("  learned: skipped: \(error)")
@@ -148,7 +151,7 @@ enum LearnedBench {
             let r = try run(model: loaded.model, description: "\(loaded.path) (\(loaded.model.layers.count) layers, "
                             + "R \(loaded.model.receptiveField), M \(loaded.model.poolCount), "
                             + "\(loaded.model.macsPerColumn) MACs/column)",
-                            seconds: seconds, block: block)
+                            seconds: seconds, block: block, rightGroup: rightGroup)
             for line in report(r) { print("  " + line) }
             if checkAlloc { allocCheck(model: loaded.model, block: block) }
         } catch {
@@ -178,16 +181,17 @@ enum LearnedBench {
         out.append("learned: \(f(r.audioSeconds)) s of 16 kHz stereo in \(f(r.wallSeconds, 3)) s of thread CPU time -> "
                    + "\(f(r.realTimeFactor))x real time on one core (\(f(r.nsPerSample)) ns/sample, \(r.updates) pipeline updates; "
                    + "wall clock \(f(r.elapsedSeconds, 3)) s on this shared machine)")
-        out.append("learned: \(f(r.columnsPerSecondOfAudio, 0)) columns per second of audio (right every sample, left on the vote lattice)")
+        out.append("learned: \(f(r.columnsPerSecondOfAudio, 0)) columns per second of audio (right every sample in SGEMMs of \(r.rightGroup) columns, "
+                   + "left on the vote lattice in SGEMMs of \(StreamingEncoder.defaultGroupColumns))")
         for l in r.layers {
             out.append("learned:   layer \(l.index) \(l.shape): \(f(l.nsPerColumn)) ns/column, \(f(l.gflops)) GFLOP/s")
         }
         out.append("learned:   features+pooling: \(f(r.otherNsPerColumn)) ns/column")
         let peak = max(r.peakGflops, r.shapeGflops)
         out.append("learned: layers reach \(f(r.layerGflops)) GFLOP/s = \(f(100 * r.layerGflops / peak))% of this core's "
-                   + "SGEMM peak \(f(peak)) GFLOP/s (best of a 1536^3 SGEMM: \(f(r.peakGflops)), and one at the "
-                   + "block shape: \(f(r.shapeGflops)))")
-        out.append("learned: OpenBLAS \(r.blasConfig), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+                   + "SGEMM peak \(f(peak)) GFLOP/s (best of a 1536^3 SGEMM: \(f(r.peakGflops)), and of one at a "
+                   + "3-tap layer's shape, N = \(r.rightGroup): \(f(r.shapeGflops)))")
+        out.append("learned: OpenBLAS \(r.blasConfig) (see the machine: lines above)")
         return out
     }
 }

@@ -181,4 +181,31 @@ final class PooledEvidenceTests: XCTestCase {
         XCTAssertEqual(w.delaySamples, r.delay, accuracy: 1e-3)
         XCTAssertEqual(w.confidence, r.confidence, accuracy: 1e-3)
     }
+
+    /// A pooled band keeps only its bins: two sources in different bands (multisines with
+    /// exact delays +5 and -6 samples); each band reads its own source.
+    func testPooledBandSelectsItsSource() throws {
+        let n = 16000
+        var rng = SeededRNG(seed: 17)
+        var left = [Float](repeating: 0, count: n), right = left
+        func add(_ fLo: Double, _ fHi: Double, _ d: Double) {
+            for _ in 0..<60 {
+                let f = fLo + (fHi - fLo) * rng.uniform(), ph = 2 * Double.pi * rng.uniform()
+                for t in 0..<n {
+                    left[t] += Float(0.02 * cos(2 * Double.pi * f * Double(t) / 16000 + ph))
+                    right[t] += Float(0.02 * cos(2 * Double.pi * f * (Double(t) - d) / 16000 + ph))
+                }
+            }
+        }
+        add(300, 900, 5); add(4500, 7000, -6)
+        func whole(_ bins: ClosedRange<Int>?) throws -> Double {
+            var cfg = GCCPHATConfig(step: 16, pooling: .phat(beta: 0.7)); cfg.pooledBins = bins
+            let p = try pipeline(try GCCPHAT(config: cfg), keepAll: true)
+            _ = p.process(left: left, right: right)
+            return p.wholeResult().delaySamples
+        }
+        // 2048-point spectrum at 16 kHz: 7.8125 Hz per bin.
+        XCTAssertEqual(try whole(38...116), 5, accuracy: 0.05)      // 297-906 Hz
+        XCTAssertEqual(try whole(575...896), -6, accuracy: 0.05)    // 4.49-7 kHz
+    }
 }

@@ -16,7 +16,7 @@ final class DaemonConfigTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for key in ["device", "rate", "format", "device_channels", "channels", "period_frames", "buffer_frames",
                     "ring_seconds", "retry_max_seconds", "method", "model", "window", "step", "max_delay_ms",
-                    "post", "pooling", "memory_s", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
+                    "post", "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
                     "client_queue_lines", "max_skipped_lines", "level"] {
             XCTAssertNotNil(text.range(of: "\n\(key) = "), "config/tded.toml does not document \(key)")
         }
@@ -34,6 +34,7 @@ final class DaemonConfigTests: XCTestCase {
         post = "pooled"
         pooling = "phat-beta=0.7"
         memory_s = 0.5
+        band = "300-3500"
         [publish]
         socket_mode = "0600"
         rate_hz = 10
@@ -45,6 +46,7 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.engine.post, "pooled")
         XCTAssertEqual(c.engine.pooling, "phat-beta=0.7")
         XCTAssertEqual(c.engine.memorySeconds, 0.5)
+        XCTAssertEqual(c.engine.band, "300-3500")
         XCTAssertEqual(c.publish.socketMode, 0o600)
         XCTAssertEqual(c.publish.rateHz, 10)
     }
@@ -82,6 +84,7 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\npooling = \"scot\"", "engine.pooling", "\"phat\", \"srp\" or \"phat-beta=B\""),
             ("[engine]\npooling = \"phat-beta=0\"", "engine.pooling", "0 < B <= 1"),
             ("[engine]\nmemory_s = -0.1", "engine.memory_s", "0...60"),
+            ("[engine]\nband = \"3500-300\"", "engine.band", "\"all\" or \"LO-HI\""),
             ("[engine]\nsubsample = \"cubic\"", "engine.subsample", "\"none\", \"parabolic\" or \"upsampled\""),
             ("[engine]\ntaper = \"kaiser\"", "engine.taper", "\"rectangular\" or \"hann\""),
             ("[engine]\nspan = 512", "engine.span", "at least engine.window"),

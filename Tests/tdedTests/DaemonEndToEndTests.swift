@@ -22,7 +22,9 @@ final class DaemonEndToEndTests: XCTestCase {
 
     /// `light`: step 16 and `mean` votes, for tests about plumbing rather than accuracy, so a
     /// debug build keeps up with real time even on a heavily loaded machine.
-    func setUpALSA(seconds: Double = 5, extra: String = "", makeFIFO: Bool = true, light: Bool = false) throws -> Setup {
+    /// `engine`: extra `[engine]` keys (e.g. the learned method and its model).
+    func setUpALSA(seconds: Double = 5, extra: String = "", makeFIFO: Bool = true, light: Bool = false,
+                   engine: String = "") throws -> Setup {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
         try E2E.makeClip(seconds: seconds, path: clip)
@@ -40,6 +42,7 @@ final class DaemonEndToEndTests: XCTestCase {
         [engine]
         step = \(light ? 16 : step)\(light ? "\npost = \"mean\"" : "")
         taper = "\(taper)"
+        \(engine)
         [publish]
         socket = "\(socket)"
         \(extra)
@@ -101,6 +104,51 @@ final class DaemonEndToEndTests: XCTestCase {
         let (matched, bad) = compareWithAnalyze(lines, offline)
         XCTAssertGreaterThanOrEqual(matched, lines.count - 2, "few updates matched analyze")
         XCTAssertTrue(bad.isEmpty, "live differs from analyze: \(bad.prefix(5))")
+    }
+
+    /// The learned daemon, fed through ALSA in 256-frame periods, publishes exactly what
+    /// `tded analyze --method learned` computes from the same file in its own blocks, update for
+    /// update: with a random model of width 40 (not a multiple of 16, where the result of a GEMM
+    /// column once depended on the GEMM's width and so on how the stream was cut) and with the
+    /// shipped model, which must also find the clip's direction. Vote step 16 so a debug build
+    /// keeps up (the right channel is still encoded at every sample).
+    func testLearnedDaemonEqualsAnalyze() throws {
+        let dir = E2E.tempDir(self)
+        let width40 = dir + "/width40.safetensors"
+        try writeRandomModel(path: width40, width: 40, emb: 20, seed: 40)
+        let shipped = E2E.repoRoot.appendingPathComponent("models/tded-stream-v1.safetensors").path
+        XCTAssertTrue(FileManager.default.fileExists(atPath: shipped), "committed model \(shipped) is missing")
+        let seconds = 4.0
+        for (label, model) in [("width 40", width40), ("shipped", shipped)] {
+            let s = try setUpALSA(seconds: seconds, engine: "method = \"learned\"\nmodel = \"\(model)\"")
+            let d = try startDaemon(s)
+            let nc = try NCClient(socket: s.socket, dir: s.dir)
+            let feeder = FIFOFeeder(fifo: s.fifo, bytes: s.raw)
+            feeder.start()
+            XCTAssertTrue(feeder.waitDone(timeout: 20), label)
+            XCTAssertTrue(waitEngineCaughtUp(s.socket), "\(label): engine did not catch up")
+            XCTAssertTrue(waitUntil(60) { nc.lines.contains { $0.d("t") >= seconds - 0.05 } }, "\(label): no line reached the end")
+            XCTAssertEqual(status(s.socket)?.i("dropped_frames"), 0, label)
+            d.stop()
+            let lines = nc.lines.filter { $0.d("t") <= seconds }
+            XCTAssertGreaterThanOrEqual(lines.count, 70, label)
+            XCTAssertTrue(lines.allSatisfy { $0["method"] as? String == "learned" }, label)
+            if label == "shipped" {  // the trained model finds the direction (3 samples = 40.0 deg)
+                let raw = lines.filter { $0.d("t") >= 1.5 }.map { $0.d("raw_delay_ms") * 16 }.sorted()
+                XCTAssertGreaterThan(raw.count, 30)
+                XCTAssertEqual(raw[raw.count / 2], Double(E2E.delaySamples), accuracy: 0.25, "median raw delay, samples")
+            }
+            let offline = try analyze(s.clip, ["--method", "learned", "--model", model, "--step", "\(step)"])
+            XCTAssertGreaterThanOrEqual(offline.count, 75, label)
+            let (matched, bad) = compareWithAnalyze(lines, offline)
+            print("[e2e learned \(label)] \(lines.count) live lines, \(matched) equal to analyze, \(bad.count) differ")
+            XCTAssertGreaterThanOrEqual(matched, lines.count - 2, "\(label): few updates matched analyze")
+            XCTAssertTrue(bad.isEmpty, "\(label): live differs from analyze: \(bad.prefix(5))")
+            // The random model's votes spread over the band: a strong check of equality.
+            if label == "width 40" {
+                XCTAssertGreaterThan(Set(lines.map { $0.d("raw_delay_ms") }).count, lines.count / 2, "distinct raw delays")
+            }
+        }
     }
 
     /// `--input FILE --realtime`: same answers, paced in real time, exits at the end with the

@@ -284,8 +284,10 @@ extension Dictionary where Key == String, Value == Any {
     func i(_ k: String) -> Int { (self[k] as? NSNumber)?.intValue ?? -1 }
 }
 
-/// Compares the daemon's raw per-update values with `tded analyze` lines at the same `t`.
-/// Returns (matched, mismatched descriptions).
+/// Compares the daemon's raw per-update values with `tded analyze` lines at the same `t`:
+/// `raw_delay_ms`, `raw_azimuth_deg` and `votes` must equal analyze's `delay_ms`, `azimuth_deg`
+/// and `votes` exactly (both print through one formatter with the same digits, so equal values
+/// print equal text). Returns (matched, mismatched descriptions).
 func compareWithAnalyze(_ live: [[String: Any]], _ offline: [[String: Any]]) -> (Int, [String]) {
     var byT: [Int: [String: Any]] = [:]
     for a in offline { byT[Int((a.d("t") * 1000).rounded())] = a }
@@ -293,7 +295,7 @@ func compareWithAnalyze(_ live: [[String: Any]], _ offline: [[String: Any]]) -> 
     var bad: [String] = []
     for l in live {
         guard let a = byT[Int((l.d("t") * 1000).rounded())] else { continue }
-        if abs(a.d("delay_ms") - l.d("raw_delay_ms")) <= 1e-4 && abs(a.d("azimuth_deg") - l.d("raw_azimuth_deg")) <= 2e-3
+        if a.d("delay_ms") == l.d("raw_delay_ms") && a.d("azimuth_deg") == l.d("raw_azimuth_deg")
             && a.i("votes") == l.i("votes") {
             matched += 1
         } else {
@@ -301,4 +303,48 @@ func compareWithAnalyze(_ live: [[String: Any]], _ offline: [[String: Any]]) -> 
         }
     }
     return (matched, bad)
+}
+
+/// Writes a seeded random model of the shipped (v1) layout at the given widths (R = 768,
+/// M = 1; docs/encoder-spec.md "Export format"). Widths that are not multiples of 16 are where
+/// OpenBLAS kernels take different code paths for different GEMM shapes.
+func writeRandomModel(path: String, width: Int, emb: Int, seed: UInt64) throws {
+    var layers: [(inC: Int, outC: Int, k: Int, d: Int, act: String)] = [(256, width, 1, 8, "relu")]
+    for d in [8, 24, 72, 216] { layers.append((width, width, 3, d, "relu")) }
+    layers.append((width, width, 2, 128, "relu"))
+    layers.append((width, emb, 1, 8, "none"))
+    var state = seed
+    func gaussian() -> Float {  // SplitMix64 + Box-Muller
+        func u() -> Double {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        let a = max(u(), 1e-300), b = u()
+        return Float((-2 * log(a)).squareRoot() * cos(2 * Double.pi * b))
+    }
+    var entries: [String] = []
+    var payload: [UInt8] = []
+    func tensor(_ name: String, _ shape: [Int], _ values: [Float]) {
+        let b = payload.count
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { payload += $0 } }
+        entries.append("\"\(name)\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[\(b),\(payload.count)]}")
+    }
+    for (i, l) in layers.enumerated() {
+        let s = (2 / Float(l.inC * l.k)).squareRoot()
+        tensor("layers.\(i).weight", [l.outC, l.inC, l.k], (0..<(l.outC * l.inC * l.k)).map { _ in gaussian() * s })
+        tensor("layers.\(i).bias", [l.outC], (0..<l.outC).map { _ in gaussian() * 0.05 })
+    }
+    let ls = layers.map { "{\"in\":\($0.inC),\"out\":\($0.outC),\"kernel\":\($0.k),\"dilation\":\($0.d),\"activation\":\"\($0.act)\"}" }
+    let header = "{\"format\":\"tded-stream-encoder\",\"version\":1,\"sample_rate\":16000,\"n_fft\":256,\"hop\":8,"
+        + "\"window\":1024,\"tau\":0.05,\"max_delay\":24,\"phat_beta\":0.5,\"column_norm\":true,"
+        + "\"layers\":[\(ls.joined(separator: ","))],\"embedding_dim\":\(emb),\"objective\":\"none\",\"training\":{\"note\":\"e2e test\"}}"
+    let meta = try JSONSerialization.data(withJSONObject: ["tded_model": header], options: [.sortedKeys])
+    entries.insert("\"__metadata__\":" + String(decoding: meta, as: UTF8.self), at: 0)
+    let h = Array(("{" + entries.joined(separator: ",") + "}").utf8)
+    var out: [UInt8] = []
+    withUnsafeBytes(of: UInt64(h.count).littleEndian) { out += $0 }
+    try Data(out + h + payload).write(to: URL(fileURLWithPath: path))
 }

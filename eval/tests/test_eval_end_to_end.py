@@ -14,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 import generate as gen
 import run as runner
@@ -55,6 +57,18 @@ def test_small_set_end_to_end_gcc_phat_mae_in_band(tmp_path):
         assert mm["n"] == 10
         assert 0.04 <= mm["mae_ms"] <= 0.35, (post, mm)
     assert single["gcc-phat-mean"]["lr_acc"] >= 0.8
-    assert 0.0 <= single["iid"]["lr_acc"] <= 1.0
+    # The IID baseline (louder channel = source side), recomputed here from truth.csv and the
+    # clips themselves: the scored value must be exactly this fraction.
+    truth = gen.read_truth(data / "truth.csv")
+    hits = []
+    for row in truth:
+        if row["kind"] != "single" or abs(float(row["azimuth_deg"])) < runner.LR_MIN_AZIMUTH:
+            continue
+        x, _ = sf.read(str(data / row["file"]), dtype="float64", always_2d=True)
+        left_louder = np.sqrt(np.mean(x[:, 0] ** 2)) > np.sqrt(np.mean(x[:, 1] ** 2))
+        hits.append((1.0 if left_louder else -1.0) == np.sign(float(row["delay_ms"])))
+    assert len(hits) >= 20, "most single clips are off broadside"
+    assert single["iid"]["n"] == 30
+    assert single["iid"]["lr_acc"] == pytest.approx(float(np.mean(hits)), abs=1e-12)
     md = (res_dir / "results.md").read_text()
     assert "| gcc-phat-mean |" in md and "by snr_db" in md and "by distractor_level" in md

@@ -1,13 +1,18 @@
 """Data reader, validation maths (GCC-PHAT reference, mode), training command + resume."""
 import json
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from tded_train.data import CropSampler, load_stereo_folder
-from tded_train.model import EncoderConfig, StreamEncoder, small_layers
+from tded_train.export import import_model
+from tded_train.model import EncoderConfig, StreamEncoder, reference_window_embedding, small_layers
 from tded_train.val import gcc_phat_votes, learned_votes, mode_aggregate, summarize
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "tded-stream-v1.safetensors"
 
 
 def write_folder(tmp_path, rng):
@@ -49,12 +54,51 @@ def test_gcc_phat_reference_and_mode():
     assert abs(mode_aggregate(votes) - 3.0) < 1e-9
 
 
-def test_learned_votes_shape_and_range():
+def test_learned_votes_equal_the_literal_reference():
+    """learned_votes (batched, float32) equals the spec read literally, in float64: each
+    window's embedding computed on its own (reference_window_embedding), the band affinities
+    A(i, i+d) = <eL_i, eR_{i+d}> / tau, the softmax expectation over d = -24..24.
+    A sharp tau (0.002) so a random encoder's votes move from window to window: an off-by-one
+    window, a swapped channel or a sign error would exceed the tolerance."""
     torch.manual_seed(0)
-    model = StreamEncoder(EncoderConfig(layers=small_layers()))
+    model = StreamEncoder(EncoderConfig(layers=small_layers(), tau=0.002))
+    cfg, D = model.cfg, model.cfg.max_delay
     x = np.random.default_rng(0).standard_normal((2, 2, 1151)).astype(np.float32) * 0.1
     v = learned_votes(model, x)
-    assert v.shape == (2, 80) and np.all(np.abs(v) <= 24)
+    assert v.shape == (2, 80)  # windows D .. W-1-D of W = 1151 - 1024 + 1 = 128
+    layers = [(W.double(), b.double()) for W, b in model.folded_layers()]
+    d = torch.arange(-D, D + 1, dtype=torch.float64)
+    clip, rows = 1, (40, 41)  # the second clip of the batch, two neighbouring windows
+    xl = torch.from_numpy(x[clip, 0]).double()
+    xr = torch.from_numpy(x[clip, 1]).double()
+    eR = {j: reference_window_embedding(cfg, layers, xr, j) for j in range(D + rows[0] - D, D + rows[-1] + D + 1)}
+    ref = []
+    for row in rows:
+        i = D + row
+        eL = reference_window_embedding(cfg, layers, xl, i)
+        p = torch.softmax(torch.stack([eR[i + k] for k in range(-D, D + 1)]) @ eL / cfg.tau, dim=0)
+        ref.append(float((p * d).sum()))
+    err = [abs(float(v[clip, r]) - f) for r, f in zip(rows, ref)]
+    print(f"votes {[float(v[clip, r]) for r in rows]}, literal reference {ref}, |diff| {err}")
+    assert max(err) < 1e-3  # measured 1.2e-4 (float32 embeddings, affinities / 0.002)
+    assert abs(ref[1] - ref[0]) > 1e-2 and abs(ref[0]) > 5e-2, "the votes discriminate at that tolerance"
+
+
+def test_learned_votes_of_the_shipped_model_recover_known_delays():
+    """The committed model's votes find known delays of both signs (right = left delayed)."""
+    model, _ = import_model(SHIPPED)
+    rng = np.random.default_rng(3)
+    truth = [5, -7, 0, 12]
+    x = np.zeros((len(truth), 2, 1151), np.float32)
+    for n, k in enumerate(truth):
+        s = rng.standard_normal(1151 + 40)
+        x[n, 0] = s[20: 20 + 1151]
+        x[n, 1] = s[20 - k: 20 - k + 1151]  # right[t] = left[t - k]: positive = right later
+    x += 0.01 * rng.standard_normal(x.shape).astype(np.float32)
+    v = learned_votes(model, x * 0.1)
+    med = np.median(v, axis=1)
+    print("shipped model median votes", med, "truth", truth)
+    assert np.all(np.abs(med - np.array(truth)) < 0.5), (med, truth)
 
 
 def test_train_command_checkpoints_and_resume(tmp_path):
