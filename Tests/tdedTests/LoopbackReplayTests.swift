@@ -47,15 +47,15 @@ final class LoopbackReplayTests: XCTestCase {
         let audible = lines.filter { $0.d("level_db") > -60 }
         XCTAssertGreaterThan(audible.count, 40, "too few lines with audio: \(lines.count) lines")
         let settled = Array(audible.dropFirst(10).dropLast(3))
-        let offline = try analyze(clip48, ["--whole"])
+        let offline = try analyze(clip48, ["--whole", "--taper", "hann"])   // the daemon's taper
         XCTAssertEqual(offline.count, 1)
         let want = offline.first?.d("delay_ms") ?? .nan
         XCTAssertEqual(want, Double(E2E.delaySamples) / 16, accuracy: 0.01)
         let bad = settled.filter { abs($0.d("raw_delay_ms") - want) > 0.01 }
         XCTAssertLessThanOrEqual(bad.count, settled.count / 10, "live differs from analyze (\(want) ms): \(bad.prefix(3))")
         let az = settled.map { $0.d("azimuth_deg") }.sorted()
-        // (the daemon's default rectangular taper biases this narrow-band clip by ~1 degree
-        // against the geometric 40.0, README "Pooled evidence"; analyze has the same bias)
+        // (analyze --whole defaults to the rectangular taper, which biases this narrow-band clip
+        // by ~1 degree, README "Pooled evidence": hence --taper hann, what the daemon uses)
         XCTAssertEqual(az[az.count / 2], offline.first?.d("azimuth_deg") ?? .nan, accuracy: 0.3)
         XCTAssertEqual(az[az.count / 2], E2E.expectedAzimuth, accuracy: 2.0)
         // and it cleaned up: no sound server or temporary directory left behind
