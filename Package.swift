@@ -3,11 +3,11 @@
 // LiveTDE: live time-delay estimation and azimuth for two-microphone arrays.
 //
 // Targets, one job each:
-//   CFFTW, COpenBLAS, CALSA, CSoxr  thin system-library shims (module maps only)
+//   CFFTW, COpenBLAS, CALSA, CSoxr, CSndfile  thin system-library shims (module maps only)
 //   RingBuffer                      lock-free SPSC ring of stereo frames (swift-atomics)
 //   Engine                          pure DSP: STFT columns, GCC-PHAT, learned encoder, votes,
 //                                   azimuth, smoothing. No I/O.
-//   LiveTDE                         I/O around the engine: WAV, resampling, ALSA capture,
+//   LiveTDE                         I/O around the engine: audio files (libsndfile), resampling, ALSA capture,
 //                                   file replay, config, socket publisher, daemon loop
 //   LiveView                        viewers of the stream: `tded view` (HTTP + SSE, embedded
 //                                   page) and `tded watch`'s gauge; socket clients only
@@ -42,6 +42,8 @@ let package = Package(
                        providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSoxr", path: "Sources/CSoxr",
                        providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CSndfile", path: "Sources/CSndfile",
+                       providers: [.apt(["libsndfile1-dev"])]),
 
         .target(
             name: "RingBuffer",
@@ -55,7 +57,7 @@ let package = Package(
         .target(
             name: "LiveTDE",
             dependencies: [
-                "Engine", "RingBuffer", "CALSA", "CSoxr",
+                "Engine", "RingBuffer", "CALSA", "CSoxr", "CSndfile",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

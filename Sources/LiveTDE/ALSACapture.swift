@@ -79,12 +79,18 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
     private var thread: Thread?
     /// Rate actually negotiated (0 until open).
     public let negotiatedRate = ManagedAtomic<Int>(0)
+    /// The engine's rate: a device at another rate is resampled on this side (`CaptureResampler`).
+    public let engineRate: Int
+    /// Latency the capture-side resampler adds, microseconds (0 when the rates are equal).
+    public let resampleLatencyMicros = ManagedAtomic<Int>(0)
 
-    /// Creates a capture source for `settings` writing into `ring`.
-    public init(settings: DaemonConfig.Capture, ring: StereoRing, logger: Logger) {
+    /// Creates a capture source for `settings` writing into `ring` at `engineRate` Hz
+    /// (default: the device rate, no resampling).
+    public init(settings: DaemonConfig.Capture, ring: StereoRing, logger: Logger, engineRate: Int? = nil) {
         self.settings = settings
         self.ring = ring
         self.logger = logger
+        self.engineRate = engineRate ?? settings.rate
     }
 
     /// Starts the capture thread.
@@ -180,7 +186,7 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
         var dir: Int32 = 0
         err = snd_pcm_hw_params_set_rate_near(pcm, hw, &rate, &dir)
         if err < 0 || rate != UInt32(s.rate) {
-            throw fail("rate \(s.rate) Hz not supported (device offers \(rate) Hz; use a plughw: PCM to resample)", min(err, 0))
+            throw fail("rate \(s.rate) Hz not supported (device offers \(rate) Hz: set capture.rate = \(rate); tded resamples to engine.rate itself)", min(err, 0))
         }
         var period = snd_pcm_uframes_t(s.periodFrames)
         err = snd_pcm_hw_params_set_period_size_near(pcm, hw, &period, &dir)
@@ -208,6 +214,19 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
         var clockStart = monotonicSeconds()
         var framesSinceStart = 0
         let slack = 0.5 + Double(settings.bufferFrames) / rate
+        // Device rate != engine rate: resample here (buffers allocated now, once per open).
+        var resampler: CaptureResampler? = nil
+        if o.rate != engineRate {
+            do {
+                let r = try CaptureResampler(from: rate, to: Double(engineRate), maxFrames: o.period)
+                let lat = try r.measuredLatencySeconds()
+                resampleLatencyMicros.store(Int((lat * 1e6).rounded()), ordering: .relaxed)
+                logger.info("resampling capture \(o.rate) Hz -> engine \(engineRate) Hz (libsoxr HQ, adds \(String(format: "%.2f", lat * 1000)) ms latency)")
+                resampler = r
+            } catch {
+                return .lost("cannot resample \(o.rate) -> \(engineRate) Hz: \(error)")
+            }
+        }
         while alive {
             let n = Int(snd_pcm_readi(o.pcm, o.buffer, snd_pcm_uframes_t(o.period)))
             if n < 0 {
@@ -224,6 +243,33 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
                 continue
             }
             if n == 0 { continue }
+            // `frames` counts what reaches the ring (engine-rate frames, also when resampling)
+            var toRing = n
+            if let rs = resampler {
+                let n = min(n, rs.maxFrames)
+                let l = rs.inLeft, r = rs.inRight
+                switch settings.format {
+                case .s16:
+                    let p = o.buffer.assumingMemoryBound(to: Int16.self)
+                    for i in 0..<n {
+                        l[i] = Float(Int16(littleEndian: p[i * ch + li])) * (1 / 32768)
+                        r[i] = Float(Int16(littleEndian: p[i * ch + ri])) * (1 / 32768)
+                    }
+                case .s32:
+                    let p = o.buffer.assumingMemoryBound(to: Int32.self)
+                    for i in 0..<n {
+                        l[i] = Float(Int32(littleEndian: p[i * ch + li])) * (1 / 2147483648)
+                        r[i] = Float(Int32(littleEndian: p[i * ch + ri])) * (1 / 2147483648)
+                    }
+                case .float:
+                    let p = o.buffer.assumingMemoryBound(to: Float.self)
+                    for i in 0..<n { l[i] = p[i * ch + li]; r[i] = p[i * ch + ri] }
+                }
+                var produced = 0
+                let ok = rs.process(count: n) { ol, or, k in ring.write(left: ol, right: or, count: k); produced += k }
+                if !ok { return .lost("resampling failed") }
+                toRing = produced
+            } else {
             switch settings.format {
             case .s16:
                 let p = o.buffer.assumingMemoryBound(to: Int16.self)
@@ -241,7 +287,8 @@ public final class ALSACapture: AudioSource, @unchecked Sendable {
                 let p = o.buffer.assumingMemoryBound(to: Float.self)
                 ring.write(count: n) { i in StereoFrame(left: p[i * ch + li], right: p[i * ch + ri]) }
             }
-            stats.frames.wrappingIncrement(by: n, ordering: .relaxed)
+            }
+            stats.frames.wrappingIncrement(by: toRing, ordering: .relaxed)
             framesSinceStart += n
             // A device cannot deliver more audio than the wall time since the anchor plus what
             // its buffer held (and scheduling slack); a much faster stream has no real source.

@@ -35,12 +35,12 @@ public enum Analyzer {
     public static func analyze(path: String, settings: AnalyzeSettings, warning: (String) -> Void = { _ in },
                                onUpdate: (Update) throws -> Void) throws {
         let rate = Int(settings.pipeline.sampleRate)
-        let stream = try WAVStream(path: path, channels: settings.channels)
-        try AudioRates.checkFileRate(stream.header.rate)
+        let stream = try AudioFileStream(path: path, channels: settings.channels)
+        try AudioRates.checkFileRate(stream.rate)
         var pc = settings.pipeline
         pc.keepAllVotes = settings.whole
         let pipeline = try TDEPipeline(estimator: try EstimatorFactory.make(settings.estimator), config: pc)
-        let resampler = stream.header.rate == rate ? nil : try StreamResampler(from: Double(stream.header.rate), to: Double(rate))
+        let resampler = stream.rate == rate ? nil : try StreamResampler(from: Double(stream.rate), to: Double(rate))
         let sanitizer = InputSanitizer()
         let n = blockFrames
         let inL = UnsafeMutablePointer<Float>.allocate(capacity: n), inR = UnsafeMutablePointer<Float>.allocate(capacity: n)

@@ -136,7 +136,7 @@ public final class Daemon: @unchecked Sendable {
                                 rate: config.engine.rate, realtime: options.realtime,
                                 loops: options.loops, ring: ring)
         } else {
-            source = ALSACapture(settings: config.capture, ring: ring, logger: logger)
+            source = ALSACapture(settings: config.capture, ring: ring, logger: logger, engineRate: config.engine.rate)
         }
 
         // Publisher
@@ -301,6 +301,7 @@ public final class Daemon: @unchecked Sendable {
         if let a = source as? ALSACapture {
             fields.append("\"device\":\(Analyzer.jsonString(config.capture.device))")
             fields.append("\"device_rate\":\(a.negotiatedRate.load(ordering: .relaxed))")
+            fields.append("\"resample_latency_ms\":\(Analyzer.jsonNumber(Double(a.resampleLatencyMicros.load(ordering: .relaxed)) / 1000, 3))")
         }
         return "{" + fields.joined(separator: ",") + "}"
     }

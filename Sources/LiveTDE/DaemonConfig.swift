@@ -34,7 +34,7 @@ public struct DaemonConfig: Equatable, Sendable {
         /// ALSA PCM name (`default`, `hw:1,0`, `plughw:CARD=Array`, or any PCM in the ALSA config).
         public var device = "default"
         /// Sample rate requested from the device, Hz. The engine runs at `engine.rate`; a device
-        /// rate that differs is rejected (use a `plughw:` PCM to let ALSA convert).
+        /// rate that differs is resampled on the capture side (`CaptureResampler`).
         public var rate = 16000
         /// Sample format requested from the device.
         public var format = CaptureFormat.s16

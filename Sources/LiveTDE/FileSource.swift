@@ -85,12 +85,9 @@ public final class FileSource: AudioSource, @unchecked Sendable {
     }
 }
 
-/// Loads a WAV file for `--input` with the shared `WAVReader` (picking `channels` from files
-/// with more than two) and resamples it to `rate` with the shared `Resampler` when needed.
+/// Loads a recording for `--input` through libsndfile (`AudioLoader`, picking `channels` from
+/// files with more than two) and resamples it to `rate` with the shared `Resampler` when needed.
 public func loadStereoForDaemon(path: String, rate: Int, channels: [Int]) throws -> (left: [Float], right: [Float]) {
     let pick: (Int, Int)? = channels == [0, 1] ? nil : (channels[0], channels[1])
-    let a = try WAVReader.read(path: path, channels: pick)
-    try AudioRates.checkFileRate(a.sampleRate)
-    if a.sampleRate == rate { return (a.left, a.right) }
-    return try Resampler.resample(left: a.left, right: a.right, from: Double(a.sampleRate), to: Double(rate))
+    return try AudioLoader.load(path: path, channels: pick, rate: rate)
 }

@@ -134,13 +134,100 @@ public enum Resampler {
     }
 }
 
-/// Loads a WAV file as the stereo pair at the engine rate: reads it (`WAVReader`), picks the
-/// channels, resamples with libsoxr when the file rate differs. One-line errors.
+/// Loads a recording as the stereo pair at the engine rate: reads it (`AudioFileStream`,
+/// libsndfile), picks the channels, checks the rate bounds before decoding, resamples with
+/// libsoxr when the file rate differs. One-line errors.
 public enum AudioLoader {
     public static func load(path: String, channels: (Int, Int)?, rate: Int) throws -> (left: [Float], right: [Float]) {
-        let a = try WAVReader.read(path: path, channels: channels)
-        try AudioRates.checkFileRate(a.sampleRate)
-        if a.sampleRate == rate { return (a.left, a.right) }
-        return try Resampler.resample(left: a.left, right: a.right, from: Double(a.sampleRate), to: Double(rate))
+        let s = try AudioFileStream(path: path, channels: channels)
+        try AudioRates.checkFileRate(s.rate)
+        let a = try s.readAll()
+        if s.rate == rate { return a }
+        return try Resampler.resample(left: a.left, right: a.right, from: Double(s.rate), to: Double(rate))
+    }
+}
+
+/// The capture side's sample-rate converter (device rate -> engine rate): libsoxr in streaming
+/// mode (`SOXR_HQ`, linear phase, the same filter on both channels, so the inter-channel delay
+/// is untouched), with every buffer allocated up front for periods of at most `maxFrames`:
+/// `process` allocates nothing, which the capture thread requires.
+public final class CaptureResampler {
+    private let soxr: soxr_t
+    /// Device and engine rates, Hz.
+    public let inRate: Double, outRate: Double
+    /// Largest period `process` accepts.
+    public let maxFrames: Int
+    /// Planar input: fill `inLeft[0..<n]` / `inRight[0..<n]`, then call `process(count: n)`.
+    public let inLeft: UnsafeMutablePointer<Float>, inRight: UnsafeMutablePointer<Float>
+    private let outL: UnsafeMutablePointer<Float>, outR: UnsafeMutablePointer<Float>
+    private let outCapacity: Int
+    private let inPtrs: UnsafeMutablePointer<UnsafeRawPointer?>
+    private let outPtrs: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+
+    public init(from inRate: Double, to outRate: Double, maxFrames: Int) throws {
+        guard inRate > 0, outRate > 0, inRate.isFinite, outRate.isFinite, maxFrames > 0 else {
+            throw ResamplerError("invalid sample rates \(inRate) -> \(outRate) Hz")
+        }
+        var io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S)
+        var q = soxr_quality_spec(UInt(SOXR_HQ), 0)
+        var err: soxr_error_t? = nil
+        guard let s = soxr_create(inRate, outRate, 2, &err, &io, &q, nil), err == nil else {
+            throw ResamplerError("resampling failed: \(err.map { String(cString: $0) } ?? "soxr_create")")
+        }
+        soxr = s
+        self.inRate = inRate; self.outRate = outRate; self.maxFrames = maxFrames
+        inLeft = .allocate(capacity: maxFrames); inRight = .allocate(capacity: maxFrames)
+        outCapacity = Int((Double(maxFrames) * outRate / inRate).rounded(.up)) + 256
+        outL = .allocate(capacity: outCapacity); outR = .allocate(capacity: outCapacity)
+        inPtrs = .allocate(capacity: 2); outPtrs = .allocate(capacity: 2)
+        outPtrs[0] = UnsafeMutableRawPointer(outL); outPtrs[1] = UnsafeMutableRawPointer(outR)
+    }
+
+    deinit {
+        soxr_delete(soxr)
+        inLeft.deallocate(); inRight.deallocate(); outL.deallocate(); outR.deallocate()
+        inPtrs.deallocate(); outPtrs.deallocate()
+    }
+
+    /// Resamples `inLeft/inRight[0..<n]` (n <= maxFrames) and calls `output` with what soxr
+    /// produced (valid during the call only). Returns false on a soxr error.
+    @inline(__always)
+    public func process(count n: Int, output: (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void) -> Bool {
+        var consumed = 0
+        while consumed < n {
+            inPtrs[0] = UnsafeRawPointer(inLeft + consumed); inPtrs[1] = UnsafeRawPointer(inRight + consumed)
+            var idone = 0, odone = 0
+            let err = soxr_process(soxr, UnsafeRawPointer(inPtrs), n - consumed, &idone,
+                                   UnsafeMutableRawPointer(outPtrs), outCapacity, &odone)
+            if err != nil { return false }
+            consumed += idone
+            if odone > 0 { output(outL, outR, odone) }
+            if idone == 0 && odone == 0 { break }
+        }
+        return true
+    }
+
+    /// Latency the converter adds, in seconds, measured on a fresh copy: after each period
+    /// fed (past the first 0.1 s), the audio time that went in minus the audio time that came
+    /// out; the largest value. soxr holds back about half its (linear-phase) filter, the same
+    /// on both channels, so the inter-channel delay is not changed; only the lines are later.
+    public func measuredLatencySeconds() throws -> Double {
+        let probe = try CaptureResampler(from: inRate, to: outRate, maxFrames: maxFrames)
+        let total = Int(inRate * 0.3)
+        var fed = 0, got = 0
+        var worst = 0.0
+        var state: UInt32 = 1
+        while fed < total {
+            let n = min(probe.maxFrames, total - fed)
+            for i in 0..<n {
+                state = state &* 1664525 &+ 1013904223
+                let v = Float(Int32(bitPattern: state)) / Float(Int32.max) * 0.1
+                probe.inLeft[i] = v; probe.inRight[i] = v
+            }
+            _ = probe.process(count: n) { _, _, k in got += k }
+            fed += n
+            if Double(fed) / inRate > 0.1 { worst = max(worst, Double(fed) / inRate - Double(got) / outRate) }
+        }
+        return worst
     }
 }

@@ -86,8 +86,8 @@ extension DaemonConfig {
 
 extension Daemon {
     /// Everything `run` checks before it creates anything, and all `--check-config` checks:
-    /// the socket path and group (unless systemd passes the socket), capture.rate == engine.rate
-    /// when capturing from ALSA, and the engine (model included). Returns the pipeline.
+    /// the socket path and group (unless systemd passes the socket) and the engine (model
+    /// included). Returns the pipeline.
     public static func preflight(_ c: DaemonConfig, fileInput: Bool, inheritedSocket: Bool) throws -> TDEPipeline {
         if !inheritedSocket {
             do { try Publisher.checkSocketPath(c.publish.socket) } catch {
@@ -101,9 +101,6 @@ extension Daemon {
             if !dir.isEmpty && !(FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) {
                 throw ConfigError(key: "publish.socket", "directory \(dir) does not exist")
             }
-        }
-        if !fileInput && c.capture.rate != c.engine.rate {
-            throw ConfigError(key: "capture.rate", "(\(c.capture.rate)) must equal engine.rate (\(c.engine.rate)); use a plughw: PCM to let ALSA resample")
         }
         do {
             return try makePipeline(c.engine, rateHz: c.publish.rateHz)

@@ -11,16 +11,19 @@ func printError(_ s: String) {
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Estimate delay and azimuth of stereo WAV files; prints JSON lines.",
+        abstract: "Estimate delay and azimuth of stereo recordings; prints JSON lines.",
         discussion: """
         One JSON line per update hop (every --hop samples at the engine rate) with the votes of \
         the windows inside the last --span samples, or with --whole one line per file from all \
         of its votes. Positive delay = right channel later = source nearer the LEFT mic = \
         positive azimuth. Files that cannot be read give one error line on stderr; the others \
-        are still processed and the exit status is 1.
+        are still processed and the exit status is 1. Files are read with libsndfile (WAV, \
+        RF64, W64, FLAC, Ogg/Vorbis, Opus, MP3, AIFF, CAF); AAC/M4A/3GP through ffmpeg when it \
+        is installed; `-` reads a stream from standard input, e.g. \
+        `ffmpeg -i memo.m4a -f wav - | tded analyze -`.
         """)
 
-    @Argument(help: "WAV files (PCM 8/16/24/32-bit or float32, 2 channels or use --channels).")
+    @Argument(help: "Audio files (2 channels, or pick two with --channels); - for standard input.")
     var files: [String]
 
     @Option(help: "Estimator: gcc-phat or learned.")
@@ -145,7 +148,7 @@ struct Analyze: ParsableCommand {
 
     func validate() throws {
         _ = try channelPair(); _ = try estimatorOptions(); _ = try pipelineConfig()
-        guard !files.isEmpty else { throw ValidationError("give at least one WAV file") }
+        guard !files.isEmpty else { throw ValidationError("give at least one audio file (or - for standard input)") }
     }
 
     func settings() throws -> AnalyzeSettings {

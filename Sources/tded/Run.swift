@@ -30,7 +30,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "ALSA capture PCM (overrides capture.device).")
     var device: String?
 
-    @Option(name: .long, help: "Replay this WAV file instead of capturing from ALSA.")
+    @Option(name: .long, help: "Replay this recording (WAV, FLAC, Ogg, MP3, AIFF, ...; AAC/M4A via ffmpeg) instead of capturing from ALSA.")
     var input: String?
 
     @Flag(name: .long, help: "With --input: pace the replay in real time (default: as fast as the engine runs).")

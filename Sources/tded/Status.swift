@@ -32,10 +32,10 @@ struct Status: ParsableCommand {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
             print(line); return
         }
-        let order = ["uptime_s", "source", "device", "state", "rate", "device_rate", "method", "publish_hz",
+        let order = ["uptime_s", "source", "device", "state", "rate", "device_rate", "resample_latency_ms", "method", "publish_hz",
                      "frames", "xruns", "device_lost", "overruns", "dropped_frames", "clients",
                      "clients_total", "dropped_clients", "skipped_lines", "published", "audio_s",
                      "engine_cpu_s", "engine_load", "process_cpu_s"]
-        for k in order { if let v = obj[k] { print("\(k.padding(toLength: 16, withPad: " ", startingAt: 0)) \(v)") } }
+        for k in order { if let v = obj[k] { print("\(k.padding(toLength: max(16, k.count), withPad: " ", startingAt: 0)) \(v)") } }
     }
 }

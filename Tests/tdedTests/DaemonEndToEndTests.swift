@@ -464,6 +464,41 @@ final class DaemonEndToEndTests: XCTestCase {
             XCTAssertTrue(bad.isEmpty, "\(format): \(bad.prefix(3))")
         }
     }
+
+    /// capture.rate 48000 with engine.rate 16000 (a device at its own rate, as USB arrays and
+    /// loopback/monitor sources run): resampled on the capture side, the lines converge to the
+    /// known delay and equal `tded analyze` of the 48 kHz file; `tded status` shows both rates
+    /// and the measured resampler latency.
+    func testDeviceAtItsOwnRateIsResampledOnTheCaptureSide() throws {
+        let s = try setUpALSA(seconds: 4, light: true)
+        var cfg = try String(contentsOfFile: s.config, encoding: .utf8)
+        cfg = cfg.replacingOccurrences(of: "[capture]", with: "[capture]\nrate = 48000")
+        try E2E.writeConfig(s.config, cfg)
+        let a = try WAVReader.read(path: s.clip)
+        let up = try Resampler.resample(left: a.left, right: a.right, from: 16000, to: 48000)
+        let clip48 = s.dir + "/clip48.wav"
+        try WAVWriter.write(path: clip48, channels: [up.left, up.right], sampleRate: 48000, format: .pcm16)
+        let d = try startDaemon(s)
+        let nc = try NCClient(socket: s.socket, dir: s.dir)
+        let feeder = FIFOFeeder(fifo: s.fifo, bytes: try E2E.rawS16(clip48), rate: 48000)
+        feeder.start()
+        XCTAssertTrue(d.waitForLog("resampling capture 48000 Hz -> engine 16000 Hz", timeout: 5), d.log)
+        XCTAssertTrue(feeder.waitDone(timeout: 15))
+        XCTAssertTrue(waitUntil(60) { nc.lines.contains { $0.d("t") >= 3.9 } }, "no line reached t=3.9")
+        let st = status(s.socket)
+        XCTAssertEqual(st?.i("rate"), 16000); XCTAssertEqual(st?.i("device_rate"), 48000)
+        let lat = st?.d("resample_latency_ms") ?? .nan
+        XCTAssertTrue(lat > 0 && lat < 50, "resample_latency_ms \(lat)")
+        XCTAssertEqual(st?.i("dropped_frames"), 0)
+        let (hc, human, _) = try runTded(["status", "--socket", s.socket])
+        XCTAssertEqual(hc, 0)
+        XCTAssertTrue(human.contains("device_rate") && human.contains("48000") && human.contains("resample_latency_ms"), human)
+        d.stop()
+        let lines = nc.lines.filter { $0.d("t") <= 3.9 }
+        assertConverged(lines, after: 1.5)
+        let (matched, bad) = compareWithAnalyze(lines, try analyze(clip48, analyzeArgs + ["--post", "mean"]))
+        XCTAssertGreaterThanOrEqual(matched, lines.count * 9 / 10, "live differs from analyze: \(bad.prefix(5))")
+    }
 }
 
 /// Nil when `seq` increases by exactly one from line to line, else where it first jumps.
