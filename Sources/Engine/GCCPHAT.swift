@@ -392,17 +392,10 @@ public final class GCCPHAT: EvidenceEstimator {
             return Float(lag0)
         case .parabolic:
             guard best > 0 && best < 2 * L else { return Float(lag0) }
-            return Float(lag0) + Float(parabola(Double(cc[best - 1]), Double(cc[best]), Double(cc[best + 1])))
+            return Float(lag0) + Float(parabolicVertex(Double(cc[best - 1]), Double(cc[best]), Double(cc[best + 1])))
         case .upsampled:
             return Float(upsampledPeak(lag0))
         }
-    }
-
-    /// Vertex offset in (-0.5, 0.5) of the parabola through (-1, a), (0, b), (1, c).
-    @inline(__always) private func parabola(_ a: Double, _ b: Double, _ c: Double) -> Double {
-        let den = a - 2 * b + c
-        guard den < 0 else { return 0 }
-        return min(0.5, max(-0.5, 0.5 * (a - c) / den))
     }
 
     private func upsampledPeak(_ lag0: Int) -> Double {
@@ -428,7 +421,7 @@ public final class GCCPHAT: EvidenceEstimator {
         var best = 0
         for j in 1...(2 * f) where fv[j] > fv[best] { best = j }
         var off = Double(best - f)
-        if best > 0 && best < 2 * f { off += parabola(fv[best - 1], fv[best], fv[best + 1]) }
+        if best > 0 && best < 2 * f { off += parabolicVertex(fv[best - 1], fv[best], fv[best + 1]) }
         return Double(lag0) + off / Double(f)
     }
 
