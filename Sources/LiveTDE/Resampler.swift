@@ -38,13 +38,7 @@ public final class StreamResampler {
             throw ResamplerError("invalid sample rates \(inRate) -> \(outRate) Hz")
         }
         self.inRate = inRate; self.outRate = outRate
-        var io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S)
-        var q = soxr_quality_spec(UInt(SOXR_HQ), 0)
-        var err: soxr_error_t? = nil
-        guard let s = soxr_create(inRate, outRate, 2, &err, &io, &q, nil), err == nil else {
-            throw ResamplerError("resampling failed: \(err.map { String(cString: $0) } ?? "soxr_create")")
-        }
-        soxr = s
+        soxr = try makeStereoSoxr(from: inRate, to: outRate)
         outL = .allocate(capacity: 1); outR = .allocate(capacity: 1)
     }
 
@@ -168,13 +162,7 @@ public final class CaptureResampler {
         guard inRate > 0, outRate > 0, inRate.isFinite, outRate.isFinite, maxFrames > 0 else {
             throw ResamplerError("invalid sample rates \(inRate) -> \(outRate) Hz")
         }
-        var io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S)
-        var q = soxr_quality_spec(UInt(SOXR_HQ), 0)
-        var err: soxr_error_t? = nil
-        guard let s = soxr_create(inRate, outRate, 2, &err, &io, &q, nil), err == nil else {
-            throw ResamplerError("resampling failed: \(err.map { String(cString: $0) } ?? "soxr_create")")
-        }
-        soxr = s
+        soxr = try makeStereoSoxr(from: inRate, to: outRate)
         self.inRate = inRate; self.outRate = outRate; self.maxFrames = maxFrames
         inLeft = .allocate(capacity: maxFrames); inRight = .allocate(capacity: maxFrames)
         outCapacity = Int((Double(maxFrames) * outRate / inRate).rounded(.up)) + 256
@@ -230,4 +218,16 @@ public final class CaptureResampler {
         }
         return worst
     }
+}
+
+/// A two-channel, float32, high-quality (SOXR_HQ) libsoxr resampler; one line of error when
+/// libsoxr refuses it.
+func makeStereoSoxr(from inRate: Double, to outRate: Double) throws -> soxr_t {
+    var io = soxr_io_spec(SOXR_FLOAT32_S, SOXR_FLOAT32_S)
+    var q = soxr_quality_spec(UInt(SOXR_HQ), 0)
+    var err: soxr_error_t? = nil
+    guard let s = soxr_create(inRate, outRate, 2, &err, &io, &q, nil), err == nil else {
+        throw ResamplerError("resampling failed: \(err.map { String(cString: $0) } ?? "soxr_create")")
+    }
+    return s
 }
