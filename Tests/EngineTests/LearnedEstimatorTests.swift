@@ -11,6 +11,12 @@ func smallV1Model(width: Int = 24, emb: Int = 16, seed: UInt64 = 11) throws -> E
     for d in [8, 24, 72, 216] { spec.append((width, width, 3, d, .relu)) }
     spec.append((width, width, 2, 128, .relu))
     spec.append((width, emb, 1, 8, .none))
+    return try randomModel(spec, seed: seed)
+}
+
+/// A model with seeded He-initialised weights for the layers `(in, out, kernel, dilation,
+/// activation)`, on the shipped model's signal settings (16 kHz, nFFT 256, hop 8, window 1024).
+func randomModel(_ spec: [(Int, Int, Int, Int, EncoderLayer.Activation)], seed: UInt64) throws -> EncoderModel {
     var rng = SeededRNG(seed: seed)
     let layers = spec.map { (i, o, k, d, a) -> EncoderLayer in
         let s = (2 / Double(i * k)).squareRoot()

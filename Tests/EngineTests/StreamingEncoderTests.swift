@@ -135,13 +135,5 @@ final class StreamingEncoderTests: XCTestCase {
 func pooledModel(width: Int, emb: Int, seed: UInt64 = 5) throws -> EncoderModel {
     let spec: [(Int, Int, Int, Int, EncoderLayer.Activation)] =
         [(256, width, 1, 8, .relu), (width, width, 3, 8, .relu), (width, width, 3, 16, .relu), (width, emb, 1, 8, .none)]
-    var rng = SeededRNG(seed: seed)
-    let layers = spec.map { (i, o, k, d, a) -> EncoderLayer in
-        let s = (2 / Double(i * k)).squareRoot()
-        return EncoderLayer(inChannels: i, outChannels: o, kernel: k, dilation: d, activation: a,
-                            weight: (0..<(o * i * k)).map { _ in Float(rng.gaussian() * s) },
-                            bias: (0..<o).map { _ in Float(rng.gaussian() * 0.05) })
-    }
-    return try EncoderModel(sampleRate: 16000, nFFT: 256, hop: 8, window: 1024, tau: 0.05, maxDelay: 24,
-                            phatBeta: 0.5, columnNorm: true, layers: layers)
+    return try randomModel(spec, seed: seed)
 }
