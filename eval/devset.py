@@ -58,7 +58,8 @@ def fits(room: dict, az: float, dist: float) -> bool:
     return all(0.3 < p[k] < dims[k] - 0.3 for k in range(2))
 
 
-def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict) -> list[dict]:
+def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
+         snr_range: tuple[float, float] = (-5.0, 30.0)) -> list[dict]:
     rng = np.random.default_rng([seed, 77])
     names = list(rooms)
     specs = []
@@ -71,7 +72,7 @@ def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict) ->
             if fits(rooms[room], az, dist):
                 break
         spec = {"kind": kind, "room": room, "rt60": float(rng.uniform(0.15, 0.8)),
-                "snr": float(rng.uniform(-5, 30)) if kind == "single" else float(rng.uniform(15, 30)),
+                "snr": float(rng.uniform(*snr_range)) if kind == "single" else float(rng.uniform(15, 30)),
                 "azimuth": az, "distance": dist, "seed": seed, "index": i, "samples": samples,
                 "music_fraction": 0.0,
                 "name": f"{'mix' if kind == 'mixture' else 'one'}_{i:05d}.wav"}
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
                     help="length of single-source clips (mixtures: 0.5 s as in the evaluation)")
     ap.add_argument("--rooms", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1001)
+    ap.add_argument("--snr", default="-5,30", help="single-source SNR range LO,HI in dB (uniform)")
     a = ap.parse_args(argv)
     rooms = random_rooms(a.rooms, a.seed)
     gen.ROOMS.clear()
@@ -100,7 +102,8 @@ def main(argv=None) -> int:
     if not pool:
         print("devset: no synthetic speech (is espeak-ng installed?)", file=sys.stderr)
         return 2
-    specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms)
+    specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms,
+                 tuple(float(x) for x in a.snr.split(",")))
     rows = []
     for s in specs:
         for attempt in range(20):

@@ -68,16 +68,78 @@ public struct GCCPHATConfig: Equatable, Sendable {
         /// Whiten each window's cross spectrum, then sum (per-frame PHAT, SRP-PHAT for two
         /// microphones): every window counts the same, loud or quiet.
         case srp
+        /// PHAT-beta on the pooled spectrum times a function of the pooled magnitude-squared
+        /// coherence `C = |G_LR|^2 / (G_LL G_RR)` of each bin: bins where the two channels do
+        /// not agree (uncorrelated noise, no source energy) lose their weight, which plain PHAT
+        /// gives them in full.
+        case masked(beta: Double, mask: BinMask)
 
-        /// Parses `phat`, `srp` or `phat-beta=B` (0 < B <= 1); nil otherwise.
+        /// Per-bin weights computed from the pooled auto-power spectra `G_LL`, `G_RR` and the
+        /// cross spectrum `G_LR`, multiplied into the PHAT-beta weight.
+        public enum BinMask: Equatable, Sendable {
+            /// The magnitude-squared coherence `C = |G_LR|^2 / (G_LL G_RR)`: coherence-weighted
+            /// PHAT. Needs several independent windows in the pool to mean anything.
+            case coh
+            /// `C / (1 - C)` (C capped at 0.99): the maximum-likelihood (Hannan-Thomson)
+            /// weighting of Knapp and Carter when beta is 1.
+            case ml
+            /// A spectral-subtraction gain `max(0.1, 1 - kappa * floor / P_k)` with
+            /// `P_k = sqrt(G_LL G_RR)` and `floor` the lower quartile of `P` over the used bins
+            /// (the noise floor where at least a quarter of the band holds no source energy):
+            /// bins no louder than a few times the floor keep a tenth of their weight. Works on
+            /// a single window. The 0.1 floor keeps every bin in play when the source itself is
+            /// flat (white), where the quartile is the source's level, not the noise's.
+            case snr(kappa: Double)
+
+            /// The smallest gain of `snr`.
+            static let snrFloorGain = 0.1
+
+            init?(parsing s: String) {
+                switch s {
+                case "coh": self = .coh
+                case "ml": self = .ml
+                case "snr": self = .snr(kappa: 2)
+                default:
+                    guard s.hasPrefix("snr="), let k = Double(s.dropFirst(4)), k > 0, k <= 100 else { return nil }
+                    self = .snr(kappa: k)
+                }
+            }
+
+            var name: String {
+                switch self {
+                case .coh: return "coh"
+                case .ml: return "ml"
+                case .snr(let k): return k == 2 ? "snr" : "snr=\(k)"
+                }
+            }
+        }
+
+        /// Whether the evidence carries the two auto-power spectra besides the cross spectrum.
+        public var needsAutoSpectra: Bool {
+            if case .masked = self { return true }
+            return false
+        }
+
+        /// Parses `phat`, `srp`, `phat-beta=B` (0 < B <= 1), a mask alone (`coh`, `ml`, `snr`,
+        /// `snr=K`: PHAT times the mask) or `phat-beta=B+MASK`; nil otherwise.
         public init?(parsing s: String) {
-            switch s {
-            case "phat": self = .phat(beta: 1)
-            case "srp": self = .srp
+            let parts = s.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count <= 2 else { return nil }
+            if parts.count == 1, let mask = BinMask(parsing: s) { self = .masked(beta: 1, mask: mask); return }
+            var beta = 1.0
+            switch parts[0] {
+            case "phat": beta = 1
+            case "srp": guard parts.count == 1 else { return nil }; self = .srp; return
             default:
                 let prefix = "phat-beta="
-                guard s.hasPrefix(prefix), let b = Double(s.dropFirst(prefix.count)), b > 0, b <= 1 else { return nil }
-                self = .phat(beta: b)
+                guard parts[0].hasPrefix(prefix), let b = Double(parts[0].dropFirst(prefix.count)), b > 0, b <= 1 else { return nil }
+                beta = b
+            }
+            if parts.count == 2 {
+                guard let mask = BinMask(parsing: parts[1]) else { return nil }
+                self = .masked(beta: beta, mask: mask)
+            } else {
+                self = .phat(beta: beta)
             }
         }
 
@@ -86,6 +148,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
             switch self {
             case .srp: return "srp"
             case .phat(let b): return b == 1 ? "phat" : "phat-beta=\(b)"
+            case .masked(let b, let mask): return b == 1 ? mask.name : "phat-beta=\(b)+\(mask.name)"
             }
         }
     }
@@ -124,7 +187,7 @@ public final class GCCPHAT: EvidenceEstimator {
     /// Evidence per window: the (tapered) cross-power spectrum `conj(L) R`, real parts of bins
     /// `0 ... window` then imaginary parts (`2 * (window + 1)` floats); whitened per window
     /// with `pooling = .srp`.
-    public var evidenceLength: Int { 2 * B }
+    public var evidenceLength: Int { config.pooling.needsAutoSpectra ? 4 * B : 2 * B }
     /// See `EvidenceEstimator`.
     public var evidenceOutput: UnsafeMutablePointer<Float>?
 
@@ -138,6 +201,8 @@ public final class GCCPHAT: EvidenceEstimator {
     private let pr: UnsafeMutablePointer<Float>, pi: UnsafeMutablePointer<Float>
     private let cc: UnsafeMutablePointer<Float>
     private let tlr: UnsafeMutablePointer<Float>, tli: UnsafeMutablePointer<Float>
+    /// Scratch for the noise-floor quantile of `BinMask.snr` (B floats).
+    private let sel: UnsafeMutablePointer<Float>
     private let trr: UnsafeMutablePointer<Float>, tri: UnsafeMutablePointer<Float>
     private let fwd: ForwardRealFFT, inv: InverseComplexFFT
     private var spectraStart: Int64 = -1
@@ -176,7 +241,7 @@ public final class GCCPHAT: EvidenceEstimator {
         xlr = alloc(B); xli = alloc(B); xrr = alloc(B); xri = alloc(B)
         twr = alloc(B); twi = alloc(B); sgn = alloc(B)
         pr = alloc(B); pi = alloc(B); cc = alloc(2 * L + 1)
-        tlr = alloc(B); tli = alloc(B); trr = alloc(B); tri = alloc(B)
+        tlr = alloc(B); tli = alloc(B); trr = alloc(B); tri = alloc(B); sel = alloc(B)
         for k in 0..<B {
             let a = 2 * Double.pi * Double(k) / Double(N)
             twr[k] = Float(cos(a)); twi[k] = Float(sin(a)); sgn[k] = k % 2 == 0 ? 1 : -1
@@ -210,7 +275,7 @@ public final class GCCPHAT: EvidenceEstimator {
     }
 
     deinit {
-        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc, tlr, tli, trr, tri] { p.deallocate() }
+        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc, tlr, tli, trr, tri, sel] { p.deallocate() }
         for p in [circR, circI, fracR, fracI, wk, rotR, rotI] { p?.deallocate() }
         fine?.deallocate()
     }
@@ -249,7 +314,7 @@ public final class GCCPHAT: EvidenceEstimator {
                 exactSpectra(offset: (p + 1) % W)
             }
             if isVote {
-                vb[emitted] = Vote(start: s, delay: voteFromSpectra(evidence: evidenceOutput.map { $0 + emitted * 2 * B }))
+                vb[emitted] = Vote(start: s, delay: voteFromSpectra(evidence: evidenceOutput.map { $0 + emitted * evidenceLength }))
                 emitted += 1
             }
         }
@@ -376,6 +441,13 @@ public final class GCCPHAT: EvidenceEstimator {
                 ev.update(from: qr, count: B); (ev + B).update(from: qi, count: B)
             } else {
                 crossSpectrum(lr, li, rr, ri, re: ev, im: ev + B)
+                if config.pooling.needsAutoSpectra {
+                    let al = ev + 2 * B, ar = ev + 3 * B
+                    for k in 0..<B {
+                        al[k] = lr[k] * lr[k] + li[k] * li[k]
+                        ar[k] = rr[k] * rr[k] + ri[k] * ri[k]
+                    }
+                }
             }
         }
         halfSizeInverse()
@@ -469,6 +541,35 @@ public final class GCCPHAT: EvidenceEstimator {
                 let g: Float = beta == 1 ? 1 / m2.squareRoot() : Float(Foundation.pow(Double(m2), -beta / 2))
                 pr[k] = gr[k] * g; pi[k] = gi[k] * g
             }
+        case .masked(let beta, let mask):
+            let gl = pooled + 2 * B, gR = pooled + 3 * B
+            var peak: Float = 0
+            for k in 0..<B { peak = max(peak, gr[k] * gr[k] + gi[k] * gi[k]) }
+            guard peak > 0, peak.isFinite else { return nil }
+            let floor = peak * 1e-20
+            var noise = 0.0, kappa = 0.0
+            if case .snr(let k) = mask {
+                kappa = k
+                var n = 0
+                for b in 0..<B where config.pooledBins?.contains(b) ?? true {
+                    sel[n] = (max(0, gl[b]) * max(0, gR[b])).squareRoot(); n += 1
+                }
+                guard n > 0 else { return nil }
+                noise = Double(quickselect(sel, count: n, rank: n / 4))
+            }
+            for k in 0..<B {
+                let m2 = gr[k] * gr[k] + gi[k] * gi[k]
+                let den = Double(gl[k]) * Double(gR[k])
+                if m2 <= floor || !(den > 0) { pr[k] = 0; pi[k] = 0; continue }
+                let w: Double
+                switch mask {
+                case .coh: w = min(1, Double(m2) / den)
+                case .ml: let c = min(0.99, Double(m2) / den); w = c / (1 - c)
+                case .snr: w = max(GCCPHATConfig.PoolWeighting.BinMask.snrFloorGain, 1 - kappa * noise / den.squareRoot())
+                }
+                let g = Float(w * Foundation.pow(Double(m2), -beta / 2))
+                pr[k] = gr[k] * g; pi[k] = gi[k] * g
+            }
         }
         pi[0] = 0; pi[W] = 0
         if let band = config.pooledBins {
@@ -540,4 +641,22 @@ public final class GCCPHAT: EvidenceEstimator {
         }
         return acc
     }
+}
+
+/// The `rank`-th smallest of `a[0 ..< count]` (0-based), by in-place quickselect (Hoare
+/// partition, middle pivot); reorders `a`. No allocation.
+func quickselect(_ a: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {
+    precondition(count > 0 && rank >= 0 && rank < count)
+    var lo = 0, hi = count - 1
+    while lo < hi {
+        let pivot = a[(lo + hi) / 2]
+        var i = lo, j = hi
+        while i <= j {
+            while a[i] < pivot { i += 1 }
+            while a[j] > pivot { j -= 1 }
+            if i <= j { let t = a[i]; a[i] = a[j]; a[j] = t; i += 1; j -= 1 }
+        }
+        if rank <= j { hi = j } else if rank >= i { lo = i } else { return a[rank] }
+    }
+    return a[lo]
 }

@@ -247,7 +247,7 @@ public struct DaemonConfig: Equatable, Sendable {
         }
         if let v = try r.string("engine.pooling") {
             guard GCCPHATConfig.PoolWeighting(parsing: v) != nil else {
-                throw ConfigError(key: "engine.pooling", "expected \"phat\", \"srp\" or \"phat-beta=B\" with 0 < B <= 1, got \"\(v)\"")
+                throw ConfigError(key: "engine.pooling", "expected \"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\", or a PHAT with \"+snr[=K]\", \"+coh\" or \"+ml\", got \"\(v)\"")
             }
             c.engine.pooling = v
         }

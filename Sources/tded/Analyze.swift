@@ -41,8 +41,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
     var post: String = "pooled"
 
-    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): phat, srp (whiten each window, then sum) or phat-beta=B.")
-    var pooling: String = "phat-beta=0.7"
+    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat-beta=0.7 per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr.")
+    var pooling: String = "auto"
 
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
     var memory: Double = 0.3
@@ -114,10 +114,13 @@ struct Analyze: ParsableCommand {
             throw ValidationError("--taper must be auto, rectangular or hann (got '\(taper)')")
         }
         o.taper = t
-        guard let pw = GCCPHATConfig.PoolWeighting(parsing: pooling) else {
-            throw ValidationError("--pooling must be phat, srp or phat-beta=B with 0 < B <= 1 (got '\(pooling)')")
+        if pooling == "auto" {
+            o.pooling = whole ? EstimatorOptions.defaultWholePooling : EstimatorOptions.defaultPooling
+        } else if let pw = GCCPHATConfig.PoolWeighting(parsing: pooling) {
+            o.pooling = pw
+        } else {
+            throw ValidationError("--pooling must be auto, phat, srp, phat-beta=B (0 < B <= 1), or one of those PHATs with +snr[=K], +coh or +ml (got '\(pooling)')")
         }
-        o.pooling = pw
         guard let b = DaemonConfig.Engine.parseBand(band) else {
             throw ValidationError("--band must be LO-HI in Hz with 0 <= LO < HI, or all (got '\(band)')")
         }

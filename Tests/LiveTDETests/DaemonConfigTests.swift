@@ -81,7 +81,7 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nmax_delay_ms = 0", "engine.max_delay_ms", "0.01...100"),
             ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
             ("[engine]\npost = \"median\"", "engine.post", "\"pooled\", \"mode\" or \"mean\""),
-            ("[engine]\npooling = \"scot\"", "engine.pooling", "\"phat\", \"srp\" or \"phat-beta=B\""),
+            ("[engine]\npooling = \"scot\"", "engine.pooling", "\"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\""),
             ("[engine]\npooling = \"phat-beta=0\"", "engine.pooling", "0 < B <= 1"),
             ("[engine]\nmemory_s = -0.1", "engine.memory_s", "0...60"),
             ("[engine]\nband = \"3500-300\"", "engine.band", "\"all\" or \"LO-HI\""),

@@ -45,6 +45,26 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(err.contains("engine.post") && err.contains("\"mode\" or \"mean\""), err)
     }
 
+    /// `--pooling auto` (the default) is the daemon's PHAT-beta per update and adds the
+    /// noise-floor mask for one estimate over a whole clip; a bad value is one line naming it.
+    func testAnalyzePoolingAutoFollowsWhole() throws {
+        let dir = E2E.tempDir(self)
+        let clip = dir + "/clip.wav"
+        try E2E.makeClip(seconds: 1.5, path: clip)
+        func delay(_ args: [String]) throws -> [Double] { try analyze(clip, args).map { $0.d("delay_ms") } }
+        let whole = try delay(["--whole"])
+        XCTAssertEqual(whole, try delay(["--whole", "--pooling", "phat-beta=0.7+snr"]))
+        XCTAssertNotEqual(whole, try delay(["--whole", "--pooling", "phat-beta=0.7"]))
+        XCTAssertEqual(whole.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.01)
+        let lines = try delay([])
+        XCTAssertGreaterThan(lines.count, 10)
+        XCTAssertEqual(lines, try delay(["--pooling", "phat-beta=0.7"]))
+        let (code, out, err) = try runTded(["analyze", "--pooling", "phat+snr=0", clip])
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(out.isEmpty)
+        XCTAssertTrue(err.contains("--pooling") && err.contains("+snr"), err)
+    }
+
     func testMissingInputFileIsOneLineError() throws {
         let dir = E2E.tempDir(self)
         let (code, _, err) = try runTded(["run", "--input", dir + "/nope.wav", "--socket", dir + "/s.sock"])
