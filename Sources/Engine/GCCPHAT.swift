@@ -83,7 +83,8 @@ public struct GCCPHATConfig: Equatable, Sendable {
             /// `C / (1 - C)` (C capped at 0.99): the maximum-likelihood (Hannan-Thomson)
             /// weighting of Knapp and Carter when beta is 1.
             case ml
-            /// A spectral-subtraction gain `max(0.1, 1 - kappa * floor / P_k)` with
+            /// A spectral-subtraction gain `max(0.1, 1 - kappa * floor / P_k)` (`snr`: kappa 4,
+            /// the best of 1-8 on the tuning sets, eval/devset.py) with
             /// `P_k = sqrt(G_LL G_RR)` and `floor` the lower quartile of `P` over the used bins
             /// (the noise floor where at least a quarter of the band holds no source energy):
             /// bins no louder than a few times the floor keep a tenth of their weight. Works on
@@ -98,7 +99,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
                 switch s {
                 case "coh": self = .coh
                 case "ml": self = .ml
-                case "snr": self = .snr(kappa: 2)
+                case "snr": self = .snr(kappa: 4)
                 default:
                     guard s.hasPrefix("snr="), let k = Double(s.dropFirst(4)), k > 0, k <= 100 else { return nil }
                     self = .snr(kappa: k)
@@ -109,7 +110,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
                 switch self {
                 case .coh: return "coh"
                 case .ml: return "ml"
-                case .snr(let k): return k == 2 ? "snr" : "snr=\(k)"
+                case .snr(let k): return k == 4 ? "snr" : "snr=\(k)"
                 }
             }
         }
@@ -203,6 +204,8 @@ public final class GCCPHAT: EvidenceEstimator {
     private let tlr: UnsafeMutablePointer<Float>, tli: UnsafeMutablePointer<Float>
     /// Scratch for the noise-floor quantile of `BinMask.snr` (B floats).
     private let sel: UnsafeMutablePointer<Float>
+    /// `BinMask.snr`: per-bin level `sqrt(G_LL G_RR)` (B floats).
+    private let lvl: UnsafeMutablePointer<Float>
     private let trr: UnsafeMutablePointer<Float>, tri: UnsafeMutablePointer<Float>
     private let fwd: ForwardRealFFT, inv: InverseComplexFFT
     private var spectraStart: Int64 = -1
@@ -242,6 +245,7 @@ public final class GCCPHAT: EvidenceEstimator {
         twr = alloc(B); twi = alloc(B); sgn = alloc(B)
         pr = alloc(B); pi = alloc(B); cc = alloc(2 * L + 1)
         tlr = alloc(B); tli = alloc(B); trr = alloc(B); tri = alloc(B); sel = alloc(B)
+        lvl = alloc(B)
         for k in 0..<B {
             let a = 2 * Double.pi * Double(k) / Double(N)
             twr[k] = Float(cos(a)); twi[k] = Float(sin(a)); sgn[k] = k % 2 == 0 ? 1 : -1
@@ -275,7 +279,7 @@ public final class GCCPHAT: EvidenceEstimator {
     }
 
     deinit {
-        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc, tlr, tli, trr, tri, sel] { p.deallocate() }
+        for p in [histL, histR, xlr, xli, xrr, xri, twr, twi, sgn, pr, pi, cc, tlr, tli, trr, tri, sel, lvl] { p.deallocate() }
         for p in [circR, circI, fracR, fracI, wk, rotR, rotI] { p?.deallocate() }
         fine?.deallocate()
     }
@@ -550,9 +554,12 @@ public final class GCCPHAT: EvidenceEstimator {
             var noise = 0.0, kappa = 0.0
             if case .snr(let k) = mask {
                 kappa = k
+                // level per bin (not smoothed: on the tuning sets a +-8..32-bin envelope was
+                // worse than each bin's own level, which says how reliable its phase is)
+                for b in 0..<B { lvl[b] = (max(0, gl[b]) * max(0, gR[b])).squareRoot() }
                 var n = 0
                 for b in 0..<B where config.pooledBins?.contains(b) ?? true {
-                    sel[n] = (max(0, gl[b]) * max(0, gR[b])).squareRoot(); n += 1
+                    sel[n] = lvl[b]; n += 1
                 }
                 guard n > 0 else { return nil }
                 noise = Double(quickselect(sel, count: n, rank: n / 4))
@@ -565,7 +572,7 @@ public final class GCCPHAT: EvidenceEstimator {
                 switch mask {
                 case .coh: w = min(1, Double(m2) / den)
                 case .ml: let c = min(0.99, Double(m2) / den); w = c / (1 - c)
-                case .snr: w = max(GCCPHATConfig.PoolWeighting.BinMask.snrFloorGain, 1 - kappa * noise / den.squareRoot())
+                case .snr: w = max(GCCPHATConfig.PoolWeighting.BinMask.snrFloorGain, 1 - kappa * noise / Double(lvl[k]))
                 }
                 let g = Float(w * Foundation.pow(Double(m2), -beta / 2))
                 pr[k] = gr[k] * g; pi[k] = gi[k] * g

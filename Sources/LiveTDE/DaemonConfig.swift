@@ -68,8 +68,9 @@ public struct DaemonConfig: Equatable, Sendable {
         /// Samples between vote windows; 0 = the method's default (16 for gcc-phat, 8 for
         /// learned; see `EstimatorOptions.defaultStep`).
         public var step = 0
-        /// Largest delay searched, milliseconds.
-        public var maxDelayMs = 1.5
+        /// Largest delay searched, milliseconds; nil = `"auto"` (see
+        /// `EstimatorOptions.autoMaxDelayMs`: the geometry's limit for gcc-phat).
+        public var maxDelayMs: Double? = nil
         /// How an update combines its windows: `pooled` (evidence summed, one refined peak),
         /// `mode` (RANSAC-like vote) or `mean`.
         public var post = "pooled"
@@ -238,7 +239,14 @@ public struct DaemonConfig: Equatable, Sendable {
             c.engine.window = v
         }
         if let v = try r.int("engine.step", 0...65_536) { c.engine.step = v }
-        if let v = try r.double("engine.max_delay_ms", 0.01...100) { c.engine.maxDelayMs = v }
+        if let v = r.value("engine.max_delay_ms"), v.type == .string {
+            guard v.string == "auto" else {
+                throw ConfigError(key: "engine.max_delay_ms", "expected \"auto\" or a number in 0.01...100, got \"\(v.string ?? "")\"")
+            }
+            c.engine.maxDelayMs = nil
+        } else if let v = try r.double("engine.max_delay_ms", 0.01...100) {
+            c.engine.maxDelayMs = v
+        }
         if let v = try r.string("engine.post") {
             guard ["pooled", "mode", "mean"].contains(v) else {
                 throw ConfigError(key: "engine.post", "expected \"pooled\", \"mode\" or \"mean\", got \"\(v)\"")

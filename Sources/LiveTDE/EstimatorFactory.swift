@@ -39,13 +39,30 @@ public struct EstimatorOptions: Equatable, Sendable {
     /// accurate of PHAT, PHAT-beta 0.5-0.8 and SRP on the tuning set (eval/tune.py).
     public static let defaultPooling = GCCPHATConfig.PoolWeighting.phat(beta: 0.7)
 
+    /// The largest delay searched when none is configured (`max_delay_ms = "auto"`), in ms.
+    ///
+    /// GCC-PHAT: the configured geometry's physical limit `mic_distance / sound_speed`, plus 10 %
+    /// and one sample, so a spacing a little off still shows as `beyond_range` instead of
+    /// clipping silently. Lags the array cannot produce only add ghost peaks: on the tuning set's
+    /// clips below -5 dB SNR (eval/devset.py) searching +-1.5 ms instead doubled the whole-clip
+    /// error (0.264 vs 0.117 ms); above 5 dB it changed nothing. The learned encoder keeps 1.5
+    /// ms: its band of lags is part of what it was trained on.
+    public static func autoMaxDelayMs(method: EstimatorMethod, micDistance: Double, soundSpeed: Double,
+                                      sampleRate: Double) -> Double {
+        switch method {
+        case .learned: return 1.5
+        case .gccPhat: return 1000 * micDistance / soundSpeed * 1.1 + 1000 / sampleRate
+        }
+    }
+
     /// Default weighting of one estimate over a whole short clip (`tded analyze --whole`):
-    /// PHAT-beta 0.7 times the noise-floor mask (`phat-beta=0.7+snr`). On the tuning sets
-    /// (eval/devset.py, 1151-sample clips) it cut the error at -12 to 2 dB SNR from 0.228 to
-    /// 0.157 ms and at -5 to 30 dB from 0.0383 to 0.0366 ms (mixtures 0.094 -> 0.097 ms).
-    /// Live it is not the default: on spectra pooled over 0.3 s of clean speech the lower
-    /// quartile is the speech's own weak band, not noise, and the mask cost 50 % at >= 15 dB.
-    public static let defaultWholePooling = GCCPHATConfig.PoolWeighting.masked(beta: 0.7, mask: .snr(kappa: 2))
+    /// PHAT-beta 0.7 times the noise-floor mask (`phat-beta=0.7+snr`, kappa 4). On the tuning
+    /// sets (eval/devset.py, 1151-sample clips, search range "auto") it cut the error at -12 to
+    /// 2 dB SNR from 0.119 to 0.091 ms, at -5 to 30 dB it moved 0.0383 -> 0.0373 ms, mixtures
+    /// 0.094 -> 0.098 ms. Live it is not the default: on spectra pooled over 0.3 s of clean
+    /// speech the lower quartile is the speech's own weak band, not noise, and the mask (kappa
+    /// 2) cost 50 % at >= 15 dB.
+    public static let defaultWholePooling = GCCPHATConfig.PoolWeighting.masked(beta: 0.7, mask: .snr(kappa: 4))
 
     /// The vote step a method uses when `step` is 0: 16 for GCC-PHAT (pooled accuracy equals
     /// step 1's on the tuning set at a tenth of the CPU; the paper voted at every sample), 8

@@ -35,8 +35,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "Samples between vote windows (default: 16 for gcc-phat, 8 for learned, whose right channel is still encoded at every sample).")
     var step: Int?
 
-    @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz).")
-    var maxDelayMs: Double = 1.5
+    @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz), or auto: gcc-phat searches what --mic-distance allows (+10 % and one sample), learned its model's 1.5 ms.")
+    var maxDelayMs: String = "auto"
 
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
     var post: String = "pooled"
@@ -95,11 +95,18 @@ struct Analyze: ParsableCommand {
         guard let m = EstimatorMethod(rawValue: method) else {
             throw ValidationError("--method must be gcc-phat or learned (got '\(method)')")
         }
-        guard maxDelayMs.isFinite, (0.01...100).contains(maxDelayMs) else {
-            throw ValidationError("--max-delay-ms must be a number in 0.01...100 ms (got \(maxDelayMs))")
+        let maxDelay: Double
+        if maxDelayMs == "auto" {
+            maxDelay = EstimatorOptions.autoMaxDelayMs(method: m, micDistance: micDistance, soundSpeed: soundSpeed,
+                                                       sampleRate: Double(rate))
+        } else {
+            guard let v = Double(maxDelayMs), v.isFinite, (0.01...100).contains(v) else {
+                throw ValidationError("--max-delay-ms must be auto or a number in 0.01...100 ms (got \(maxDelayMs))")
+            }
+            maxDelay = v
         }
         o.method = m; o.sampleRate = Double(rate); o.window = window; o.step = step ?? 0
-        o.maxDelayMs = maxDelayMs; o.modelPath = model
+        o.maxDelayMs = maxDelay; o.modelPath = model
         switch subsample {
         case "none": o.subsample = .none
         case "parabolic": o.subsample = .parabolic

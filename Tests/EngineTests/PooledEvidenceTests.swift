@@ -22,7 +22,7 @@ final class PooledEvidenceTests: XCTestCase {
     /// interpolation included; speech-like within 0.08 with PHAT, 0.03 with PHAT-beta 0.7.)
     func testWholePooledGCCPHATRecoversFractionalDelays() throws {
         for pooling in [GCCPHATConfig.PoolWeighting.phat(beta: 1), .phat(beta: 0.7), .srp,
-                        .masked(beta: 0.7, mask: .snr(kappa: 2)), .masked(beta: 1, mask: .coh), .masked(beta: 1, mask: .ml)] {
+                        .masked(beta: 0.7, mask: .snr(kappa: 4)), .masked(beta: 1, mask: .coh), .masked(beta: 1, mask: .ml)] {
             for (kind, d) in [(SignalKind.white, 3.3), (.speechLike, -5.7), (.white, -0.45), (.speechLike, 11.25)] {
                 let s = TestSignals.stereo(kind, count: 8000, delay: d, snrDb: 30, seed: 3)
                 let p = try pipeline(try gcc(pooling: pooling), keepAll: true)
@@ -45,20 +45,20 @@ final class PooledEvidenceTests: XCTestCase {
         let cases: [(String, P)] = [
             ("phat", .phat(beta: 1)), ("srp", .srp), ("phat-beta=0.7", .phat(beta: 0.7)),
             ("coh", .masked(beta: 1, mask: .coh)), ("ml", .masked(beta: 1, mask: .ml)),
-            ("snr", .masked(beta: 1, mask: .snr(kappa: 2))), ("phat-beta=0.7+snr", .masked(beta: 0.7, mask: .snr(kappa: 2))),
-            ("phat-beta=0.5+snr=4.0", .masked(beta: 0.5, mask: .snr(kappa: 4))), ("phat-beta=0.7+coh", .masked(beta: 0.7, mask: .coh)),
+            ("snr", .masked(beta: 1, mask: .snr(kappa: 4))), ("phat-beta=0.7+snr", .masked(beta: 0.7, mask: .snr(kappa: 4))),
+            ("phat-beta=0.5+snr=2.0", .masked(beta: 0.5, mask: .snr(kappa: 2))), ("phat-beta=0.7+coh", .masked(beta: 0.7, mask: .coh)),
         ]
         for (name, p) in cases {
             XCTAssertEqual(P(parsing: name), p, name)
             XCTAssertEqual(P(parsing: p.name), p, name)
             XCTAssertEqual(p.needsAutoSpectra, name.contains("snr") || name.contains("coh") || name.contains("ml"))
         }
-        XCTAssertEqual(P(parsing: "phat+snr"), .masked(beta: 1, mask: .snr(kappa: 2)))
+        XCTAssertEqual(P(parsing: "phat+snr"), .masked(beta: 1, mask: .snr(kappa: 4)))
         for bad in ["", "scot", "srp+snr", "phat+", "phat+foo", "snr=0", "snr=-1", "phat-beta=0+snr", "phat+snr+coh", "+snr"] {
             XCTAssertNil(P(parsing: bad), bad)
         }
         // The evidence grows by the two auto-power spectra only when a mask needs them.
-        XCTAssertEqual(try gcc(pooling: .masked(beta: 0.7, mask: .snr(kappa: 2))).evidenceLength,
+        XCTAssertEqual(try gcc(pooling: .masked(beta: 0.7, mask: .snr(kappa: 4))).evidenceLength,
                        2 * (try gcc(pooling: .phat(beta: 0.7))).evidenceLength)
     }
 
@@ -72,7 +72,7 @@ final class PooledEvidenceTests: XCTestCase {
         for (i, d) in delays.enumerated() {
             let s = TestSignals.stereo(.speechLike, count: 1151, delay: d, snrDb: -10, seed: UInt64(100 + i))
             for masked in [false, true] {
-                let pooling: GCCPHATConfig.PoolWeighting = masked ? .masked(beta: 0.7, mask: .snr(kappa: 2)) : .phat(beta: 0.7)
+                let pooling: GCCPHATConfig.PoolWeighting = masked ? .masked(beta: 0.7, mask: .snr(kappa: 4)) : .phat(beta: 0.7)
                 let p = try pipeline(try gcc(step: 16, taper: .rectangular, pooling: pooling), keepAll: true)
                 _ = p.process(left: s.left, right: s.right)
                 p.finish()

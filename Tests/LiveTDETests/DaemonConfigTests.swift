@@ -22,6 +22,25 @@ final class DaemonConfigTests: XCTestCase {
         }
     }
 
+    /// `max_delay_ms = "auto"` (the default) searches what the configured spacing allows for
+    /// gcc-phat (+10 % and one sample) and the model's 1.5 ms for learned; a number wins.
+    func testAutoMaxDelayFollowsTheGeometry() throws {
+        XCTAssertNil(DaemonConfig().engine.maxDelayMs)
+        XCTAssertEqual(EstimatorOptions.autoMaxDelayMs(method: .gccPhat, micDistance: 0.1, soundSpeed: 343, sampleRate: 16000),
+                       1000 * 0.1 / 343 * 1.1 + 0.0625, accuracy: 1e-12)
+        XCTAssertEqual(EstimatorOptions.autoMaxDelayMs(method: .learned, micDistance: 0.3, soundSpeed: 343, sampleRate: 16000), 1.5)
+        var e = DaemonConfig().engine
+        for (d, lags) in [(0.05, 3), (0.1, 6), (0.3, 16)] {
+            e.micDistance = d
+            XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, lags, "mic_distance \(d)")
+        }
+        e.maxDelayMs = 1.5
+        XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, 24)
+        let c = try DaemonConfig.parse("[engine]\nmax_delay_ms = \"auto\"\nmic_distance = 0.2\n")
+        XCTAssertNil(c.engine.maxDelayMs)
+        XCTAssertEqual(try Daemon.makeEstimator(c.engine).maxDelay, 11)
+    }
+
     func testValidOverrides() throws {
         let c = try DaemonConfig.parse("""
         [capture]
@@ -80,6 +99,7 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nstep = -1", "engine.step", "0...65536"),
             ("[engine]\nmax_delay_ms = 0", "engine.max_delay_ms", "0.01...100"),
             ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
+            ("[engine]\nmax_delay_ms = \"wide\"", "engine.max_delay_ms", "expected \"auto\" or a number"),
             ("[engine]\npost = \"median\"", "engine.post", "\"pooled\", \"mode\" or \"mean\""),
             ("[engine]\npooling = \"scot\"", "engine.pooling", "\"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\""),
             ("[engine]\npooling = \"phat-beta=0\"", "engine.pooling", "0 < B <= 1"),
