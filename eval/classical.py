@@ -9,6 +9,9 @@ later = the source is nearer the LEFT mic. All delays are returned in samples at
 - ``gcc_phat_whole``: one cross-spectrum over the whole clip (rfft of both channels with
   n >= 2 * len, so the correlation is linear), PHAT once (divide by |G| + eps), irfft, search
   +-max_lag, parabolic peak refinement.
+- ``ref-gcc-phat-geo``: ``gcc_phat_whole`` searching only the lags the array can produce,
+  ``geometry_max_lag`` (mic spacing / c + 10 % + one sample, the range of tded's
+  ``max_delay_ms = "auto"``), as a user who knows the spacing writes it.
 - ``gcc_phat_welch``: 1024-sample Hann frames, hop 256, sum of the frames' cross-spectra (each
   zero-padded to 2048), PHAT once on the sum, parabolic peak.
 - ``doa_delay`` (pyroomacoustics SRP-PHAT / NormMUSIC): 2 mics at the room's mic positions
@@ -18,7 +21,8 @@ later = the source is nearer the LEFT mic. All delays are returned in samples at
   far-field delay d sin(theta) / c, theta positive toward the left mic as generate.py's.
 - ``LiveGccPhat``: the live reference, an exponentially averaged cross-spectrum (1024-sample
   Hann frames, hop 256, time constant 0.3 s), PHAT on the average, parabolic peak, read at
-  given times.
+  given times; eval/live.py gives it the geometry's lag range (``geometry_max_lag``), as the
+  daemon's default searches.
 """
 from __future__ import annotations
 
@@ -39,6 +43,11 @@ LIVE_TAU_S = 0.3
 
 def max_lag_samples(rate: int = RATE, max_delay_ms: float = MAX_DELAY_MS) -> int:
     return int(math.floor(max_delay_ms * rate / 1000.0 + 1e-9))
+
+
+def geometry_max_lag(mic_distance: float, rate: int = RATE, c: float = C) -> int:
+    """Lags an array of this spacing can produce, +10 % and one sample (tded's "auto" range)."""
+    return max_lag_samples(rate, 1000.0 * mic_distance / c * 1.1 + 1000.0 / rate)
 
 
 def _next_pow2(n: int) -> int:
@@ -192,7 +201,8 @@ class LiveGccPhat:
         return peak_from_cross_spectrum(self.avg[k], self.nfft, self.max_lag)
 
 
-REFERENCES = ("ref-gcc-phat-whole", "ref-gcc-phat-welch", "ref-srp-phat", "ref-normmusic")
+REFERENCES = ("ref-gcc-phat-whole", "ref-gcc-phat-geo", "ref-gcc-phat-welch", "ref-srp-phat",
+              "ref-normmusic")
 
 
 def reference_delays(left: np.ndarray, right: np.ndarray, mic_l, mic_r,
@@ -202,6 +212,9 @@ def reference_delays(left: np.ndarray, right: np.ndarray, mic_l, mic_r,
     for lab in which:
         if lab == "ref-gcc-phat-whole":
             out[lab] = gcc_phat_whole(left, right)
+        elif lab == "ref-gcc-phat-geo":
+            d = float(np.linalg.norm(np.asarray(mic_r, float) - np.asarray(mic_l, float)))
+            out[lab] = gcc_phat_whole(left, right, max_lag=geometry_max_lag(d))
         elif lab == "ref-gcc-phat-welch":
             out[lab] = gcc_phat_welch(left, right)
         elif lab == "ref-srp-phat":

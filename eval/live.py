@@ -10,8 +10,9 @@ the raw ``raw_delay_ms`` against the clip's true delay.
 
 Beside it, a live classical reference computed in numpy (classical.LiveGccPhat: exponentially
 averaged cross-spectrum, 1024-sample Hann frames, hop 256, time constant 0.3 s, PHAT on the
-average, parabolic peak) is read at the same update times. It is labelled ``ref-live-gcc-phat``
-and is not tded.
+average, parabolic peak, searching the lags the clip's spacing allows like the daemon's
+``max_delay_ms = "auto"``) is read at the same update times. It is labelled
+``ref-live-gcc-phat`` and is not tded.
 
 Any failure is loud: a daemon that exits non-zero, prints a non-JSON line, publishes no line at
 an active update time, or a null delay there, stops the evaluation (EvalLiveError).
@@ -194,7 +195,8 @@ def evaluate_live(data_dir: Path, tded: Path, variants: list[tuple[str, str]],
             x, sr = sf.read(str(data_dir / r["file"]), dtype="float64", always_2d=True)
             if sr != RATE or x.shape[1] != 2:
                 raise EvalLiveError(f"{r['file']}: expected 16 kHz stereo")
-            refs[r["file"]] = classical.LiveGccPhat(x[:, 0], x[:, 1])
+            refs[r["file"]] = classical.LiveGccPhat(
+                x[:, 0], x[:, 1], max_lag=classical.geometry_max_lag(float(r["mic_distance"])))
         wall[REF_LABEL] = time.perf_counter() - t0
         for lab, args in variants:
             flags, cfg_lines = parse_variant(args)
@@ -261,7 +263,7 @@ def markdown(block: dict, data_dir: str, embedded: bool = False) -> list[str]:
          f"RMS over the last 0.1 s within {gen.ACTIVE_DB:.0f} dB of the clip's loudest). "
          f"`(smoothed)` = `delay_ms`, `(raw)` = `raw_delay_ms`. `{REF_LABEL}`: numpy, not tded: "
          f"exponentially averaged cross-spectrum GCC-PHAT (1024-sample Hann frames, hop 256, "
-         f"tau {classical.LIVE_TAU_S} s, PHAT on the average, parabolic peak) read at the same "
+         f"tau {classical.LIVE_TAU_S} s, PHAT on the average, parabolic peak, lags the spacing allows) read at the same "
          f"update times. Wall: " + ", ".join(f"{k} {v:.0f} s" for k, v in block["wall_s"].items())
          + ".\n",
          "| live method | updates | MAE | RMSE | median | p90 |", "|---|---|---|---|---|---|"]
