@@ -78,7 +78,7 @@ public final class Daemon: @unchecked Sendable {
         o.sampleRate = Double(e.rate)
         o.window = e.window
         o.step = e.step
-        o.maxDelayMs = e.maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(method: o.method, micDistance: e.micDistance,
+        o.maxDelayMs = e.maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(micDistance: e.micDistance,
                                                                         soundSpeed: e.soundSpeed, sampleRate: o.sampleRate)
         o.modelPath = e.model.isEmpty ? nil : e.model
         switch e.subsample {

@@ -69,7 +69,7 @@ public struct DaemonConfig: Equatable, Sendable {
         /// learned; see `EstimatorOptions.defaultStep`).
         public var step = 0
         /// Largest delay searched, milliseconds; nil = `"auto"` (see
-        /// `EstimatorOptions.autoMaxDelayMs`: the geometry's limit for gcc-phat).
+        /// `EstimatorOptions.autoMaxDelayMs`: the geometry's limit).
         public var maxDelayMs: Double? = nil
         /// How an update combines its windows: `pooled` (evidence summed, one refined peak),
         /// `mode` (RANSAC-like vote) or `mean`.

@@ -39,20 +39,16 @@ public struct EstimatorOptions: Equatable, Sendable {
     /// accurate of PHAT, PHAT-beta 0.5-0.8 and SRP on the tuning set (eval/tune.py).
     public static let defaultPooling = GCCPHATConfig.PoolWeighting.phat(beta: 0.7)
 
-    /// The largest delay searched when none is configured (`max_delay_ms = "auto"`), in ms.
-    ///
-    /// GCC-PHAT: the configured geometry's physical limit `mic_distance / sound_speed`, plus 10 %
-    /// and one sample, so a spacing a little off still shows as `beyond_range` instead of
-    /// clipping silently. Lags the array cannot produce only add ghost peaks: on the tuning set's
-    /// clips below -5 dB SNR (eval/devset.py) searching +-1.5 ms instead doubled the whole-clip
-    /// error (0.264 vs 0.117 ms); above 5 dB it changed nothing. The learned encoder keeps 1.5
-    /// ms: its band of lags is part of what it was trained on.
-    public static func autoMaxDelayMs(method: EstimatorMethod, micDistance: Double, soundSpeed: Double,
-                                      sampleRate: Double) -> Double {
-        switch method {
-        case .learned: return 1.5
-        case .gccPhat: return 1000 * micDistance / soundSpeed * 1.1 + 1000 / sampleRate
-        }
+    /// The largest delay searched when none is configured (`max_delay_ms = "auto"`), in ms:
+    /// the configured geometry's physical limit `mic_distance / sound_speed`, plus 10 % and one
+    /// sample, so a spacing a little off still shows as `beyond_range` instead of clipping
+    /// silently. Lags the array cannot produce only add ghost peaks. On the tuning set's clips
+    /// below -5 dB SNR (eval/devset.py, whole clip) searching +-1.5 ms instead more than doubled
+    /// gcc-phat's error (0.264 vs 0.117 ms) and cost the learned encoder 26 % (0.262 vs 0.208
+    /// ms); above 15 dB it changed nothing. (The learned encoder's band then has fewer lags than
+    /// the 49 it was trained with; its softmax covers the lags searched.)
+    public static func autoMaxDelayMs(micDistance: Double, soundSpeed: Double, sampleRate: Double) -> Double {
+        1000 * micDistance / soundSpeed * 1.1 + 1000 / sampleRate
     }
 
     /// Default weighting of one estimate over a whole short clip (`tded analyze --whole`):

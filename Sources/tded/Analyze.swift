@@ -35,7 +35,7 @@ struct Analyze: ParsableCommand {
     @Option(help: "Samples between vote windows (default: 16 for gcc-phat, 8 for learned, whose right channel is still encoded at every sample).")
     var step: Int?
 
-    @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz), or auto: gcc-phat searches what --mic-distance allows (+10 % and one sample), learned its model's 1.5 ms.")
+    @Option(name: .customLong("max-delay-ms"), help: "Largest |delay| searched, ms (1.5 ms = 24 samples at 16 kHz), or auto: what --mic-distance allows (+10 % and one sample; lags the array cannot produce only add ghost peaks).")
     var maxDelayMs: String = "auto"
 
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
@@ -97,7 +97,7 @@ struct Analyze: ParsableCommand {
         }
         let maxDelay: Double
         if maxDelayMs == "auto" {
-            maxDelay = EstimatorOptions.autoMaxDelayMs(method: m, micDistance: micDistance, soundSpeed: soundSpeed,
+            maxDelay = EstimatorOptions.autoMaxDelayMs(micDistance: micDistance, soundSpeed: soundSpeed,
                                                        sampleRate: Double(rate))
         } else {
             guard let v = Double(maxDelayMs), v.isFinite, (0.01...100).contains(v) else {

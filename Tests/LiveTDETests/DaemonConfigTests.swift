@@ -22,18 +22,19 @@ final class DaemonConfigTests: XCTestCase {
         }
     }
 
-    /// `max_delay_ms = "auto"` (the default) searches what the configured spacing allows for
-    /// gcc-phat (+10 % and one sample) and the model's 1.5 ms for learned; a number wins.
+    /// `max_delay_ms = "auto"` (the default) searches what the configured spacing allows (+10 %
+    /// and one sample); a number wins.
     func testAutoMaxDelayFollowsTheGeometry() throws {
         XCTAssertNil(DaemonConfig().engine.maxDelayMs)
-        XCTAssertEqual(EstimatorOptions.autoMaxDelayMs(method: .gccPhat, micDistance: 0.1, soundSpeed: 343, sampleRate: 16000),
+        XCTAssertEqual(EstimatorOptions.autoMaxDelayMs(micDistance: 0.1, soundSpeed: 343, sampleRate: 16000),
                        1000 * 0.1 / 343 * 1.1 + 0.0625, accuracy: 1e-12)
-        XCTAssertEqual(EstimatorOptions.autoMaxDelayMs(method: .learned, micDistance: 0.3, soundSpeed: 343, sampleRate: 16000), 1.5)
         var e = DaemonConfig().engine
         for (d, lags) in [(0.05, 3), (0.1, 6), (0.3, 16)] {
             e.micDistance = d
             XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, lags, "mic_distance \(d)")
         }
+        e.method = "learned"; e.micDistance = 0.1
+        XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, 6)
         e.maxDelayMs = 1.5
         XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, 24)
         let c = try DaemonConfig.parse("[engine]\nmax_delay_ms = \"auto\"\nmic_distance = 0.2\n")
