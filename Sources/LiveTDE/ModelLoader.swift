@@ -15,11 +15,16 @@ public struct ModelLoaderError: Error, CustomStringConvertible, Equatable {
 ///    exist, there is no silent fallback;
 /// 2. `$TDED_MODEL`;
 /// 3. `models/tded-stream-v1.safetensors` under each ancestor directory of the running
-///    executable (so a build inside the repository finds the shipped model), then under the
-///    current directory, then `/usr/share/tded/models/tded-stream-v1.safetensors`.
+///    executable (so a build inside the repository finds the shipped model), then
+///    `share/tded/models/tded-stream-v1.safetensors` beside the executable's `bin/` (where
+///    `make install PREFIX=...` puts it), then under the current directory, then
+///    `/usr/share/tded/models/tded-stream-v1.safetensors`.
 public enum ModelLoader {
     /// The shipped model's path relative to the repository (or install) root.
     public static let defaultRelativePath = "models/tded-stream-v1.safetensors"
+    /// The installed model's path relative to the install prefix (`PREFIX/bin/tded` looks in
+    /// `PREFIX/share/tded/models/`), as `make install` lays it out.
+    public static let installedRelativePath = "share/tded/models/tded-stream-v1.safetensors"
     /// System-wide install location of the shipped model.
     public static let systemPath = "/usr/share/tded/models/tded-stream-v1.safetensors"
     /// Files larger than this are refused before reading (the shipped model is ~1 MB).
@@ -34,13 +39,15 @@ public enum ModelLoader {
         var out: [String] = []
         if let env = environment["TDED_MODEL"], !env.isEmpty { out.append(env) }
         if let exe = executable {
-            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent().standardizedFileURL
+            let bin = URL(fileURLWithPath: exe).deletingLastPathComponent().standardizedFileURL
+            var dir = bin
             while true {
                 out.append(dir.appendingPathComponent(defaultRelativePath).path)
                 let up = dir.deletingLastPathComponent().standardizedFileURL
                 if up.path == dir.path { break }
                 dir = up
             }
+            out.append(bin.deletingLastPathComponent().appendingPathComponent(installedRelativePath).standardizedFileURL.path)
         }
         out.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent(defaultRelativePath).standardizedFileURL.path)
         out.append(systemPath)
