@@ -20,6 +20,7 @@ from typing import Optional, Tuple
 import torch
 from safetensors.torch import load_file, save_file
 
+from .checkpoint import load_checkpoint_model
 from .model import EncoderConfig, StreamEncoder
 
 
@@ -41,6 +42,11 @@ def export_model(model: StreamEncoder, path, objective: str = "stereocrw",
 
 
 CHECKSUM_KEY = "tded_data_sha256"
+
+
+class ModelFileError(ValueError):
+    """A model file whose tensors disagree with its ``tded_model`` header (raised, not asserted,
+    so the check also holds under ``python -O``)."""
 
 
 def add_checksum(path) -> str:
@@ -71,15 +77,20 @@ def import_model(path) -> Tuple[StreamEncoder, dict]:
     cfg = EncoderConfig.from_header(header)
     model = StreamEncoder(cfg)
     t = load_file(str(path))
+    expected = {f"layers.{i}.{k}" for i in range(len(model.convs)) for k in ("weight", "bias")}
+    if set(t) != expected:
+        missing, extra = sorted(expected - set(t)), sorted(set(t) - expected)
+        raise ModelFileError(f"{path}: tensors do not match the tded_model header"
+                             f" (missing {missing}, unexpected {extra})")
     with torch.no_grad():
         for i, conv in enumerate(model.convs):
             W = t[f"layers.{i}.weight"]
             b = t[f"layers.{i}.bias"]
-            assert W.shape == conv.weight.shape and b.shape == conv.bias.shape
+            if W.shape != conv.weight.shape or b.shape != conv.bias.shape:
+                raise ModelFileError(f"{path}: layers.{i} has weight {tuple(W.shape)} and bias {tuple(b.shape)}, "
+                                     f"the header says {tuple(conv.weight.shape)} and {tuple(conv.bias.shape)}")
             conv.weight.copy_(W)
             conv.bias.copy_(b)
-    n_expected = 2 * len(model.convs)
-    assert len(t) == n_expected, f"unexpected tensors in {path}: {sorted(t)}"
     model.eval()
     return model, header
 
@@ -98,7 +109,6 @@ def main(argv=None):
     ap.add_argument("--sidecar", action="store_true", help="also write OUT.json")
     ap.add_argument("--note", default="", help="free-form provenance added to 'training'")
     a = ap.parse_args(argv)
-    from .train import load_checkpoint_model  # local import: train imports this module
     model, info = load_checkpoint_model(a.checkpoint)
     training = dict(info.get("provenance", {}))
     if a.note:

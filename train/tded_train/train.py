@@ -45,6 +45,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from .augment import AugConfig
+from .checkpoint import load_checkpoint, objective_label
 from .data import CropSampler, MixedSampler, load_sim_bank, load_stereo_folder
 from .export import export_model, import_model
 from .model import EncoderConfig, StreamEncoder, pooled_layers, small_layers, v1_layers
@@ -71,22 +72,6 @@ def git_commit() -> str:
                               capture_output=True, text=True).stdout.strip()
     except Exception:
         return "unknown"
-
-
-def load_checkpoint_model(path):
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    cfg = EncoderConfig.from_dict(ck["config"])
-    model = StreamEncoder(cfg)
-    model.load_state_dict(ck["model"])
-    model.eval()
-    return model, {"objective": objective_label(ck["args"]), "provenance": ck.get("provenance", {})}
-
-
-def objective_label(args: dict) -> str:
-    """'stereocrw' (SSL only), 'supervised', or 'stereocrw+supervised' (informational header)."""
-    ssl = args.get("w_ssl", 1.0) > 0
-    sup = any(args.get(k, 0.0) > 0 for k in ("w_sup", "w_span", "w_reg"))
-    return "+".join(([args["objective"]] if ssl else []) + (["supervised"] if sup else []))
 
 
 def build_sampler(a, rank: int = 0):
@@ -256,7 +241,7 @@ def main(argv=None):
         torch.set_rng_state(st["torch_rng"])
 
     if a.resume and (out / "last.pt").exists():
-        ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        ck = load_checkpoint(out / "last.pt")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])

@@ -161,3 +161,53 @@ def test_shipped_fixture_reproduces_if_present():
         eR = model.window_embeddings(right[None], stride=1)[0]
     torch.testing.assert_close(eL, stored["emb_left"], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(eR, stored["emb_right"], rtol=1e-4, atol=1e-5)
+
+
+def _rewrite_tensors(src, dst, edit):
+    """Copies a model file with its tensors changed by ``edit(dict)``, keeping its metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+    t = load_file(str(src))
+    edit(t)
+    save_file(t, str(dst), metadata=meta)
+
+
+def test_import_rejects_tensors_that_disagree_with_the_header_even_under_python_O(tmp_path):
+    import subprocess
+    import sys
+    from tded_train.export import ModelFileError
+    torch.manual_seed(2)
+    model = StreamEncoder(EncoderConfig(layers=small_layers()))
+    model.eval()
+    good = tmp_path / "good.safetensors"
+    export_model(model, good)
+    bad_shape, missing = tmp_path / "bad_shape.safetensors", tmp_path / "missing.safetensors"
+    _rewrite_tensors(good, bad_shape, lambda t: t.update({"layers.0.bias": torch.zeros(3)}))
+    _rewrite_tensors(good, missing, lambda t: t.pop("layers.1.weight"))
+    with pytest.raises(ModelFileError, match="layers.0"):
+        import_model(bad_shape)
+    with pytest.raises(ModelFileError, match="missing .*layers.1.weight"):
+        import_model(missing)
+    # `python -O` strips asserts; the checks must still refuse both files.
+    code = ("import sys\nfrom tded_train.export import import_model, ModelFileError\n"
+            "for p in sys.argv[1:]:\n"
+            "    try:\n        import_model(p)\n    except ModelFileError as e:\n        print('refused', e)\n"
+            "    else:\n        print('accepted', p)\n")
+    r = subprocess.run([sys.executable, "-O", "-c", code, str(bad_shape), str(missing)],
+                       capture_output=True, text=True,
+                       env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("refused") == 2 and "accepted" not in r.stdout, r.stdout
+
+
+def test_export_does_not_import_the_trainer():
+    """checkpoint.py breaks the old cycle train -> export -> train: export stands alone."""
+    import subprocess
+    import sys
+    code = "import sys, tded_train.export as e; print('tded_train.train' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -109,8 +109,8 @@ def test_train_command_checkpoints_and_resume(tmp_path):
     main(["--out", str(tmp_path / "full"), "--epochs", "2"] + common)
     main(["--out", str(tmp_path / "part"), "--epochs", "2"] + common + ["--stop-after", "2"])
     main(["--out", str(tmp_path / "part"), "--epochs", "2", "--resume"] + common)
-    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
     assert a["step"] == b["step"] == 4
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -136,8 +136,8 @@ def test_fine_tune_starts_from_an_exported_model(tmp_path):
               "--val-clips", "", "--log-every", "1", "--lr", "0", "--wd", "0"]
     main(["--out", str(tmp_path / "ft"), "--init", str(init)] + common)
     main(["--out", str(tmp_path / "scratch"), "--arch", "small"] + common)
-    ft = torch.load(tmp_path / "ft" / "last.pt", weights_only=False)
-    scratch = torch.load(tmp_path / "scratch" / "last.pt", weights_only=False)
+    ft = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)
+    scratch = torch.load(tmp_path / "scratch" / "last.pt", weights_only=True)
     assert ft["config"]["phat_beta"] == 0.25 and ft["provenance"]["init"] == "init.safetensors"
     for k, v in ref.state_dict().items():
         assert torch.equal(ft["model"][k], v), k

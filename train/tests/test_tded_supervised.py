@@ -197,8 +197,8 @@ def test_semi_supervised_train_and_bit_exact_resume(tmp_path):
     main(["--out", str(tmp_path / "part"), "--epochs", "2", "--ckpt-every", "1",
           "--publish", str(tmp_path / "pub")] + common + ["--stop-after", "1"])
     main(["--out", str(tmp_path / "part"), "--epochs", "2", "--resume"] + common)
-    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)
     assert a["step"] == b["step"] == 4
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -213,7 +213,7 @@ def test_semi_supervised_train_and_bit_exact_resume(tmp_path):
          ["--out", str(tmp_path / "suponly"), "--epochs", "1", "--w-ssl", "0", "--music",
           "--sim", "", "--arch", "small", "--epoch-steps", "1", "--val-clips", "",
           "--threads", "1", "--w-sup", "1"] + write_sup_data(tmp_path))
-    c = torch.load(tmp_path / "suponly" / "last.pt", weights_only=False)
+    c = torch.load(tmp_path / "suponly" / "last.pt", weights_only=True)
     assert c["step"] == 1 and "loss_ssl" not in c["history"][-1]
 
 
@@ -230,7 +230,7 @@ def test_distributed_two_processes_gloo(tmp_path):
     p = subprocess.run(run + ["--epochs", "2", "--stop-after", "2"] + common, cwd=TRAIN, env=env,
                        capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-3000:]
-    ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    ck = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert ck["step"] == 2 and len(ck["rank_states"]) == 2
     assert ck["rank_states"][0]["sup"] != ck["rank_states"][1]["sup"]  # each rank its own data
     assert ck["provenance"]["world_size"] == 2
@@ -238,6 +238,6 @@ def test_distributed_two_processes_gloo(tmp_path):
                        capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "resumed from" in p.stdout
-    ck2 = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    ck2 = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert ck2["step"] == 4
     assert any(not torch.equal(ck["model"][k], ck2["model"][k]) for k in ck["model"])
