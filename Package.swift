@@ -12,11 +12,17 @@
 //   LiveView                        viewers of the stream: `tded view` (HTTP + SSE, embedded
 //                                   page) and `tded watch`'s gauge; socket clients only
 //   tded                            the command-line tool and daemon entry point
+//   EngineTestSupport               test-only references (from-scratch encoder, literal vote mode)
+//                                   and helpers shared by the tests; no product ships it
+//
+// Supported: Linux only (x86-64 built and tested; Debian/Ubuntu packages in
+// scripts/install-deps.sh). LiveTDE needs ALSA, /proc and glibc malloc statistics, so no Apple
+// platform is declared: `platforms:` would only name minimum versions for platforms the package
+// does not build on.
 import PackageDescription
 
 let package = Package(
     name: "LiveTDE",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tded", targets: ["tded"]),
         .library(name: "Engine", targets: ["Engine"]),
@@ -89,8 +95,13 @@ let package = Package(
         .executableTarget(name: "tded-example-client", dependencies: ["LiveTDE"],
                           path: "examples/clients/swift"),
 
+        // Test support (like swift-collections' _CollectionsTestSupport): references and
+        // helpers the tests share, kept out of the Engine product.
+        .target(name: "EngineTestSupport", dependencies: ["Engine", "COpenBLAS"],
+                path: "Tests/EngineTestSupport"),
+
         .testTarget(name: "RingBufferTests", dependencies: ["RingBuffer"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"],
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "EngineTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LiveTDETests", dependencies: ["LiveTDE", "Engine"]),
         .testTarget(name: "tdedTests", dependencies: ["LiveTDE", "Engine"]),

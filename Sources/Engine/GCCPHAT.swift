@@ -1,12 +1,6 @@
 // GCCPHAT.swift: GCC-PHAT delay estimator over sliding windows (the paper's baseline).
 import Foundation
 
-/// Errors for invalid engine configurations (clear one-line messages).
-public struct EngineConfigError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ message: String) { description = message }
-}
-
 /// Optional sub-sample refinement of the per-window correlation peak.
 public enum SubsampleRefinement: Equatable, Sendable {
     /// Integer argmax (what the paper ran).
@@ -51,7 +45,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
     /// leakage that biases PHAT toward lag 0 on narrow-band signals.
     public var taper: Taper = .rectangular
     /// Window shapes.
-    public enum Taper: String, Equatable, Sendable { case rectangular, hann }
+    public enum Taper: String, Equatable, Sendable, CaseIterable { case rectangular, hann }
     /// How window cross-spectra are weighted when pooled over a span (`post = pooled`).
     public var pooling: PoolWeighting = .phat(beta: 1)
     /// Bins of the `2 * window`-point spectrum used by pooled estimates (`post = pooled`); nil =

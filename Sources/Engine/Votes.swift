@@ -1,16 +1,17 @@
 // Votes.swift: turning many per-window votes into one delay, as the StereoCRW code does.
 
 /// How per-window votes are combined into one delay.
-public enum VotePost: String, Sendable, CaseIterable {
-    /// RANSAC-like mode (the paper's "mode"): see `VoteAggregator.mode`.
-    case mode
-    /// Plain average of the votes.
-    case mean
+/// (`allCases` lists the default first: the order of help texts and error messages.)
+public enum VotePost: String, Sendable, CaseIterable, Codable {
     /// No votes: the windows' evidence (cross-power spectra for GCC-PHAT, band probabilities
     /// for the learned encoder) is summed over the span, or averaged with a time constant
     /// (`PipelineConfig.memorySeconds`), and one peak with sub-sample refinement is taken
     /// (see `EvidenceEstimator`).
     case pooled
+    /// RANSAC-like mode (the paper's "mode"): see `VoteAggregator.mode`.
+    case mode
+    /// Plain average of the votes.
+    case mean
 
     /// The post-processings computed from per-window votes (`VoteAggregator`); `pooled` is
     /// computed from evidence by `TDEPipeline`.
@@ -90,7 +91,8 @@ public final class VoteAggregator {
     /// once and each candidate's inliers found by binary search with the very predicate of the
     /// definition (`|v - c| <= threshold`, monotone on each side of `c` in floating point), so
     /// the counts, the chosen candidate and its inliers are those of the literal scan
-    /// (`modeScan`), in O(n log n + candidates log n).
+    /// (`modeScan` in EngineTestSupport, the reference it is tested against), in
+    /// O(n log n + candidates log n).
     public func mode(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
         let n = votes.count
         guard n > 0 else { return VoteResult(delay: 0, count: 0, inliers: 0) }
@@ -101,28 +103,6 @@ public final class VoteAggregator {
         }
         let sorted = votes.map { Double($0) }.sorted()
         return sorted.withUnsafeBufferPointer { modeSorted($0) }
-    }
-
-    /// The definition executed literally: for each candidate scan every vote. O(n * candidates);
-    /// kept as the reference `mode` is tested against.
-    public func modeScan(_ votes: UnsafeBufferPointer<Float>) -> VoteResult {
-        let n = votes.count
-        guard n > 0 else { return VoteResult(delay: 0, count: 0, inliers: 0) }
-        var lo = Double(votes[0]), hi = lo
-        for v in votes { let d = Double(v); if d < lo { lo = d }; if d > hi { hi = d } }
-        let thr = threshold
-        var best: Int32 = -1
-        for i in 0..<candidates {
-            let c = candidate(i, lo, hi)
-            var cnt: Int32 = 0
-            for v in votes where abs(Double(v) - c) <= thr { cnt += 1 }
-            counts[i] = cnt
-            if cnt > best { best = cnt }
-        }
-        let c = candidate(middleTied(best), lo, hi)
-        var s = 0.0, k = 0
-        for v in votes where abs(Double(v) - c) <= thr { s += Double(v); k += 1 }
-        return VoteResult(delay: k > 0 ? s / Double(k) : c, count: n, inliers: k)
     }
 
     /// In-place heapsort (allocation-free, O(n log n)).

@@ -4,55 +4,6 @@ import Foundation
 import Logging
 import RingBuffer
 
-/// Counters and state of an audio source, readable from any thread.
-public final class CaptureStats: @unchecked Sendable {
-    /// Frames written into the ring (stored or dropped).
-    public let frames = ManagedAtomic<Int>(0)
-    /// Overruns/xruns recovered with `snd_pcm_recover` (EPIPE).
-    public let xruns = ManagedAtomic<Int>(0)
-    /// Other recovered errors (suspend, EINTR).
-    public let recoveries = ManagedAtomic<Int>(0)
-    /// Times the device was lost (read error it could not recover, or a runaway clock).
-    public let deviceLost = ManagedAtomic<Int>(0)
-    /// Times the device was (re)opened successfully.
-    public let opens = ManagedAtomic<Int>(0)
-    /// 1 while audio is flowing, 0 while waiting for the device.
-    public let running = ManagedAtomic<Int>(0)
-    /// 1 once a finite source (file) has delivered everything.
-    public let finished = ManagedAtomic<Int>(0)
-    /// Creates zeroed counters.
-    public init() {}
-}
-
-/// Something that fills the ring from its own thread.
-public protocol AudioSource: AnyObject {
-    /// Short description for logs and status (`alsa:hw:1,0`, `file:demo.wav`).
-    var label: String { get }
-    /// Counters.
-    var stats: CaptureStats { get }
-    /// Starts the source thread.
-    func start()
-    /// Asks the source thread to stop; returns without waiting for a blocked device read.
-    func stop()
-}
-
-/// Sleeps `seconds`, waking early (in 50 ms steps) when `keepGoing` turns false.
-func interruptibleSleep(_ seconds: Double, while keepGoing: () -> Bool) {
-    var left = seconds
-    while left > 0 && keepGoing() {
-        let s = min(left, 0.05)
-        usleep(useconds_t(s * 1e6))
-        left -= s
-    }
-}
-
-/// Monotonic clock in seconds.
-@inline(__always) func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// Silences ALSA's own stderr messages on the calling thread (we log one line ourselves).
 private let quietALSA: snd_local_error_handler_t = { _, _, _, _, _, _ in }
 
@@ -314,13 +265,4 @@ public struct ALSAError: Error, CustomStringConvertible {
     init(_ what: String, _ err: Int32) {
         description = err < 0 ? "\(what): \(String(cString: snd_strerror(err)))" : what
     }
-}
-
-/// Names the calling thread (via /proc/thread-self/comm; Glibc's pthread_setname_np is not
-/// visible to Swift). Called once when a thread starts.
-func setThreadName(_ name: String) {
-    let fd = open("/proc/thread-self/comm", O_WRONLY)
-    guard fd >= 0 else { return }
-    _ = name.withCString { write(fd, $0, strlen($0)) }
-    close(fd)
 }

@@ -108,33 +108,26 @@ public enum Analyzer {
     }
 
     /// The JSON line for one update. Fields, in order: file, t, delay_ms, delay_samples,
-    /// azimuth_deg, confidence, votes, method, post, level_db, flags (see README).
+    /// azimuth_deg, confidence, votes, method, post, level_db, flags (docs/protocol.md).
     public static func jsonLine(file: String, _ u: Update) -> String {
         let u = u.sanitized
-        let flags = u.flags.allNames.map { jsonString($0) }.joined(separator: ",")
-        return "{\"file\":\(jsonString(file)),\"t\":\(jsonNumber(u.t, 4))"
-            + ",\"delay_ms\":\(jsonNumber(u.delayMs, 5)),\"delay_samples\":\(jsonNumber(u.delaySamples, 4))"
-            + ",\"azimuth_deg\":\(jsonNumber(u.azimuthDeg, 3)),\"confidence\":\(jsonNumber(u.confidence, 4))"
-            + ",\"votes\":\(u.votes),\"method\":\(jsonString(u.method)),\"post\":\(jsonString(u.post.rawValue))"
-            + ",\"level_db\":\(jsonNumber(u.levelDb, 2)),\"flags\":[\(flags)]}"
+        var w = JSONLine(capacity: 256 + file.utf8.count)
+        w.string("file", file)
+        w.number("t", u.t, digits: 4)
+        w.number("delay_ms", u.delayMs, digits: 5)
+        w.number("delay_samples", u.delaySamples, digits: 4)
+        w.number("azimuth_deg", u.azimuthDeg, digits: 3)
+        w.number("confidence", u.confidence, digits: 4)
+        w.integer("votes", u.votes)
+        w.string("method", u.method)
+        w.string("post", u.post.rawValue)
+        w.number("level_db", u.levelDb, digits: 2)
+        w.flags("flags", u.flags)
+        return w.finish()
     }
 
-    /// A JSON string literal (quotes, backslashes and control characters escaped).
-    public static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (`JSONLine.quoted`).
+    public static func jsonString(_ s: String) -> String { JSONLine.quoted(s) }
 
     /// A JSON number with `digits` decimals (`appendFixed`: printf's rounding; non-finite
     /// values become null, "-0.000" becomes "0.000"). The daemon's lines use the same formatter.

@@ -54,47 +54,10 @@ public final class Daemon: @unchecked Sendable {
         self.loader = loader
     }
 
-    /// Builds the estimator pipeline for `engine` publishing at `rateHz`.
+    /// Builds the estimator pipeline for `engine` publishing at `rateHz`
+    /// (`DaemonConfig.Engine.makePipeline`).
     public static func makePipeline(_ e: DaemonConfig.Engine, rateHz: Double) throws -> TDEPipeline {
-        let estimator = try makeEstimator(e)
-        var pc = PipelineConfig()
-        pc.sampleRate = Double(e.rate)
-        pc.updateHop = max(1, Int((Double(e.rate) / rateHz).rounded()))
-        pc.analysisSpan = max(e.window, e.span)
-        pc.post = VotePost(rawValue: e.post) ?? .mode
-        pc.memorySeconds = e.memorySeconds
-        pc.micDistance = e.micDistance
-        pc.soundSpeed = e.soundSpeed
-        return try TDEPipeline(estimator: estimator, config: pc)
-    }
-
-    /// The configured estimator, built by `EstimatorFactory` (the one place methods map to code).
-    static func makeEstimator(_ e: DaemonConfig.Engine) throws -> DelayEstimator {
-        var o = EstimatorOptions()
-        guard let m = EstimatorMethod(rawValue: e.method) else {
-            throw EstimatorFactoryError("engine.method: unknown method \"\(e.method)\"")
-        }
-        o.method = m
-        o.sampleRate = Double(e.rate)
-        o.window = e.window
-        o.step = e.step
-        o.maxDelayMs = e.maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(micDistance: e.micDistance,
-                                                                        soundSpeed: e.soundSpeed, sampleRate: o.sampleRate)
-        o.modelPath = e.model.isEmpty ? nil : e.model
-        switch e.subsample {
-        case "parabolic": o.subsample = .parabolic
-        case "upsampled": o.subsample = .upsampled(factor: 8)
-        default: o.subsample = .none
-        }
-        o.taper = GCCPHATConfig.Taper(rawValue: e.taper) ?? .rectangular
-        o.pooling = GCCPHATConfig.PoolWeighting(parsing: e.pooling) ?? .phat(beta: 1)
-        o.pooledBandHz = DaemonConfig.Engine.parseBand(e.band) ?? nil
-        do {
-            return try EstimatorFactory.make(o)
-        } catch {
-            // Name the key that chose the failing piece.
-            throw ConfigError(key: e.method == "learned" ? "engine.model" : "engine", "\(error)")
-        }
+        try e.makePipeline(rateHz: rateHz)
     }
 
     /// Runs until a shutdown signal; returns the process exit status.
@@ -158,7 +121,7 @@ public final class Daemon: @unchecked Sendable {
         engine.start()
         source.start()
         notify?.send("READY=1\nSTATUS=publishing on \(publisher.path ?? "inherited socket") from \(source.label)\nMAINPID=\(getpid())")
-        logger.info("tded running: \(source.label) -> \(publisher.path ?? "socket fd 3"), \(config.engine.method), \(config.publish.rateHz) Hz")
+        logger.info("tded running: \(source.label) -> \(publisher.path ?? "socket fd 3"), \(config.engine.method.rawValue), \(config.publish.rateHz) Hz")
 
         var nextWatchdog = monotonicSeconds()
         var lastStatus = 0.0
@@ -254,283 +217,44 @@ public final class Daemon: @unchecked Sendable {
         logger.notice("SIGHUP: configuration reloaded from \(path)")
     }
 
-    /// The reply to a `status` request: one JSON object.
-    public func statusLine() -> String {
+    /// The reply to a `status` request: one JSON object (`DaemonStatus.line`).
+    public func statusLine() -> String { status().line }
+
+    /// The daemon's counters now.
+    public func status() -> DaemonStatus {
         configLock.lock()
         let config = self.config
         configLock.unlock()
         let s = source.stats
         let p = publisher.stats
-        let audio = Double(engine.framesProcessed.load(ordering: .relaxed)) / Double(config.engine.rate)
+        let frames = engine.framesProcessed.load(ordering: .relaxed)
+        let audio = Double(frames) / Double(config.engine.rate)
         let cpu = Double(engine.cpuNanos.load(ordering: .relaxed)) * 1e-9
         var ru = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
         let procCPU = Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) * 1e-6
             + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) * 1e-6
-        let uptime = monotonicSeconds() - startMono
-        var fields: [String] = [
-            "\"type\":\"status\"", "\"v\":1",
-            "\"uptime_s\":\(Analyzer.jsonNumber(uptime, 1))",
-            "\"source\":\(Analyzer.jsonString(source.label))",
-            "\"state\":\(Analyzer.jsonString(s.running.load(ordering: .relaxed) == 1 ? "running" : (s.finished.load(ordering: .relaxed) == 1 ? "finished" : "waiting")))",
-            "\"rate\":\(config.engine.rate)",
-            "\"method\":\(Analyzer.jsonString(config.engine.method))",
-            "\"publish_hz\":\(Analyzer.jsonNumber(config.publish.rateHz, 2))",
-            "\"frames\":\(s.frames.load(ordering: .relaxed))",
-            "\"xruns\":\(s.xruns.load(ordering: .relaxed))",
-            "\"device_lost\":\(s.deviceLost.load(ordering: .relaxed))",
-            "\"overruns\":\(ring.overruns)",
-            "\"dropped_frames\":\(ring.droppedFrames)",
-            "\"clients\":\(p.clients.load(ordering: .relaxed))",
-            "\"clients_total\":\(p.accepted.load(ordering: .relaxed))",
-            "\"dropped_clients\":\(p.droppedClients.load(ordering: .relaxed))",
-            "\"skipped_lines\":\(p.skippedLines.load(ordering: .relaxed))",
-            "\"published\":\(p.published.load(ordering: .relaxed))",
-            "\"audio_s\":\(Analyzer.jsonNumber(audio, 2))",
-            "\"engine_frames\":\(engine.framesProcessed.load(ordering: .relaxed))",
-            "\"engine_cpu_s\":\(Analyzer.jsonNumber(cpu, 3))",
-            "\"engine_load\":\(Analyzer.jsonNumber(audio > 0 ? cpu / audio : 0, 4))",
-            "\"process_cpu_s\":\(Analyzer.jsonNumber(procCPU, 3))",
-            "\"nonfinite_samples\":\(engine.nonfiniteSamples.load(ordering: .relaxed))",
-            "\"clipped_samples\":\(engine.clippedSamples.load(ordering: .relaxed))",
-        ]
         let mem = ProcessMemory.sample()
-        fields.append("\"rss_kb\":\(mem.rssKB)")
-        fields.append("\"heap_in_use_kb\":\(mem.heapInUseKB)")
-        fields.append("\"heap_free_kb\":\(mem.heapFreeKB)")
-        fields.append("\"fds\":\(mem.fds)")
+        let state: DaemonStatus.State = s.running.load(ordering: .relaxed) == 1 ? .running
+            : (s.finished.load(ordering: .relaxed) == 1 ? .finished : .waiting)
+        var st = DaemonStatus(
+            uptimeS: monotonicSeconds() - startMono, source: source.label, state: state,
+            rate: config.engine.rate, method: config.engine.method, publishHz: config.publish.rateHz,
+            frames: s.frames.load(ordering: .relaxed), xruns: s.xruns.load(ordering: .relaxed),
+            deviceLost: s.deviceLost.load(ordering: .relaxed), overruns: ring.overruns,
+            droppedFrames: ring.droppedFrames, clients: p.clients.load(ordering: .relaxed),
+            clientsTotal: p.accepted.load(ordering: .relaxed),
+            droppedClients: p.droppedClients.load(ordering: .relaxed),
+            skippedLines: p.skippedLines.load(ordering: .relaxed), published: p.published.load(ordering: .relaxed),
+            audioS: audio, engineFrames: frames, engineCPUS: cpu, engineLoad: audio > 0 ? cpu / audio : 0,
+            processCPUS: procCPU, nonfiniteSamples: engine.nonfiniteSamples.load(ordering: .relaxed),
+            clippedSamples: engine.clippedSamples.load(ordering: .relaxed),
+            rssKB: mem.rssKB, heapInUseKB: mem.heapInUseKB, heapFreeKB: mem.heapFreeKB, fds: mem.fds)
         if let a = source as? ALSACapture {
-            fields.append("\"device\":\(Analyzer.jsonString(config.capture.device))")
-            fields.append("\"device_rate\":\(a.negotiatedRate.load(ordering: .relaxed))")
-            fields.append("\"resample_latency_ms\":\(Analyzer.jsonNumber(Double(a.resampleLatencyMicros.load(ordering: .relaxed)) / 1000, 3))")
+            st.device = config.capture.device
+            st.deviceRate = a.negotiatedRate.load(ordering: .relaxed)
+            st.resampleLatencyMs = Double(a.resampleLatencyMicros.load(ordering: .relaxed)) / 1000
         }
-        return "{" + fields.joined(separator: ",") + "}"
+        return st
     }
-}
-
-/// The published line for one update (schema version 1, see README "Socket lines").
-public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
-    // Built by appending into one reserved buffer (one allocation per line; String(format:)
-    // would cost dozens). Numbers through `appendFixed`, the formatter `tded analyze` uses too.
-    var s = ""
-    s.reserveCapacity(320)
-    s += "{\"v\":1,\"t\":"; appendFixed(&s, u.t, 3)
-    s += ",\"delay_ms\":"; appendFixed(&s, u.smoothedDelaySamples / sampleRate * 1000, 4)
-    s += ",\"azimuth_deg\":"; appendFixed(&s, u.smoothedAzimuthDeg, 2)
-    s += ",\"confidence\":"; appendFixed(&s, u.smoothedConfidence, 3)
-    s += ",\"level_db\":"; appendFixed(&s, u.levelDb, 1)
-    s += ",\"method\":"; appendJSONString(&s, u.method)
-    s += ",\"seq\":"; s += String(seq)
-    s += ",\"raw_delay_ms\":"; appendFixed(&s, u.delayMs, 5)
-    s += ",\"raw_azimuth_deg\":"; appendFixed(&s, u.azimuthDeg, 3)
-    s += ",\"votes\":"; s += String(u.votes)
-    s += ",\"flags\":["
-    var first = true
-    for (flag, name) in flagNames where u.flags.contains(flag) {
-        if !first { s += "," }
-        first = false
-        s += "\""; s += name; s += "\""
-    }
-    s += "]}"
-    return s
-}
-
-private let flagNames: [(UpdateFlags, String)] = [(.noVotes, "no_votes"), (.silent, "silent"),
-    (.lowConfidence, "low_confidence"), (.beyondRange, "beyond_range"), (.holding, "holding"),
-    (.stale, "stale"), (.gated, "gated")] + UpdateFlags.inputFlagNames
-
-/// Appends a JSON string literal.
-func appendJSONString(_ s: inout String, _ v: String) {
-    s += "\""
-    for u in v.unicodeScalars {
-        switch u {
-        case "\"": s += "\\\""
-        case "\\": s += "\\\\"
-        default:
-            if u.value < 0x20 { s += String(format: "\\u%04x", u.value) } else { s.unicodeScalars.append(u) }
-        }
-    }
-    s += "\""
-}
-
-/// Reads the ring, runs the pipeline, publishes every update. Allocation-free per sample:
-/// the block buffers are allocated once; each published update costs two allocations (the
-/// line and its hand-off to the event loop), measured with scripts/alloc-count.c.
-final class EngineThread: @unchecked Sendable {
-    let finished = ManagedAtomic<Bool>(false)
-    let framesProcessed = ManagedAtomic<Int>(0)
-    let cpuNanos = ManagedAtomic<Int>(0)
-    /// Input samples replaced (not finite) and clipped (beyond full scale), see `InputSanitizer`.
-    let nonfiniteSamples = ManagedAtomic<Int>(0)
-    let clippedSamples = ManagedAtomic<Int>(0)
-    private let sanitizer = InputSanitizer()
-    private let heartbeat = ManagedAtomic<Int>(0)  // monotonic ms of last loop turn
-    private let ring: StereoRing
-    private var pipeline: TDEPipeline
-    private let publisher: Publisher
-    private let echo: Bool
-    private let source: AudioSource
-    private let logger: Logger
-    private let keepRunning = ManagedAtomic<Bool>(true)
-    private let pendingLock = NSLock()
-    private var pendingPipeline: TDEPipeline?
-    private let hasPending = ManagedAtomic<Bool>(false)
-    private var thread: Thread?
-    private let done = DispatchSemaphore(value: 0)
-    private var seq = 0
-    static let block = 256
-
-    init(ring: StereoRing, pipeline: TDEPipeline, publisher: Publisher, echo: Bool,
-         source: AudioSource, logger: Logger) {
-        self.ring = ring; self.pipeline = pipeline; self.publisher = publisher
-        self.echo = echo; self.source = source; self.logger = logger
-    }
-
-    func start() {
-        heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
-        let t = Thread { [self] in self.run() }
-        t.name = "tded-engine"
-        t.stackSize = 4 << 20
-        thread = t
-        t.start()
-    }
-
-    func stop() {
-        keepRunning.store(false, ordering: .relaxed)
-        _ = done.wait(timeout: .now() + 2)
-    }
-
-    /// Seconds since the engine loop last turned.
-    func heartbeatAge() -> Double {
-        monotonicSeconds() - Double(heartbeat.load(ordering: .relaxed)) / 1000
-    }
-
-    /// True while a pipeline handed to `replacePipeline` has not been swapped in yet.
-    var pipelinePending: Bool { hasPending.load(ordering: .acquiring) }
-
-    /// Swaps in a new pipeline at the next block boundary (SIGHUP). The stream clock restarts.
-    func replacePipeline(_ p: TDEPipeline) {
-        pendingLock.lock(); pendingPipeline = p; pendingLock.unlock()
-        hasPending.store(true, ordering: .releasing)
-    }
-
-    private func threadCPUNanos() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-    }
-
-    private func run() {
-        setThreadName("tded-engine")  // visible in top -H and /proc
-        let l = UnsafeMutablePointer<Float>.allocate(capacity: EngineThread.block)
-        let r = UnsafeMutablePointer<Float>.allocate(capacity: EngineThread.block)
-        defer { l.deallocate(); r.deallocate(); done.signal() }
-        var timeOffset = 0.0 // seconds of audio before the current pipeline (after a reload)
-        while keepRunning.load(ordering: .relaxed) {
-            heartbeat.store(Int(monotonicSeconds() * 1000), ordering: .relaxed)
-            if hasPending.load(ordering: .acquiring) {
-                pendingLock.lock()
-                if let p = pendingPipeline {
-                    timeOffset += Double(pipeline.samplesProcessed) / pipeline.config.sampleRate
-                    pipeline = p; pendingPipeline = nil
-                    sanitizer.restartStream()
-                }
-                hasPending.store(false, ordering: .relaxed)
-                pendingLock.unlock()
-            }
-            let n = ring.read(left: l, right: r, maxCount: EngineThread.block)
-            if n == 0 {
-                if source.stats.finished.load(ordering: .acquiring) == 1 && ring.availableToRead == 0 {
-                    finished.store(true, ordering: .releasing)
-                    // Stay alive (idle) so status still answers until the daemon exits.
-                    usleep(20_000)
-                    continue
-                }
-                usleep(2000)
-                continue
-            }
-            let c0 = threadCPUNanos()
-            let off = timeOffset
-            sanitizer.clean(l, r, count: n, position: pipeline.samplesProcessed)
-            nonfiniteSamples.store(sanitizer.nonfiniteSamples, ordering: .relaxed)
-            clippedSamples.store(sanitizer.clippedSamples, ordering: .relaxed)
-            let span = pipeline.config.analysisSpan
-            pipeline.process(left: UnsafeBufferPointer(start: l, count: n),
-                             right: UnsafeBufferPointer(start: r, count: n)) { u in
-                var u = sanitizer.flag(u, span: span).sanitized
-                u.t += off
-                seq += 1
-                let line = liveLine(u, seq: seq, sampleRate: pipeline.config.sampleRate)
-                publisher.publish(line)
-                if echo { print(line); fflush(stdout) }
-            }
-            cpuNanos.wrappingIncrement(by: threadCPUNanos() - c0, ordering: .relaxed)
-            framesProcessed.wrappingIncrement(by: n, ordering: .relaxed)
-        }
-    }
-}
-
-/// TERM/INT/HUP caught by a handler (a signal delivered to a thread that does not block it);
-/// the daemon loop takes them. The handler only does one lock-free atomic OR.
-public enum DaemonSignals {
-    private static let pending = ManagedAtomic<Int>(0)
-
-    /// Installs the handlers (idempotent). Call as early as possible: from then on these
-    /// signals never kill the process, whichever thread receives them.
-    public static func install() {
-        _ = pending.load(ordering: .relaxed)   // initialise before any handler can run
-        for s in [SIGTERM, SIGINT, SIGHUP] {
-            var sa = sigaction()
-            sa.__sigaction_handler.sa_handler = { sig in
-                DaemonSignals.pending.loadThenBitwiseOr(with: 1 << Int(sig), ordering: .relaxed)
-            }
-            sigemptyset(&sa.sa_mask)
-            sa.sa_flags = SA_RESTART
-            sigaction(s, &sa, nil)
-        }
-    }
-
-    /// The signals caught since the last call.
-    public static func take() -> Set<Int32> {
-        let bits = pending.exchange(0, ordering: .relaxed)
-        return Set([SIGTERM, SIGINT, SIGHUP].filter { bits & (1 << Int($0)) != 0 })
-    }
-}
-
-/// The process-wide log level of the daemon's handlers, changeable at run time (SIGHUP applies
-/// `log.level` to every component's logger at once).
-public enum DaemonLogLevel {
-    private static let storage = ManagedAtomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
-    /// Current level.
-    public static var current: Logger.Level {
-        get { Logger.Level.allCases[storage.load(ordering: .relaxed)] }
-        set { storage.store(Logger.Level.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
-    }
-}
-
-/// A stderr log handler whose level is `DaemonLogLevel.current` (shared by all loggers).
-public struct DaemonLogHandler: LogHandler {
-    private var inner: StreamLogHandler
-    /// A handler for `label`.
-    public init(label: String) {
-        inner = StreamLogHandler.standardError(label: label)
-        inner.logLevel = .trace  // filtering happens through `logLevel` below
-    }
-    /// The shared level.
-    public var logLevel: Logger.Level {
-        get { DaemonLogLevel.current }
-        set { DaemonLogLevel.current = newValue }
-    }
-    /// Metadata of this handler.
-    public var metadata: Logger.Metadata {
-        get { inner.metadata }
-        set { inner.metadata = newValue }
-    }
-    /// One metadata value.
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { inner[metadataKey: key] }
-        set { inner[metadataKey: key] = newValue }
-    }
-    /// Writes the event through the stream handler.
-    public func log(event: LogEvent) { inner.log(event: event) }
 }

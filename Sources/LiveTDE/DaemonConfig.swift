@@ -56,8 +56,8 @@ public struct DaemonConfig: Equatable, Sendable {
 
     /// `[engine]`: the estimator (same meaning as the `tded analyze` options).
     public struct Engine: Equatable, Sendable {
-        /// `gcc-phat` or `learned` (selected through `EstimatorFactory`).
-        public var method = "gcc-phat"
+        /// The estimator (built by `EstimatorFactory`).
+        public var method = EstimatorMethod.gccPhat
         /// Path of the learned model (`.safetensors`), only for `method = "learned"`; empty means
         /// `$TDED_MODEL`, else the shipped `models/tded-stream-v1.safetensors` (see `ModelLoader`).
         public var model = ""
@@ -73,18 +73,18 @@ public struct DaemonConfig: Equatable, Sendable {
         public var maxDelayMs: Double? = nil
         /// How an update combines its windows: `pooled` (evidence summed, one refined peak),
         /// `mode` (RANSAC-like vote) or `mean`.
-        public var post = "pooled"
+        public var post = VotePost.pooled
         /// GCC-PHAT weighting of pooled cross-power spectra: `phat`, `srp` or `phat-beta=B`.
-        public var pooling = "phat-beta=0.7"
+        public var pooling = EstimatorOptions.defaultPooling
         /// With `post = "pooled"`: time constant (s) of the exponentially weighted evidence the
         /// live estimate keeps; 0 = only the windows of the last `span` samples.
         public var memorySeconds = 0.3
         /// gcc-phat, `post = "pooled"`: frequency band used, `"LO-HI"` in Hz, or `"all"`.
         public var band = "all"
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
-        public var subsample = "none"
+        public var subsample = SubsampleChoice.none
         /// GCC-PHAT window shape: `hann` or `rectangular`.
-        public var taper = "hann"
+        public var taper = GCCPHATConfig.Taper.hann
         /// Samples of audio analysed by each update (>= window); 1600 = 0.1 s at 16 kHz.
         public var span = 1600
         /// Microphone spacing, metres.
@@ -226,12 +226,7 @@ public struct DaemonConfig: Equatable, Sendable {
         try r.section("engine", keys: ["method", "model", "rate", "window", "step", "max_delay_ms", "post",
                                        "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance",
                                        "sound_speed"])
-        if let v = try r.string("engine.method") {
-            guard ["gcc-phat", "learned"].contains(v) else {
-                throw ConfigError(key: "engine.method", "expected \"gcc-phat\" or \"learned\", got \"\(v)\"")
-            }
-            c.engine.method = v
-        }
+        if let v = try r.choice("engine.method", EstimatorMethod.self) { c.engine.method = v }
         if let v = try r.string("engine.model") { c.engine.model = v }
         if let v = try r.int("engine.rate", 8000...192_000) { c.engine.rate = v }
         if let v = try r.int("engine.window", 64...65_536) {
@@ -247,17 +242,12 @@ public struct DaemonConfig: Equatable, Sendable {
         } else if let v = try r.double("engine.max_delay_ms", 0.01...100) {
             c.engine.maxDelayMs = v
         }
-        if let v = try r.string("engine.post") {
-            guard ["pooled", "mode", "mean"].contains(v) else {
-                throw ConfigError(key: "engine.post", "expected \"pooled\", \"mode\" or \"mean\", got \"\(v)\"")
-            }
-            c.engine.post = v
-        }
+        if let v = try r.choice("engine.post", VotePost.self) { c.engine.post = v }
         if let v = try r.string("engine.pooling") {
-            guard GCCPHATConfig.PoolWeighting(parsing: v) != nil else {
+            guard let w = GCCPHATConfig.PoolWeighting(parsing: v) else {
                 throw ConfigError(key: "engine.pooling", "expected \"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\", or a PHAT with \"+snr[=K]\", \"+coh\" or \"+ml\", got \"\(v)\"")
             }
-            c.engine.pooling = v
+            c.engine.pooling = w
         }
         if let v = try r.double("engine.memory_s", 0...60) { c.engine.memorySeconds = v }
         if let v = try r.string("engine.band") {
@@ -266,18 +256,8 @@ public struct DaemonConfig: Equatable, Sendable {
             }
             c.engine.band = v
         }
-        if let v = try r.string("engine.subsample") {
-            guard ["none", "parabolic", "upsampled"].contains(v) else {
-                throw ConfigError(key: "engine.subsample", "expected \"none\", \"parabolic\" or \"upsampled\", got \"\(v)\"")
-            }
-            c.engine.subsample = v
-        }
-        if let v = try r.string("engine.taper") {
-            guard ["rectangular", "hann"].contains(v) else {
-                throw ConfigError(key: "engine.taper", "expected \"rectangular\" or \"hann\", got \"\(v)\"")
-            }
-            c.engine.taper = v
-        }
+        if let v = try r.choice("engine.subsample", SubsampleChoice.self) { c.engine.subsample = v }
+        if let v = try r.choice("engine.taper", GCCPHATConfig.Taper.self) { c.engine.taper = v }
         if let v = try r.int("engine.span", 64...1_048_576) { c.engine.span = v }
         if c.engine.span < c.engine.window {
             throw ConfigError(key: "engine.span", "expected at least engine.window (\(c.engine.window)) samples, got \(c.engine.span)")
@@ -384,6 +364,13 @@ private struct Reader {
         // A NUL would silently cut the value where C APIs (paths, group and device names) read it.
         guard !s.utf8.contains(0) else { throw ConfigError(key: key, "expected a string without NUL bytes (\\u0000)") }
         return s
+    }
+
+    /// One of a closed set, by its spelling; the error lists every accepted spelling.
+    func choice<E: CaseIterable & RawRepresentable>(_ key: String, _: E.Type) throws -> E? where E.RawValue == String {
+        guard let v = try string(key) else { return nil }
+        guard let e = E(rawValue: v) else { throw ConfigError(key: key, "expected \(E.spellings()), got \"\(v)\"") }
+        return e
     }
 
     func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {

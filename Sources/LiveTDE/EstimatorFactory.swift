@@ -1,13 +1,5 @@
-// EstimatorFactory.swift: builds a DelayEstimator from a method name and options.
+// EstimatorFactory.swift: builds a DelayEstimator from a method and options.
 import Engine
-
-/// The per-window estimators LiveTDE knows.
-public enum EstimatorMethod: String, CaseIterable, Sendable {
-    /// GCC-PHAT baseline (`Engine.GCCPHAT`).
-    case gccPhat = "gcc-phat"
-    /// The learned streaming StereoCRW encoder (see docs/encoder-spec.md).
-    case learned
-}
 
 /// Everything needed to build an estimator.
 public struct EstimatorOptions: Equatable, Sendable {
@@ -96,12 +88,7 @@ public enum EstimatorFactory {
             seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17
             x[i] = Float(Int64(bitPattern: seed) % 1_000_000) / 1_000_000 * 0.1
         }
-        var i = 0
-        while i < x.count {
-            let n = min(256, x.count - i)
-            x.withUnsafeBufferPointer { enc.push(UnsafeBufferPointer(rebasing: $0[i..<i + n])) }
-            i += n
-        }
+        enc.push(x)  // the encoder splits it into its own blocks (results do not depend on the split)
         var checked = 0, zero = 0
         var s = enc.oldestEmbedding
         while s < Int64(x.count) {

@@ -1,5 +1,5 @@
 // InputSanitizer.swift: the policy for non-finite and out-of-range values at the boundary
-// between audio sources and the engine (README, "Non-finite values").
+// between audio sources and the engine (docs/protocol.md, "Non-finite values").
 import Engine
 
 extension UpdateFlags {
@@ -15,12 +15,15 @@ extension UpdateFlags {
         (.nonfiniteInput, "nonfinite_input"), (.clippedInput, "clipped_input"), (.invalidEstimate, "invalid_estimate"),
     ]
 
-    /// Every flag name, engine flags first (for JSON output).
-    public var allNames: [String] {
-        var out = names
-        for (f, n) in UpdateFlags.inputFlagNames where contains(f) { out.append(n) }
-        return out
-    }
+    /// Every flag with its output name, engine flags first: the order of `flags` in every
+    /// JSON line (`JSONLine.flags`).
+    public static let outputNames: [(UpdateFlags, String)] = [
+        (.noVotes, "no_votes"), (.silent, "silent"), (.lowConfidence, "low_confidence"),
+        (.beyondRange, "beyond_range"), (.holding, "holding"), (.stale, "stale"), (.gated, "gated"),
+    ] + inputFlagNames
+
+    /// Every flag name set, in output order.
+    public var allNames: [String] { UpdateFlags.outputNames.filter { contains($0.0) }.map(\.1) }
 }
 
 /// Cleans stereo blocks before they reach the engine and flags the updates whose span held a

@@ -13,7 +13,7 @@ public struct ConfigOverrides: Equatable, Sendable {
     /// `--socket` (already made absolute, see `init(socket:)`).
     public var socket: String?
     /// `--method`
-    public var method: String?
+    public var method: EstimatorMethod?
     /// `--model`
     public var model: String?
     /// `--publish-hz`
@@ -42,10 +42,7 @@ public struct ConfigOverrides: Equatable, Sendable {
             }
             c.publish.socket = s
         }
-        if let m = method {
-            guard ["gcc-phat", "learned"].contains(m) else { throw ConfigError(key: "--method", "expected gcc-phat or learned, got \"\(m)\"") }
-            c.engine.method = m
-        }
+        if let m = method { c.engine.method = m }
         if let m = model { c.engine.model = m }
         if let h = publishHz {
             guard h.isFinite, h >= 0.1 && h <= 1000 else { throw ConfigError(key: "--publish-hz", "expected a number in 0.1...1000, got \(h)") }

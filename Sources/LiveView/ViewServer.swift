@@ -1,4 +1,5 @@
 import Foundation
+import LiveTDE
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -102,7 +103,7 @@ public final class ViewServer: @unchecked Sendable {
     public func wait() throws { try server?.closeFuture.wait() }
 
     private func daemonEvent() -> String {
-        SSE.event("daemon", data: "{\"connected\":\(daemonConnected),\"socket\":\(jsonString(socketPath))}")
+        SSE.event("daemon", data: "{\"connected\":\(daemonConnected),\"socket\":\(JSONLine.quoted(socketPath))}")
     }
 
     private func broadcast(_ text: String) {
@@ -132,19 +133,6 @@ public struct ViewError: Error, CustomStringConvertible {
     /// The message.
     public let description: String
     init(_ m: String) { description = m }
-}
-
-func jsonString(_ s: String) -> String {
-    var o = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": o += "\\\""
-        case "\\": o += "\\\\"
-        case _ where u.value < 0x20: o += String(format: "\\u%04x", u.value)
-        default: o.unicodeScalars.append(u)
-        }
-    }
-    return o + "\""
 }
 
 /// One HTTP connection: `GET /` (the page), `GET /events` (the event stream), `GET /healthz`.

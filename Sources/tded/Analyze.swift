@@ -26,8 +26,8 @@ struct Analyze: ParsableCommand {
     @Argument(help: "Audio files (2 channels, or pick two with --channels); - for standard input.")
     var files: [String]
 
-    @Option(help: "Estimator: gcc-phat or learned.")
-    var method: String = "gcc-phat"
+    @Option(help: "Estimator.")
+    var method: EstimatorMethod = .gccPhat
 
     @Option(help: "Window length in samples (at the engine rate).")
     var window: Int = 1024
@@ -39,10 +39,10 @@ struct Analyze: ParsableCommand {
     var maxDelayMs: String = "auto"
 
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
-    var post: String = "pooled"
+    var post: VotePost = .pooled
 
     @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat-beta=0.7 per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr.")
-    var pooling: String = "auto"
+    var pooling: AnalyzePooling = .auto
 
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
     var memory: Double = 0.3
@@ -63,10 +63,10 @@ struct Analyze: ParsableCommand {
     var channels: String?
 
     @Option(help: "Sub-sample refinement per window: none (the paper), parabolic, or upsampled.")
-    var subsample: String = "none"
+    var subsample: SubsampleChoice = .none
 
     @Option(help: "GCC-PHAT window shape: auto (hann per update, as the daemon; rectangular with --whole), hann or rectangular (the paper).")
-    var taper: String = "auto"
+    var taper: AnalyzeTaper = .auto
 
     @Option(help: "Samples between updates (800 = 20 Hz at 16 kHz).")
     var hop: Int = 800
@@ -92,9 +92,6 @@ struct Analyze: ParsableCommand {
 
     func estimatorOptions() throws -> EstimatorOptions {
         var o = EstimatorOptions()
-        guard let m = EstimatorMethod(rawValue: method) else {
-            throw ValidationError("--method must be gcc-phat or learned (got '\(method)')")
-        }
         let maxDelay: Double
         if maxDelayMs == "auto" {
             maxDelay = EstimatorOptions.autoMaxDelayMs(micDistance: micDistance, soundSpeed: soundSpeed,
@@ -105,29 +102,14 @@ struct Analyze: ParsableCommand {
             }
             maxDelay = v
         }
-        o.method = m; o.sampleRate = Double(rate); o.window = window; o.step = step ?? 0
+        o.method = method; o.sampleRate = Double(rate); o.window = window; o.step = step ?? 0
         o.maxDelayMs = maxDelay; o.modelPath = model
-        switch subsample {
-        case "none": o.subsample = .none
-        case "parabolic": o.subsample = .parabolic
-        case "upsampled": o.subsample = .upsampled(factor: 8)
-        default: throw ValidationError("--subsample must be none, parabolic or upsampled (got '\(subsample)')")
-        }
+        o.subsample = subsample.refinement
         // auto: Hann for per-update lines (the daemon's default, so a replay gives the same
         // lines), rectangular for --whole (on clips barely longer than one window it uses the
         // clip's edges that Hann throws away: 0.038 vs 0.100 ms on the tuning set).
-        let tp = taper == "auto" ? (whole ? "rectangular" : "hann") : taper
-        guard let t = GCCPHATConfig.Taper(rawValue: tp) else {
-            throw ValidationError("--taper must be auto, rectangular or hann (got '\(taper)')")
-        }
-        o.taper = t
-        if pooling == "auto" {
-            o.pooling = whole ? EstimatorOptions.defaultWholePooling : EstimatorOptions.defaultPooling
-        } else if let pw = GCCPHATConfig.PoolWeighting(parsing: pooling) {
-            o.pooling = pw
-        } else {
-            throw ValidationError("--pooling must be auto, phat, srp, phat-beta=B (0 < B <= 1), or one of those PHATs with +snr[=K], +coh or +ml (got '\(pooling)')")
-        }
+        o.taper = taper.taper(whole: whole)
+        o.pooling = pooling.weighting(whole: whole)
         guard let b = DaemonConfig.Engine.parseBand(band) else {
             throw ValidationError("--band must be LO-HI in Hz with 0 <= LO < HI, or all (got '\(band)')")
         }
@@ -137,7 +119,6 @@ struct Analyze: ParsableCommand {
 
     func pipelineConfig() throws -> PipelineConfig {
         var pc = PipelineConfig()
-        guard let p = VotePost(rawValue: post) else { throw ValidationError("--post must be pooled, mode or mean (got '\(post)')") }
         guard memory >= 0, memory.isFinite, memory <= 60 else { throw ValidationError("--memory must be a number of seconds in 0...60 (got \(memory))") }
         pc.memorySeconds = memory
         // The same ranges as the daemon's config keys (engine.rate, mic_distance, sound_speed).
@@ -150,7 +131,7 @@ struct Analyze: ParsableCommand {
         guard soundSpeed.isFinite, (100...2000).contains(soundSpeed) else {
             throw ValidationError("--sound-speed must be a number in 100...2000 m/s (got \(soundSpeed))")
         }
-        pc.post = p; pc.sampleRate = Double(rate); pc.micDistance = micDistance
+        pc.post = post; pc.sampleRate = Double(rate); pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed; pc.updateHop = hop; pc.analysisSpan = span
         pc.keepAllVotes = whole
         return pc

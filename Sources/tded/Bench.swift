@@ -40,11 +40,7 @@ struct Bench: ParsableCommand {
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     /// CPU time of the calling thread, ns (excludes time other processes take from this core).
-    static func cpuNow() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    static func cpuNow() -> UInt64 { ThreadCPUClock.nanoseconds() }
 
     func run() throws {
         if fftwMeasure { FFTWPlanner.flags = UInt32(FFTW_MEASURE) }

@@ -36,7 +36,7 @@ enum LearnedBench {
 
     /// Thread CPU time, ns: the figures are per core of CPU actually used, so other processes
     /// time-sliced onto the same core do not inflate them.
-    static func now() -> UInt64 { StreamingEncoder.threadCPUNanos() }
+    static func now() -> UInt64 { ThreadCPUClock.nanoseconds() }
     static func wallNow() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     /// Single-thread SGEMM throughput (GFLOP/s) for C[m x n] += A[m x k] B[k x n], best of `reps`.

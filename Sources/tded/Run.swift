@@ -15,8 +15,7 @@ struct Run: ParsableCommand {
         (nc -U /run/tded.sock); `tded status` asks the daemon for its counters.
         """)
 
-    @Option(name: .long, help: "Config file (TOML).")
-    var config: String?
+    @OptionGroup var daemon: DaemonLocation
 
     @Flag(name: .long, help: "Validate the config file (the positional PATH, else --config, else the default path) and exit.")
     var checkConfig = false
@@ -39,11 +38,8 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "With --input: play the file this many times (0 = forever).")
     var loop: Int = 1
 
-    @Option(name: .long, help: "Socket path (overrides publish.socket).")
-    var socket: String?
-
-    @Option(name: .long, help: "Estimator: gcc-phat or learned (overrides engine.method).")
-    var method: String?
+    @Option(name: .long, help: "Estimator (overrides engine.method).")
+    var method: EstimatorMethod?
 
     @Option(name: .long, help: "Learned model file (overrides engine.model).")
     var model: String?
@@ -69,7 +65,7 @@ struct Run: ParsableCommand {
     func overrides() -> ConfigOverrides {
         var o = ConfigOverrides()
         o.device = device
-        if let s = socket { o.setSocket(s) }
+        if let s = daemon.socket { o.setSocket(s) }
         o.method = method
         o.model = model
         o.publishHz = publishHz
@@ -79,10 +75,7 @@ struct Run: ParsableCommand {
 
     /// Loads the config file named by `path` / `--config` / the default path, then applies the flags.
     func resolvedConfig(path explicit: String? = nil) throws -> (DaemonConfig, String?) {
-        var path = explicit ?? config
-        if path == nil && FileManager.default.fileExists(atPath: DaemonConfig.defaultPath) {
-            path = DaemonConfig.defaultPath
-        }
+        let path = explicit ?? daemon.configPath
         var c = try path.map { try DaemonConfig.load(path: $0) } ?? DaemonConfig()
         try overrides().apply(to: &c)
         return (c, path)
@@ -97,12 +90,12 @@ struct Run: ParsableCommand {
             return
         }
         if checkConfig {
-            let path = checkPath ?? config ?? DaemonConfig.defaultPath
+            let path = checkPath ?? daemon.config ?? DaemonConfig.defaultPath
             do {
                 // Exactly what `run` checks before starting (file, flags, socket, group, engine).
                 let (c, _) = try resolvedConfig(path: path)
                 _ = try Daemon.preflight(c, fileInput: input != nil, inheritedSocket: false)
-                print("\(path): OK (capture \(c.capture.device) \(c.capture.format.rawValue) \(c.capture.rate) Hz, \(c.engine.method), socket \(c.publish.socket))")
+                print("\(path): OK (capture \(c.capture.device) \(c.capture.format.rawValue) \(c.capture.rate) Hz, \(c.engine.method.rawValue), socket \(c.publish.socket))")
                 return
             } catch {
                 FileHandle.standardError.write("tded: \(error)\n".data(using: .utf8)!)
@@ -127,8 +120,7 @@ struct Run: ParsableCommand {
         opts.loops = loop
         opts.echo = echo
         opts.overrides = overrides()
-        let daemon = Daemon(config: cfg, options: opts, logger: logger, loader: loadStereoForDaemon)
-        let code = daemon.run()
+        let code = Daemon(config: cfg, options: opts, logger: logger, loader: loadStereoForDaemon).run()
         if code != 0 { throw ExitCode(code) }
     }
 }

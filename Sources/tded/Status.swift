@@ -8,22 +8,13 @@ struct Status: ParsableCommand {
         commandName: "status",
         abstract: "Show a running daemon's status (uptime, device, rate, xruns, overruns, clients, engine load).")
 
-    @Option(name: .long, help: "Daemon socket (default: publish.socket from --config or \(DaemonConfig.defaultPath), else /run/tded.sock).")
-    var socket: String?
-
-    @Option(name: .long, help: "Config file to take the socket path from.")
-    var config: String?
+    @OptionGroup var daemon: DaemonLocation
 
     @Flag(name: .long, help: "Print the raw JSON line.")
     var json = false
 
     func run() throws {
-        var path = socket
-        if path == nil {
-            let cfgPath = config ?? (FileManager.default.fileExists(atPath: DaemonConfig.defaultPath) ? DaemonConfig.defaultPath : nil)
-            if let p = cfgPath, let c = try? DaemonConfig.load(path: p) { path = c.publish.socket }
-        }
-        let sock = path ?? DaemonConfig().publish.socket
+        let sock = daemon.socketPath
         guard let line = UnixSocket.request(sock, "status") else {
             FileHandle.standardError.write("tded status: \(UnixSocket.whyNoAnswer(sock))\n".data(using: .utf8)!)
             throw ExitCode(1)

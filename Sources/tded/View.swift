@@ -15,11 +15,7 @@ struct View: ParsableCommand {
         waiting. Listens on 127.0.0.1 only unless --listen says otherwise.
         """)
 
-    @Option(name: .long, help: "Daemon socket (default: publish.socket from --config or \(DaemonConfig.defaultPath), else /run/tded.sock).")
-    var socket: String?
-
-    @Option(name: .long, help: "Config file to take the socket path from.")
-    var config: String?
+    @OptionGroup var daemon: DaemonLocation
 
     @Option(name: .long, help: "HOST:PORT to serve on ([::1]:PORT for IPv6; port 0 = any free port).")
     var listen: String = "127.0.0.1:8080"
@@ -31,7 +27,7 @@ struct View: ParsableCommand {
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         let addr = ListenAddress(listen)!
-        let path = daemonSocketPath(socket: socket, config: config)
+        let path = daemon.socketPath
         let server = ViewServer(socketPath: path, listen: addr)
         do { try server.start() } catch {
             FileHandle.standardError.write("tded view: \(error)\n".data(using: .utf8)!)

@@ -15,11 +15,7 @@ struct Watch: ParsableCommand {
         restarts; Ctrl-C to quit.
         """)
 
-    @Option(name: .long, help: "Daemon socket (default: publish.socket from --config or \(DaemonConfig.defaultPath), else /run/tded.sock).")
-    var socket: String?
-
-    @Option(name: .long, help: "Config file to take the socket path from.")
-    var config: String?
+    @OptionGroup var daemon: DaemonLocation
 
     @Flag(name: .long, help: "Plain lines even on a terminal.")
     var plain = false
@@ -29,7 +25,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        let path = daemonSocketPath(socket: socket, config: config)
+        let path = daemon.socketPath
         let tty = !plain && isatty(STDOUT_FILENO) == 1
         let sub = StreamSubscriber(path: path)
         var shown = 0

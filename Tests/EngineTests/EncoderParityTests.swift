@@ -1,6 +1,7 @@
 // Parity of the Swift streaming encoder with the PyTorch fixtures written by train/
 // (tded_train.fixtures: literal per-window reference in float64, stored as float32).
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 /// One `<name>.safetensors` model and its `<name>_fixture.safetensors` (docs/encoder-spec.md).
@@ -41,16 +42,6 @@ struct EncoderFixture {
     static func load(_ name: String) throws -> EncoderFixture {
         try load(model: fixtureURL("\(name).safetensors"), fixture: fixtureURL("\(name)_fixture.safetensors"))
     }
-}
-
-/// Splits `n` into the irregular block sizes `sizes` (cycled).
-func irregularBlocks(_ n: Int, sizes: [Int]) -> [Range<Int>] {
-    var out: [Range<Int>] = [], i = 0, k = 0
-    while i < n {
-        let m = min(sizes[k % sizes.count], n - i)
-        out.append(i..<(i + m)); i += m; k += 1
-    }
-    return out
 }
 
 /// Runs a StreamingEncoder (window stride 1) over `x` in the given blocks and returns the
@@ -150,7 +141,7 @@ final class EncoderParityTests: XCTestCase {
         let n = fx.left.count
         var first: [Float]? = nil
         for (sizes, maxBlock) in [([1, 7, 64, 333], 64), ([333, 5, 1000, 2], 256), ([n], 17), ([13], 1)] {
-            let blocks = irregularBlocks(n, sizes: sizes)
+            let blocks = blockRanges(n, sizes: sizes)
             let eL = streamEmbeddings(model: fx.model, fx.left, blocks: blocks, maxBlock: maxBlock)
             let eR = streamEmbeddings(model: fx.model, fx.right, blocks: blocks, maxBlock: maxBlock)
             // Any split of the stream and any block width give bit-identical embeddings (every
@@ -181,7 +172,7 @@ final class EncoderParityTests: XCTestCase {
             }
             var votes: [Vote] = []
             var scratch = [Vote](repeating: Vote(start: 0, delay: 0), count: est.maxVotes(forBlockLength: 1000))
-            for r in irregularBlocks(fx.left.count, sizes: sizes) {
+            for r in blockRanges(fx.left.count, sizes: sizes) {
                 let got = fx.left.withUnsafeBufferPointer { l in fx.right.withUnsafeBufferPointer { rr in
                     scratch.withUnsafeMutableBufferPointer { v in
                         est.process(left: UnsafeBufferPointer(rebasing: l[r]), right: UnsafeBufferPointer(rebasing: rr[r]), votes: v)

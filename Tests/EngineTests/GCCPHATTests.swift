@@ -1,4 +1,5 @@
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 final class GCCPHATTests: XCTestCase {
@@ -105,15 +106,9 @@ final class GCCPHATTests: XCTestCase {
         let est = try GCCPHAT(config: cfg)
         var got: [Vote] = []
         var buf = [Vote](repeating: Vote(start: 0, delay: 0), count: 2000)
-        var i = 0, k = 0
-        let sizes = [1, 2, 1023, 5, 64, 333, 17]
-        while i < s.left.count {
-            let n = min(sizes[k % sizes.count], s.left.count - i); k += 1
-            let c = s.left.withUnsafeBufferPointer { l in s.right.withUnsafeBufferPointer { r in
-                buf.withUnsafeMutableBufferPointer { v in
-                    est.process(left: UnsafeBufferPointer(rebasing: l[i..<i + n]),
-                                right: UnsafeBufferPointer(rebasing: r[i..<i + n]), votes: v) } } }
-            got += buf[0..<c]; i += n
+        feedInBlocks(s.left, s.right, sizes: [1, 2, 1023, 5, 64, 333, 17]) { l, r in
+            let c = buf.withUnsafeMutableBufferPointer { est.process(left: l, right: r, votes: $0) }
+            got += buf[0..<c]
         }
         XCTAssertEqual(whole.count, 201)
         XCTAssertEqual(got, whole)

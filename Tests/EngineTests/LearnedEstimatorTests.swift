@@ -1,6 +1,7 @@
 // LearnedEstimator: incremental votes vs a from-scratch computation, vote schedule, options,
 // and recovery of a known delay by the shipped model.
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 /// A seeded random model of the shipped (v1) layout at a small width: deep dilated TCN whose
@@ -105,7 +106,7 @@ final class LearnedEstimatorTests: XCTestCase {
             for sizes in [[1, 7, 64, 333], [1424], [100, 1, 2, 3, 500]] {
                 let est = try LearnedEstimator(model: model, options: .init(voteStride: stride, maxBlock: 64))
                 let got = runEstimator(est, left: sig.left, right: sig.right,
-                                       blocks: irregularBlocks(sig.left.count, sizes: sizes)).map { $0.0 }
+                                       blocks: blockRanges(sig.left.count, sizes: sizes)).map { $0.0 }
                 XCTAssertEqual(got.map { $0.start }, ref.map { $0.start }, "\(label) stride \(stride) blocks \(sizes): vote windows")
                 var m: Float = 0
                 for (a, b) in zip(got, ref) { m = max(m, abs(a.delay - b.delay)) }
@@ -143,7 +144,7 @@ final class LearnedEstimatorTests: XCTestCase {
         XCTAssertEqual(est.windowLength, 1024)
         let n = 1400
         let sig = TestSignals.stereo(.white, count: n, delay: 2, seed: 2)
-        let out = runEstimator(est, left: sig.left, right: sig.right, blocks: irregularBlocks(n, sizes: [1]))
+        let out = runEstimator(est, left: sig.left, right: sig.right, blocks: blockRanges(n, sizes: [1]))
         XCTAssertEqual(out.map { $0.0.start }, Array(stride(from: Int64(24), through: Int64(n - 1024 - 24), by: 8)))
         var flushed = 0
         for (v, consumed) in out {

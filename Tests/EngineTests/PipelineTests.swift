@@ -1,4 +1,5 @@
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 final class PipelineTests: XCTestCase {
@@ -23,14 +24,8 @@ final class PipelineTests: XCTestCase {
         }
         let p = try pipeline()
         var b: [Update] = []
-        var i = 0, k = 0
-        let sizes = [333, 1, 799, 801, 64, 4000]
-        while i < s.left.count {
-            let n = min(sizes[k % sizes.count], s.left.count - i); k += 1
-            s.left.withUnsafeBufferPointer { l in s.right.withUnsafeBufferPointer { r in
-                p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + n]),
-                          right: UnsafeBufferPointer(rebasing: r[i..<i + n])) { b.append($0) } } }
-            i += n
+        feedInBlocks(s.left, s.right, sizes: [333, 1, 799, 801, 64, 4000]) { l, r in
+            p.process(left: l, right: r) { b.append($0) }
         }
         XCTAssertEqual(a, b)
     }

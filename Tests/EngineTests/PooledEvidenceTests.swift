@@ -1,6 +1,7 @@
 // Pooled evidence (`post = pooled`): GCC-PHAT cross-spectra and learned band probabilities
 // summed over a span or with a time constant, one refined peak.
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 final class PooledEvidenceTests: XCTestCase {
@@ -122,14 +123,8 @@ final class PooledEvidenceTests: XCTestCase {
         }
         let p = try pipeline(try gcc())
         var b: [Update] = []
-        var i = 0, k = 0
-        let sizes = [333, 1, 799, 801, 64, 4000]
-        while i < s.left.count {
-            let m = min(sizes[k % sizes.count], s.left.count - i); k += 1
-            s.left.withUnsafeBufferPointer { l in s.right.withUnsafeBufferPointer { r in
-                p.process(left: UnsafeBufferPointer(rebasing: l[i..<i + m]),
-                          right: UnsafeBufferPointer(rebasing: r[i..<i + m])) { b.append($0) } } }
-            i += m
+        feedInBlocks(s.left, s.right, sizes: [333, 1, 799, 801, 64, 4000]) { l, r in
+            p.process(left: l, right: r) { b.append($0) }
         }
         XCTAssertEqual(a, b)
     }

@@ -1,4 +1,5 @@
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 final class STFTColumnsTests: XCTestCase {
@@ -43,12 +44,7 @@ final class STFTColumnsTests: XCTestCase {
         let a = STFTColumns(capacity: 400, stride: 8, phase: 3)
         a.push(x)
         let b = STFTColumns(capacity: 400, stride: 8, phase: 3)
-        var i = 0, sizes = [1, 7, 300, 13, 1024, 2]
-        while i < x.count {
-            let n = min(sizes[0], x.count - i); sizes.append(sizes.removeFirst())
-            x[i..<(i + n)].withUnsafeBufferPointer { b.push($0) }
-            i += n
-        }
+        feedInBlocks(x, sizes: [1, 7, 300, 13, 1024, 2]) { b.push($0) }
         XCTAssertEqual(a.columnsComputed, b.columnsComputed)
         XCTAssertFalse(a.hasColumn(at: 8))     // not on the lattice
         var checked = 0

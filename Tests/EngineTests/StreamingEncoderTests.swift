@@ -5,6 +5,7 @@
 // multiples of 16, where OpenBLAS's kernels differ most (M tails).
 import COpenBLAS
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 final class StreamingEncoderTests: XCTestCase {
@@ -31,7 +32,7 @@ final class StreamingEncoderTests: XCTestCase {
         for sizes in Self.splits {
             let est = try LearnedEstimator(model: model, options: .init(voteStride: voteStride, maxBlock: 256))
             let votes = runEstimator(est, left: clip.left, right: clip.right,
-                                     blocks: irregularBlocks(clip.left.count, sizes: sizes)).map { $0.0 }
+                                     blocks: blockRanges(clip.left.count, sizes: sizes)).map { $0.0 }
             guard let ref = reference else {
                 XCTAssertGreaterThan(votes.count, 4000 / voteStride, "\(label): votes came out")
                 XCTAssertTrue(votes.contains { $0.delay != $0.delay.rounded() }, "\(label): sub-sample votes")
@@ -66,7 +67,7 @@ final class StreamingEncoderTests: XCTestCase {
         let x = stereoClip(count: 1024 + 700, seed: 9).left
         var reference: [Float]? = nil
         for (sizes, maxBlock) in [([256], 256), ([777], 256), ([1, 300, 5], 256), ([500], 17), ([64], 64), ([2000], 1000)] {
-            let e = streamEmbeddings(model: model, x, blocks: irregularBlocks(x.count, sizes: sizes), maxBlock: maxBlock)
+            let e = streamEmbeddings(model: model, x, blocks: blockRanges(x.count, sizes: sizes), maxBlock: maxBlock)
             XCTAssertFalse(e.contains { $0.isNaN })
             if let ref = reference {
                 let nd = zip(e, ref).filter { $0.0.bitPattern != $0.1.bitPattern }.count

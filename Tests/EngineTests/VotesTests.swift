@@ -1,4 +1,5 @@
 import XCTest
+import EngineTestSupport
 @testable import Engine
 
 final class VotesTests: XCTestCase {

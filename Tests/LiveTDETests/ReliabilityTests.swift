@@ -67,16 +67,16 @@ final class ReliabilityTests: XCTestCase {
     /// Item 2/3: overrides re-applied on reload; restart-only keys listed.
     func testOverridesAndRestartOnlyChanges() throws {
         var o = ConfigOverrides()
-        o.method = "learned"; o.publishHz = 5; o.setSocket("rel.sock", currentDirectory: "/tmp")
+        o.method = .learned; o.publishHz = 5; o.setSocket("rel.sock", currentDirectory: "/tmp")
         var c = DaemonConfig()
         try o.apply(to: &c)
-        XCTAssertEqual(c.engine.method, "learned"); XCTAssertEqual(c.publish.rateHz, 5)
+        XCTAssertEqual(c.engine.method, .learned); XCTAssertEqual(c.publish.rateHz, 5)
         XCTAssertEqual(c.publish.socket, "/tmp/rel.sock")
         var n = c
         n.engine.rate = 48000; n.capture.device = "hw:9"; n.publish.rateHz = 7
         XCTAssertEqual(n.restartOnlyChanges(from: c, capturing: true), ["capture.device", "engine.rate"])
         XCTAssertEqual(n.restartOnlyChanges(from: c, capturing: false), ["engine.rate"])
-        n = c; n.publish.rateHz = 7; n.engine.method = "gcc-phat"
+        n = c; n.publish.rateHz = 7; n.engine.method = .gccPhat
         XCTAssertEqual(n.restartOnlyChanges(from: c, capturing: true), [])
     }
 
@@ -104,7 +104,7 @@ final class ReloadMemoryTests: XCTestCase {
         e.step = 16
         func cycle(_ n: Int) throws {
             for i in 0..<n {
-                e.method = i % 2 == 0 ? "learned" : "gcc-phat"
+                e.method = i % 2 == 0 ? .learned : .gccPhat
                 let p = try Daemon.makePipeline(e, rateHz: 20)
                 var x = [Float](repeating: 0, count: 4096)
                 for k in x.indices { x[k] = Float(sin(Double(k) * 0.1)) * 0.1 }

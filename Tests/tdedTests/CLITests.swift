@@ -80,4 +80,27 @@ final class CLITests: XCTestCase {
         // The ALSA configuration's standard capture PCMs are listed (null, default, ...).
         XCTAssertTrue(out.contains("null") || out.contains("default"), out)
     }
+
+    /// Issue 15: `run`, `analyze` and the config share one type per closed set; the command
+    /// line accepts the same spellings and a wrong one is a usage error naming the choices.
+    func testClosedSetsOnTheCommandLine() throws {
+        for (args, choices) in [(["analyze", "--taper", "kaiser", "x.wav"], ["auto", "rectangular", "hann"]),
+                                (["analyze", "--post", "median", "x.wav"], ["pooled", "mode", "mean"]),
+                                (["analyze", "--subsample", "cubic", "x.wav"], ["none", "parabolic", "upsampled"]),
+                                (["run", "--method", "music"], ["gcc-phat", "learned"])] {
+            let (code, _, err) = try runTded(args)
+            XCTAssertEqual(code, 64, "\(args): \(err)")
+            XCTAssertTrue(err.contains("'\(args[2])' is invalid for '\(args[1])"), "\(args): \(err)")
+            for c in choices { XCTAssertTrue(err.contains("'\(c)'"), "\(args): \(err)") }
+        }
+        let (code, _, err) = try runTded(["analyze", "--pooling", "scot", "x.wav"])
+        XCTAssertEqual(code, 64, err)
+        XCTAssertTrue(err.contains("--pooling") && err.contains("phat-beta=B"), err)
+        let dir = E2E.tempDir(self)
+        let cfg = dir + "/m.toml"
+        try "[engine]\nmethod = \"learned\"\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        let (ok, out, err2) = try runTded(["--check-config", cfg, "--method", "gcc-phat"])
+        XCTAssertEqual(ok, 0, err2)
+        XCTAssertTrue(out.contains("gcc-phat"), out)  // the flag wins over the file, printed by its spelling
+    }
 }
