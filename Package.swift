@@ -57,8 +57,10 @@ let package = Package(
         ),
         .target(
             name: "Engine",
-            dependencies: ["CFFTW", "COpenBLAS"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: ["CFFTW", "COpenBLAS"]
+            // No `-Ounchecked`: an unsafe flag keeps the package from being a versioned
+            // dependency, and `tded bench` showed no gain from it (docs/performance.md,
+            // "Build flags": 3 interleaved runs each, within the run-to-run spread).
         ),
         .target(
             name: "LiveTDE",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rebuild the StereoCRW paper's TDE-Simulation test set, with a seed.
 
-Recipe (see ../shared/reference/stereocrw-facts.md and the README "Evaluation" section):
+Recipe (see ../shared/reference/stereocrw-facts.md and eval/README.md):
 - pyroomacoustics ShoeBox, image-source method; absorption and max order from inverse Sabine
   (c = 343 m/s; energy absorption clamped to 0.85 when Sabine asks for >= 1, as the paper's
   code does); RT60 target = nominal / 1.4, nominal in {0.1, 0.3, 0.5, 0.7, 0.9} s.

@@ -41,7 +41,7 @@ import live as live_mod  # noqa: E402
 
 RATE = 16000
 LR_MIN_AZIMUTH = 5  # left/right accuracy ignores clips within +-5 deg of broadside
-# Paper figures (GCC-PHAT, mean post-processing) for the README comparison.
+# Paper figures (GCC-PHAT, mean post-processing) for the comparison in eval/README.md.
 PAPER = {"sim_moderate_mae_ms": 0.160, "sim_moderate_rmse_ms": 0.318,
          "mixture_mae_ms": {"0.1": 0.024, "0.3": 0.177, "0.5": 0.304, "0.7": 0.395, "0.9": 0.459}}
 
@@ -473,7 +473,7 @@ def _overall_table(b: dict, labels: list, iid_label: str) -> list:
 
 
 def summary(res: dict, meta: dict) -> str:
-    """Compact tables for the README (MAE ms per method; full detail is in results.md)."""
+    """Compact tables for eval/README.md (MAE ms per method; full detail is in results.md)."""
     labels = meta["labels"]
     L = []
     for kind, title in (("single", "Single source"), ("mixture", "Mixtures")):

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One published socket line of schema version 1, decoded (README "Socket lines").
+/// One published socket line of schema version 1, decoded (docs/protocol.md, "Socket lines").
 ///
 /// This is the client side of `liveLine(_:seq:sampleRate:)`: `tded watch`, `tded view` and the
 /// example clients read the stream with it. Numbers the daemon wrote as `null` (not finite)

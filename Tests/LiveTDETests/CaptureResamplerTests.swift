@@ -51,7 +51,7 @@ final class CaptureResamplerTests: XCTestCase {
     }
 
     /// The added latency is measured, positive and under 50 ms (soxr HQ, linear phase: about 37 ms
-    /// for 48 -> 16 kHz and 39 ms for 44.1 -> 16 kHz in 256-frame periods; the README states it).
+    /// for 48 -> 16 kHz and 39 ms for 44.1 -> 16 kHz in 256-frame periods; docs/daemon.md states it).
     func testLatencyIsBounded() throws {
         for (a, b) in [(48000.0, 16000.0), (44100.0, 16000.0), (44100.0, 48000.0)] {
             let lat = try CaptureResampler(from: a, to: b, maxFrames: 256).measuredLatencySeconds()

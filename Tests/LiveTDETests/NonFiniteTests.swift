@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 @testable import LiveTDE
 
-/// Issue 13 item 6: the non-finite policy (README, "Non-finite values").
+/// Issue 13 item 6: the non-finite policy (docs/protocol.md, "Non-finite values").
 final class NonFiniteTests: XCTestCase {
     static var repoRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -7,11 +7,11 @@ import XCTest
 final class DaemonEndToEndTests: XCTestCase {
     /// Engine step used by the live tests (both daemon and `analyze`): 16 keeps a debug build
     /// (engine compiled without optimisation) about 3x faster than real time, so the tests hold
-    /// on a loaded 2-core machine. Step 1 is measured on the release build (README, Performance).
+    /// on a loaded 2-core machine. Step 1 is measured on the release build (docs/performance.md).
     let step = 16
     /// The test clip is a narrow-band resonance (700 Hz): rectangular windows leak it into the
     /// whitened bins and bias a pooled estimate by ~0.07 sample (1 degree here); the live tests
-    /// use the Hann taper, which does not (README, "Pooled evidence").
+    /// use the Hann taper, which does not (docs/method.md, "Pooled evidence").
     let taper = "hann"
     /// `tded analyze` options equal to the daemon's config of these tests.
     var analyzeArgs: [String] { ["--step", "\(step)", "--taper", taper] }

@@ -5,7 +5,7 @@ import XCTest
 /// The fault-injection suite (issue 13): every startup failure exits at once with one line,
 /// reloads keep what cannot change live and what the command line chose, `--check-config`
 /// rejects what `run` rejects, and errors say what is wrong. Through the built `tded` binary.
-/// The long soak (hours of audio, RSS and fd counts) is `scripts/soak.sh` (README, Testing).
+/// The long soak (hours of audio, RSS and fd counts) is `scripts/soak.py` (docs/testing.md).
 final class FaultInjectionTests: XCTestCase {
     /// A config with a socket in a fresh directory and a short clip; returns (dir, config, socket, clip).
     func setUp(_ extra: String = "", clip seconds: Double = 2) throws -> (String, String, String, String) {

@@ -57,7 +57,7 @@ final class LoopbackReplayTests: XCTestCase {
         XCTAssertLessThanOrEqual(bad.count, settled.count / 10, "live differs from analyze (\(want) ms): \(bad.prefix(3))")
         let az = settled.map { $0.d("azimuth_deg") }.sorted()
         // (analyze --whole defaults to the rectangular taper, which biases this narrow-band clip
-        // by ~1 degree, README "Pooled evidence": hence --taper hann, what the daemon uses)
+        // by ~1 degree, docs/method.md "Pooled evidence": hence --taper hann, what the daemon uses)
         XCTAssertEqual(az[az.count / 2], offline.first?.d("azimuth_deg") ?? .nan, accuracy: 0.3)
         XCTAssertEqual(az[az.count / 2], E2E.expectedAzimuth, accuracy: 2.0)
         // and it cleaned up: no sound server or temporary directory left behind
