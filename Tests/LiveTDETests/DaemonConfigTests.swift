@@ -31,15 +31,15 @@ final class DaemonConfigTests: XCTestCase {
         var e = DaemonConfig().engine
         for (d, lags) in [(0.05, 3), (0.1, 6), (0.3, 16)] {
             e.micDistance = d
-            XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, lags, "mic_distance \(d)")
+            XCTAssertEqual(try e.makeEstimator().maxDelay, lags, "mic_distance \(d)")
         }
         e.method = "learned"; e.micDistance = 0.1
         XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, 6)
         e.maxDelayMs = 1.5
-        XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, 24)
+        XCTAssertEqual(try e.makeEstimator().maxDelay, 24)
         let c = try DaemonConfig.parse("[engine]\nmax_delay_ms = \"auto\"\nmic_distance = 0.2\n")
         XCTAssertNil(c.engine.maxDelayMs)
-        XCTAssertEqual(try Daemon.makeEstimator(c.engine).maxDelay, 11)
+        XCTAssertEqual(try c.engine.makeEstimator().maxDelay, 11)
     }
 
     func testValidOverrides() throws {
