@@ -286,7 +286,7 @@ final class FaultInjectionTests: XCTestCase {
         for (args, expect) in [(["--sound-speed", "inf"], "--sound-speed must be a number in 100...2000"),
                                (["--sound-speed", "nan"], "--sound-speed"),
                                (["--mic-distance", "1e300"], "--mic-distance"),
-                               (["--max-delay-ms", "1e18"], "--max-delay-ms must be a number in 0.01...100"),
+                               (["--max-delay-ms", "1e18"], "--max-delay-ms must be auto or a number in 0.01...100"),
                                (["--rate", "1"], "--rate must be in 8000...192000")] {
             let (code, out, err) = try runTded(["analyze"] + args + [clip])
             XCTAssertNotEqual(code, 0, "\(args)")
