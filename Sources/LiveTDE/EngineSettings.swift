@@ -9,8 +9,8 @@ extension DaemonConfig.Engine {
         o.sampleRate = Double(rate)
         o.window = window
         o.step = step
-        o.maxDelayMs = maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(method: method, micDistance: micDistance,
-                                                                      soundSpeed: soundSpeed, sampleRate: o.sampleRate)
+        o.maxDelayMs = maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(micDistance: micDistance, soundSpeed: soundSpeed,
+                                                                      sampleRate: o.sampleRate)
         o.modelPath = model.isEmpty ? nil : model
         o.subsample = subsample.refinement
         o.taper = taper

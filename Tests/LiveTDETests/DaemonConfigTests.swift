@@ -33,8 +33,8 @@ final class DaemonConfigTests: XCTestCase {
             e.micDistance = d
             XCTAssertEqual(try e.makeEstimator().maxDelay, lags, "mic_distance \(d)")
         }
-        e.method = "learned"; e.micDistance = 0.1
-        XCTAssertEqual(try Daemon.makeEstimator(e).maxDelay, 6)
+        e.method = .learned; e.micDistance = 0.1
+        XCTAssertEqual(try e.makeEstimator().maxDelay, 6)
         e.maxDelayMs = 1.5
         XCTAssertEqual(try e.makeEstimator().maxDelay, 24)
         let c = try DaemonConfig.parse("[engine]\nmax_delay_ms = \"auto\"\nmic_distance = 0.2\n")
