@@ -74,11 +74,11 @@ public struct DaemonConfig: Equatable, Sendable {
         /// How an update combines its windows: `pooled` (evidence summed, one refined peak),
         /// `mode` (RANSAC-like vote) or `mean`.
         public var post = VotePost.pooled
-        /// GCC-PHAT weighting of pooled cross-power spectra: `phat`, `srp` or `phat-beta=B`.
+        /// GCC-PHAT weighting of pooled cross-power spectra (see `GCCPHATConfig.PoolWeighting`).
         public var pooling = EstimatorOptions.defaultPooling
         /// With `post = "pooled"`: time constant (s) of the exponentially weighted evidence the
         /// live estimate keeps; 0 = only the windows of the last `span` samples.
-        public var memorySeconds = 0.3
+        public var memorySeconds = EstimatorOptions.defaultMemorySeconds
         /// gcc-phat, `post = "pooled"`: frequency band used, `"LO-HI"` in Hz, or `"all"`.
         public var band = "all"
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).

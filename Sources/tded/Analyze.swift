@@ -41,11 +41,11 @@ struct Analyze: ParsableCommand {
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
     var post: VotePost = .pooled
 
-    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat-beta=0.7 per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr.")
+    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat+coh per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr.")
     var pooling: AnalyzePooling = .auto
 
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
-    var memory: Double = 0.3
+    var memory: Double = EstimatorOptions.defaultMemorySeconds
 
     @Option(help: "GCC-PHAT, --post pooled: frequency band used, LO-HI in Hz (e.g. 300-3500), or all.")
     var band: String = "all"

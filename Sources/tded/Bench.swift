@@ -3,6 +3,7 @@ import ArgumentParser
 import CFFTW
 import Engine
 import Foundation
+import LiveTDE
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -122,14 +123,14 @@ struct Bench: ParsableCommand {
         let probe = [Float](repeating: 1, count: 1000 + Int(seconds))
         let probed = count() - probe0
         print("  alloc check: counter sanity \(probed) allocation(s) for one array of \(probe.count) floats")
-        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat-beta 0.7, 0.3 s memory (default)",
-                                                           GCCPHATConfig(step: 16, pooling: .phat(beta: 0.7)), .pooled),
+        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory (default)",
+                                                           GCCPHATConfig(step: 16, pooling: EstimatorOptions.defaultPooling), .pooled),
                                                           ("step 1, pooled span", GCCPHATConfig(), .pooled),
                                                           ("step 1, mode", GCCPHATConfig(), .mode),
                                                           ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
         for k in cfgs.indices {
             var pc = PipelineConfig(); pc.post = cfgs[k].2
-            if k == 0 { pc.memorySeconds = 0.3 }
+            if k == 0 { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds }
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
             let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
                                           samples: min(left.count, 16000 * 3), warm: 16000, block: block)

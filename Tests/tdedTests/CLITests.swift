@@ -45,8 +45,8 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(err.contains("engine.post") && err.contains("\"mode\" or \"mean\""), err)
     }
 
-    /// `--pooling auto` (the default) is the daemon's PHAT-beta per update and adds the
-    /// noise-floor mask for one estimate over a whole clip; a bad value is one line naming it.
+    /// `--pooling auto` (the default) is the daemon's coherence-weighted PHAT per update and
+    /// PHAT-beta 0.7 with the noise-floor mask for one estimate over a whole clip; a bad value is one line naming it.
     func testAnalyzePoolingAutoFollowsWhole() throws {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
@@ -58,7 +58,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(whole.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.01)
         let lines = try delay([])
         XCTAssertGreaterThan(lines.count, 10)
-        XCTAssertEqual(lines, try delay(["--pooling", "phat-beta=0.7"]))
+        XCTAssertEqual(lines, try delay(["--pooling", "phat+coh"]))
         let (code, out, err) = try runTded(["analyze", "--pooling", "phat+snr=0", clip])
         XCTAssertNotEqual(code, 0)
         XCTAssertTrue(out.isEmpty)

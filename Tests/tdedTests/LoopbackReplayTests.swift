@@ -48,8 +48,8 @@ final class LoopbackReplayTests: XCTestCase {
         XCTAssertGreaterThan(audible.count, 40, "too few lines with audio: \(lines.count) lines")
         let settled = Array(audible.dropFirst(10).dropLast(3))
         // the daemon's taper and pooling (--whole alone would take the rectangular window and
-        // the noise-floor mask, its defaults for one estimate over a short clip)
-        let offline = try analyze(clip48, ["--whole", "--taper", "hann", "--pooling", "phat-beta=0.7"])
+        // PHAT-beta with the noise-floor mask, its defaults for one estimate over a short clip)
+        let offline = try analyze(clip48, ["--whole", "--taper", "hann", "--pooling", "phat+coh"])
         XCTAssertEqual(offline.count, 1)
         let want = offline.first?.d("delay_ms") ?? .nan
         XCTAssertEqual(want, Double(E2E.delaySamples) / 16, accuracy: 0.01)
