@@ -68,8 +68,9 @@ public struct SourceList: Equatable, Sendable, RandomAccessCollection {
 
 /// Tracks several sources across updates:
 /// - each update's peaks are assigned to the tracks by the assignment that minimises the sum
-///   of |peak - predicted delay| (exhaustive over at most 4 peaks x 8 tracks), a pair farther
-///   apart than `gateSamples` never being assigned (the smoother's gate);
+///   of |peak - predicted delay| / gate (exhaustive over at most 4 peaks x 8 tracks), a pair
+///   farther apart than the gate never being assigned: the smoother's `gateSamples`, widened
+///   by `gateSamples` per `holdSeconds` a track goes unseen;
 /// - a matched track takes its peak with the smoother's alpha-beta gains;
 /// - an unmatched peak starts a tentative track, published (given the next id) after
 ///   `birthUpdates` consecutive matched updates; a tentative track that misses is dropped;
@@ -78,8 +79,10 @@ public struct SourceList: Equatable, Sendable, RandomAccessCollection {
 ///   separate again; in silence (`hold`) every track holds its value (velocity 0), as the
 ///   smoother does;
 /// - a track without a measurement for `holdSeconds` is stale and its confidence decays with
-///   `decaySeconds`; it dies after `holdSeconds` unseen while other sources are heard, or after
-///   `holdSeconds + decaySeconds` of silence.
+///   `decaySeconds`; it dies after `holdSeconds + decaySeconds` without a measurement. A track
+///   unseen for more than `holdSeconds` while other sources are heard is no longer published
+///   (no ghost of a source that moved or stopped), but keeps its id until it dies, so a talker
+///   hidden behind another for up to `holdSeconds + decaySeconds` comes back under its id.
 /// All storage is allocated at `init`; `update`/`hold` allocate nothing.
 public final class SourceTracker {
     private struct Track {
@@ -129,6 +132,12 @@ public final class SourceTracker {
         return tr.x + tr.v * max(0, t - tr.lastT)
     }
 
+    /// The gate of track `k` at `t`: `gateSamples`, widened while the track goes unseen by
+    /// `gateSamples` per `holdSeconds` (a coasting prediction grows uncertain).
+    @inline(__always) private func gate(_ k: Int, _ t: Double) -> Double {
+        smoother.gateSamples * (1 + max(0, t - tracks[k].lastSeenT) / max(smoother.holdSeconds, 1e-3))
+    }
+
     /// Exhaustive search over assignments of peaks `p...` to unused tracks (or none).
     private func explore(_ p: Int, _ n: Int, _ peaks: UnsafePointer<SourcePeak>, _ t: Double, _ cost: Double) {
         if cost >= bestCost { return }
@@ -137,15 +146,17 @@ public final class SourceTracker {
             for i in 0..<n { assign[i] = trial[i] }
             return
         }
-        // Leaving a peak unassigned costs the gate (it would be a new track).
+        // Costs are distances in units of the pair's gate; leaving a peak unassigned (it would
+        // start a new track) costs 1.
         trial[p] = -1
-        explore(p + 1, n, peaks, t, cost + smoother.gateSamples)
+        explore(p + 1, n, peaks, t, cost + 1)
         for k in 0..<capacity where tracks[k].active && !used[k] {
             let d = abs(peaks[p].delay - predicted(k, t))
-            guard d <= smoother.gateSamples else { continue }
+            let g = gate(k, t)
+            guard d <= g else { continue }
             used[k] = true; trial[p] = k
             // Tentative tracks cost a little more, so a published one wins a tie.
-            explore(p + 1, n, peaks, t, cost + d + (tracks[k].confirmed ? 0 : 1e-3))
+            explore(p + 1, n, peaks, t, cost + d / g + (tracks[k].confirmed ? 0 : 1e-3))
             used[k] = false
         }
     }
@@ -170,7 +181,7 @@ public final class SourceTracker {
             tr.unseenActive += dtUpdate
             decay(&tr, t)
             tracks[k] = tr
-            if tr.unseenActive > smoother.holdSeconds || t - tr.lastSeenT > smoother.holdSeconds + smoother.decaySeconds {
+            if t - tr.lastSeenT > smoother.holdSeconds + smoother.decaySeconds {
                 tracks[k] = Track()
             }
         }
@@ -234,7 +245,9 @@ public final class SourceTracker {
     public func published(azimuth: AzimuthConverter) -> SourceList {
         var list = SourceList(enabled: true)
         var m = 0
-        for k in 0..<capacity where tracks[k].active && tracks[k].confirmed { order[m] = k; m += 1 }
+        for k in 0..<capacity where tracks[k].active && tracks[k].confirmed && tracks[k].unseenActive <= smoother.holdSeconds {
+            order[m] = k; m += 1
+        }
         // insertion sort (m <= 8)
         if m > 1 {
             for i in 1..<m {
