@@ -13,11 +13,17 @@ public struct SourceSearchConfig: Equatable, Sendable {
     public var radiusSamples: Double = 1.5
     /// Two sources closer than this (samples) are one: a peak suppresses its neighbourhood.
     public var minSeparationSamples: Double = 2.5
-    /// A secondary peak needs at least this fraction of the votes ...
-    public var minShare: Double = 0.15
+    /// A secondary peak needs at least this fraction of the votes ... (The defaults of this
+    /// type were tuned on the tuning set, eval/devset.py; see docs/array-setup.md.)
+    public var minShare: Double = 0.1
     /// ... and at least this many votes (weighted, after the memory decay). The strongest peak
     /// only needs to exist.
     public var minVotes: Double = 4
+    /// A secondary peak also needs its votes concentrated: the vote density within
+    /// `radiusSamples` of it at least this many times the density in the flanks (from
+    /// `radiusSamples` to `3 * radiusSamples` away, bins not taken by a stronger peak). Room
+    /// noise and reverberation spread their votes over a broad bump; a talker piles them up.
+    public var minContrast: Double = 6.5
     /// Consecutive updates with a matching peak before a new track is published (born).
     public var birthUpdates: Int = 3
 
@@ -126,6 +132,20 @@ public final class VoteHistogram {
             let delay = m > 0 ? c / m : center(best)
             let share = m / total
             if n > 0 && (share < config.minShare || m < config.minVotes) { break }
+            if n > 0 && config.minContrast > 0 {
+                var fm = 0.0, fb = 0, cb = 0
+                for k in -3 * r...3 * r {
+                    let j = best + k
+                    guard j >= 0, j < bins, !taken[j] else { continue }
+                    if abs(k) <= r { cb += 1 } else { fm += raw[j]; fb += 1 }
+                }
+                let coreDensity = m / Double(max(1, cb)), flankDensity = fm / Double(max(1, fb))
+                if coreDensity < config.minContrast * flankDensity {
+                    // a broad bump: not a source; take its bins and look further
+                    for k in -r...r where best + k >= 0 && best + k < bins { taken[best + k] = true }
+                    continue
+                }
+            }
             out[n] = SourcePeak(delay: delay, share: min(1, share), votes: m)
             n += 1
             for i in 0..<bins where abs(center(i) - delay) <= config.minSeparationSamples { taken[i] = true }

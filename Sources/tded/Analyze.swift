@@ -83,7 +83,7 @@ struct Analyze: ParsableCommand {
     @Option(name: .customLong("max-sources"), help: "Also report up to N (1...4) simultaneous sources per line from the votes, as a \"sources\" array (with --whole: from all of the file's votes).")
     var maxSources: Int?
 
-    @Option(name: .customLong("source-search"), help: ArgumentHelp("Tuning only: multi-source search settings, KEY=VALUE,... with keys min-share, min-votes, radius, separation (samples).", visibility: .hidden))
+    @Option(name: .customLong("source-search"), help: ArgumentHelp("Tuning only: multi-source search settings, KEY=VALUE,... with keys min-share, min-votes, radius, separation (samples), contrast.", visibility: .hidden))
     var sourceSearch: String?
 
     /// Parsed `--channels`.
@@ -157,7 +157,8 @@ struct Analyze: ParsableCommand {
                 case "min-votes": pc.sources.minVotes = v
                 case "radius": pc.sources.radiusSamples = max(0.5, v)
                 case "separation": pc.sources.minSeparationSamples = v
-                default: throw ValidationError("--source-search: unknown key '\(kv[0])' (min-share, min-votes, radius, separation)")
+                case "contrast": pc.sources.minContrast = v
+                default: throw ValidationError("--source-search: unknown key '\(kv[0])' (min-share, min-votes, radius, separation, contrast)")
                 }
             }
         }

@@ -48,6 +48,22 @@ final class MultiSourceTests: XCTestCase {
         XCTAssertEqual(q[0].delay, 2.4, accuracy: 1e-6)
     }
 
+    func testContrastTurnsAwayBroadBumps() {
+        var c = search(2)
+        XCTAssertEqual(c.minShare, 0.1); XCTAssertEqual(c.minContrast, 6.5)   // the defaults (tuned on eval/devset.py)
+        // a talker (60 votes at 8) and a broad bump of room noise around 0 (30 votes over +-4)
+        var votes: [Float] = Array(repeating: 8, count: 60)
+        for k in 0..<30 { votes.append(Float(k % 9) - 4) }
+        XCTAssertEqual(VoteHistogram.peaks(of: votes, maxDelay: 24, config: c).count, 1)
+        // the same 30 votes piled up at -3: a second talker
+        let two = VoteHistogram.peaks(of: Array(repeating: 8, count: 60) + Array(repeating: -3, count: 30), maxDelay: 24, config: c)
+        XCTAssertEqual(two.count, 2)
+        XCTAssertEqual(two[1].delay, -3, accuracy: 1e-6)
+        // without the contrast test the bump is taken for a source
+        c.minContrast = 0
+        XCTAssertEqual(VoteHistogram.peaks(of: votes, maxDelay: 24, config: c).count, 2)
+    }
+
     func testHistogramDecayForgetsOldVotes() {
         let h = VoteHistogram(maxDelay: 24, config: search(2))
         for _ in 0..<50 { h.add(-10) }
