@@ -131,6 +131,34 @@ final class MultiSourceCalibrateTests: XCTestCase {
         XCTAssertEqual(ws.map { $0.i("id") }, [1, 2])
     }
 
+    /// The multi-source tracker allocates nothing per update: under the malloc-counting shim
+    /// (scripts/alloc-count.c), step-16 pipelines with and without it count the same heap
+    /// allocations in steady state (0 on a release build; a debug build has a baseline).
+    func testTrackerAllocatesNothingPerUpdate() throws {
+        let dir = E2E.tempDir(self)
+        let shim = dir + "/alloc-count.so"
+        let src = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/alloc-count.c").path
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cc.arguments = ["cc", "-O2", "-shared", "-fPIC", "-o", shim, src, "-ldl"]
+        try cc.run(); cc.waitUntilExit()
+        try XCTSkipIf(cc.terminationStatus != 0, "no C compiler for the malloc-counting shim")
+        let (code, out, err) = try runTded(["bench", "--seconds", "3", "--alloc-only"], env: ["LD_PRELOAD": shim])
+        XCTAssertEqual(code, 0, err)
+        func count(_ label: String) -> Int? {
+            guard let line = out.split(separator: "\n").first(where: { $0.contains("alloc pair (step 16, \(label))") }),
+                  let n = line.split(separator: ":").last?.split(separator: " ").first else { return nil }
+            return Int(n)
+        }
+        XCTAssertTrue(out.contains("counter sanity 1 allocation"), out)
+        let base = count("pooled memory, 0 sources"), two = count("pooled memory, 2 sources")
+        let mode = count("mode, 0 sources"), four = count("mode, 4 sources")
+        XCTAssertNotNil(base, out); XCTAssertNotNil(mode, out)
+        XCTAssertEqual(two, base, out)
+        XCTAssertEqual(four, mode, out)
+    }
+
     func testMaxSourcesBadValuesAreOneLineErrors() throws {
         let dir = E2E.tempDir(self)
         for n in [0, 9] {
