@@ -23,3 +23,20 @@ public func appendSources(_ s: inout String, _ list: SourceList) {
     }
     s += "]"
 }
+
+/// One entry of a line's `sources` array, decoded (client side of `appendSources`).
+public struct StreamSource: Decodable, Equatable, Sendable {
+    /// Stable track id.
+    public var id: Int
+    /// Smoothed delay, ms (positive = right channel later), and its azimuth, degrees.
+    public var delayMs: Double
+    public var azimuthDeg: Double
+    /// Smoothed share (held, then decaying) and this update's share of the votes.
+    public var confidence: Double
+    public var share: Double
+
+    enum CodingKeys: String, CodingKey {
+        case id, confidence, share
+        case delayMs = "delay_ms", azimuthDeg = "azimuth_deg"
+    }
+}
