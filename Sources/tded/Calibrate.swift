@@ -63,7 +63,7 @@ struct CalibrateGuided: ParsableCommand {
     @Option(name: .long, help: "Claps per end (2...20).")
     var claps: Int = 3
 
-    @Option(name: .long, help: "Give up after this many seconds of stream (live only).")
+    @Option(name: .long, help: "Give up after this many seconds of stream, or of waiting for the daemon (live only).")
     var timeout: Double = 120
 
     func validate() throws {
@@ -106,11 +106,13 @@ struct CalibrateGuided: ParsableCommand {
             let sub = StreamSubscriber(path: path)
             var first: Double?
             var timedOut = false
+            let wallStart = Date()
             var warned = false
             sub.run { ev in
                 switch ev {
                 case .disconnected:
                     if !warned { warned = true; say("waiting for the daemon on \(path)...") }
+                    if Date().timeIntervalSince(wallStart) > timeout { timedOut = true; return false }
                 case .connected: warned = false
                 case .line(let text):
                     guard case .success(let l) = StreamLine.parse(text) else { return true }
@@ -122,6 +124,9 @@ struct CalibrateGuided: ParsableCommand {
                     return session.phase != nil
                 }
                 return true
+            }
+            if timedOut && first == nil {
+                throw fail("guided", "no stream from a daemon on \(path) within \(timeout) s (is tded running? or give --input FILE)")
             }
             if timedOut && session.phase != nil {
                 say("timed out after \(timeout) s")

@@ -231,6 +231,10 @@ final class MultiSourceCalibrateTests: XCTestCase {
         XCTAssertEqual(code, 1)
         XCTAssertTrue(err.hasPrefix("tded calibrate passive: "), err)
         XCTAssertEqual(err.split(separator: "\n").count, 1, err)
+        // no daemon: one line, exit 1, after --timeout
+        (code, _, err) = try runTded(["calibrate", "guided", "--socket", dir + "/none.sock", "--timeout", "0.5"])
+        XCTAssertEqual(code, 1)
+        XCTAssertTrue(err.split(separator: "\n").last?.hasPrefix("tded calibrate guided: no stream from a daemon on \(dir)/none.sock") ?? false, err)
         // too short
         (code, _, err) = try runTded(["calibrate", "passive", "--input", few])
         XCTAssertEqual(code, 1)
