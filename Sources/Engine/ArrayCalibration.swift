@@ -98,10 +98,12 @@ public struct GuidedCalibration: Equatable, Sendable {
     public var warnings: [String]
 
     /// Computes the result from the raw delays (samples) of the claps at each end.
+    /// `maxDelaySamples`: the estimator's search limit; a delay within `limitMargin` of it
+    /// (same units) gives a warning (a clipped end-fire delay shortens the spacing).
     /// Throws when there are fewer than `minClaps` claps at an end, or when the two ends do not
     /// give opposite signs (the claps were not at the two ends, or one end was not heard).
     public static func evaluate(left: [Double], right: [Double], sampleRate: Double, soundSpeed: Double,
-                                maxDelaySamples: Double? = nil, minClaps: Int = 2) throws -> GuidedCalibration {
+                                maxDelaySamples: Double? = nil, limitMargin: Double = 0.6, minClaps: Int = 2) throws -> GuidedCalibration {
         for (name, d) in [("LEFT", left), ("RIGHT", right)] where d.count < minClaps {
             throw CalibrationError("\(d.count) clap(s) detected at the \(name) end, need at least \(minClaps): clap louder or closer, on the array's axis beyond the \(name) mic")
         }
@@ -129,7 +131,7 @@ public struct GuidedCalibration: Equatable, Sendable {
         if abs(aL - aR) > max(1, 0.15 * max(aL, aR)) {
             warnings.append(String(format: "the two ends disagree (%.2f vs %.2f samples): a clap was off the array's axis (which shortens the delay)", aL, aR))
         }
-        if let m = maxDelaySamples, good.contains(where: { $0 > m - 0.6 }) {
+        if let m = maxDelaySamples, good.contains(where: { $0 > m - limitMargin }) {
             warnings.append("a delay reached the search limit (engine.max_delay_ms): raise it and calibrate again")
         }
         return GuidedCalibration(channelsSwapped: swapped, micDistance: soundSpeed * mean / sampleRate,
@@ -324,9 +326,11 @@ public struct GuidedSession: Sendable {
     }
 
     /// The calibration from the claps heard so far (at least 2 per end).
-    public func result(sampleRate: Double, soundSpeed: Double, maxDelaySamples: Double? = nil) throws -> GuidedCalibration {
+    public func result(sampleRate: Double, soundSpeed: Double, maxDelaySamples: Double? = nil,
+                       limitMargin: Double = 0.6) throws -> GuidedCalibration {
         try GuidedCalibration.evaluate(left: left.map(\.delaySamples), right: right.map(\.delaySamples),
                                        sampleRate: sampleRate, soundSpeed: soundSpeed,
-                                       maxDelaySamples: maxDelaySamples, minClaps: min(2, clapsPerEnd))
+                                       maxDelaySamples: maxDelaySamples, limitMargin: limitMargin,
+                                       minClaps: min(2, clapsPerEnd))
     }
 }

@@ -57,6 +57,9 @@ struct CalibrateGuided: ParsableCommand {
 
     @OptionGroup var common: CalibrateCommon
 
+    /// Search range for `--input` recordings, ms.
+    static let inputMaxDelayMs = 2.0
+
     @Option(name: .long, help: "Daemon socket (default: publish.socket of the config).")
     var socket: String?
 
@@ -75,6 +78,12 @@ struct CalibrateGuided: ParsableCommand {
         let (cfg, cfgPath): (DaemonConfig, String?)
         do { (cfg, cfgPath) = try common.loadConfig() } catch { throw fail("guided", "\(error)") }
         var session = GuidedSession(clapsPerEnd: claps)
+        // A recording is analysed with a search range that covers any array (2 ms = 0.69 m),
+        // whatever the configured spacing; the daemon's stream has the daemon's range.
+        var engine = cfg.engine
+        if common.input != nil { engine.maxDelayMs = max(engine.maxDelayMs ?? 0, CalibrateGuided.inputMaxDelayMs) }
+        let searchMs = engine.maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(micDistance: engine.micDistance,
+                                                                            soundSpeed: engine.soundSpeed, sampleRate: Double(engine.rate))
         // Delays are handled in milliseconds: "sample rate" 1000 gives d = c * |tau_ms| / 1000.
         func prompt() {
             if let end = session.phase {
@@ -93,7 +102,7 @@ struct CalibrateGuided: ParsableCommand {
             let pipeline: TDEPipeline
             let samples: (left: [Float], right: [Float])
             do {
-                pipeline = try Daemon.makePipeline(cfg.engine, rateHz: cfg.publish.rateHz)
+                pipeline = try Daemon.makePipeline(engine, rateHz: cfg.publish.rateHz)
                 samples = try loadStereoForDaemon(path: path, rate: cfg.engine.rate, channels: cfg.capture.channels)
             } catch { throw fail("guided", "\(path): \(error)") }
             for u in pipeline.process(left: samples.left, right: samples.right) where session.phase != nil {
@@ -134,7 +143,9 @@ struct CalibrateGuided: ParsableCommand {
         }
         let res: GuidedCalibration
         do {
-            res = try session.result(sampleRate: 1000, soundSpeed: cfg.engine.soundSpeed, maxDelaySamples: cfg.engine.maxDelayMs)
+            // 0.6 engine samples, in ms
+            res = try session.result(sampleRate: 1000, soundSpeed: cfg.engine.soundSpeed, maxDelaySamples: searchMs,
+                                     limitMargin: 600 / Double(engine.rate))
         } catch { throw fail("guided", "\(error)") }
         let channels = res.channelsSwapped ? [cfg.capture.channels[1], cfg.capture.channels[0]] : cfg.capture.channels
         if common.json {
@@ -150,6 +161,10 @@ struct CalibrateGuided: ParsableCommand {
         print(String(format: "mic spacing: %.3f m +- %.3f m (end-fire delays %.4f / %.4f ms; configured engine.mic_distance = %.3f m)",
                      res.micDistance, res.micDistanceUncertainty, res.leftDelay, res.rightDelay, cfg.engine.micDistance))
         for w in res.warnings { print("warning: \(w)") }
+        if res.warnings.contains(where: { $0.contains("search limit") }) && common.input == nil {
+            print(String(format: "warning: the daemon searches delays up to %.3f ms only (engine.max_delay_ms%@); set engine.max_delay_ms = %.1f, reload it (systemctl reload tded) and calibrate again",
+                         searchMs, cfg.engine.maxDelayMs == nil ? " = \"auto\", from mic_distance" : "", CalibrateGuided.inputMaxDelayMs))
+        }
         print("")
         print("# lines for \(cfgPath ?? DaemonConfig.defaultPath):")
         print("[capture]")

@@ -126,6 +126,12 @@ final class ArrayCalibrationTests: XCTestCase {
         let sw = try GuidedCalibration.evaluate(left: [-tau, -tau], right: [tau, tau], sampleRate: 16000, soundSpeed: 343)
         XCTAssertTrue(sw.channelsSwapped)
         XCTAssertEqual(sw.micDistance, 0.15, accuracy: 0.002)
+        // end-fire delays clipped at the search limit are flagged
+        let clipped = try GuidedCalibration.evaluate(left: [6, 6.1], right: [-6.1, -6], sampleRate: 16000, soundSpeed: 343, maxDelaySamples: 6.13)
+        XCTAssertTrue(clipped.warnings.contains { $0.contains("search limit") }, "\(clipped.warnings)")
+        XCTAssertFalse(ok.warnings.contains { $0.contains("search limit") })
+        let roomy = try GuidedCalibration.evaluate(left: [6, 6.1], right: [-6.1, -6], sampleRate: 16000, soundSpeed: 343, maxDelaySamples: 24)
+        XCTAssertTrue(roomy.warnings.isEmpty, "\(roomy.warnings)")
         XCTAssertThrowsError(try GuidedCalibration.evaluate(left: [tau, tau], right: [tau, tau], sampleRate: 16000, soundSpeed: 343)) {
             XCTAssertTrue("\($0)".contains("same sign"), "\($0)")
         }

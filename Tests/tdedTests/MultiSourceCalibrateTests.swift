@@ -182,9 +182,11 @@ final class MultiSourceCalibrateTests: XCTestCase {
         let times = [1.5, 2.3, 3.1, 4.3, 5.1, 5.9]
         try Scenes.claps(times: times, delays: [-9, -9, -9, 9, 9, 9], seconds: 6.8, path: clip)
         let socket = dir + "/tded.sock", config = dir + "/tded.toml"
+        // mic_distance is configured wrong (0.1 m); the search range is widened as the guide says
         try E2E.writeConfig(config, """
         [engine]
         step = 16
+        max_delay_ms = 2.0
         [publish]
         socket = "\(socket)"
         """)
@@ -198,13 +200,18 @@ final class MultiSourceCalibrateTests: XCTestCase {
         XCTAssertEqual((r["channels"] as? [Int]) ?? [], [1, 0])
         XCTAssertEqual(r.d("mic_distance"), 343.0 * 9 / 16000, accuracy: 0.01, out)
         XCTAssertTrue(err.contains("clap 1/3 at the LEFT end") && err.contains("clap 1/3 at the RIGHT end"), err)
+        XCTAssertEqual((r["warnings"] as? [String]) ?? ["?"], [], out)
     }
 
     func testGuidedAndPassiveCalibrationOfFiles() throws {
         let dir = E2E.tempDir(self)
         let claps = dir + "/claps.wav"
         try Scenes.claps(times: [0.5, 1.3, 2.1, 3.0, 3.8, 4.6], delays: [7, 7, 7, -7, -7, -7], seconds: 5.2, path: claps)
-        var (code, out, err) = try runTded(["calibrate", "guided", "--input", claps, "--json"])
+        // the configured spacing (0.05 m, "auto" search range) is too small: a recording is
+        // still searched up to 2 ms
+        let small = dir + "/small.toml"
+        try E2E.writeConfig(small, "[engine]\nmic_distance = 0.05\n")
+        var (code, out, err) = try runTded(["calibrate", "guided", "--config", small, "--input", claps, "--json"])
         XCTAssertEqual(code, 0, err)
         XCTAssertEqual(json(out)["channels_swapped"] as? Bool, false, out)
         XCTAssertEqual(json(out).d("mic_distance"), 343.0 * 7 / 16000, accuracy: 0.01, out)
