@@ -15,7 +15,7 @@ public struct SourceSearchConfig: Equatable, Sendable {
     public var minSeparationSamples: Double = 2.5
     /// A secondary peak needs at least this fraction of the votes ... (The defaults of this
     /// type were tuned on the tuning set, eval/devset.py; see docs/array-setup.md.)
-    public var minShare: Double = 0.1
+    public var minShare: Double = 0.15
     /// ... and at least this many votes (weighted, after the memory decay). The strongest peak
     /// only needs to exist.
     public var minVotes: Double = 4
@@ -87,9 +87,13 @@ public final class VoteHistogram {
 
     @inline(__always) private func center(_ i: Int) -> Double { -maxDelay + Double(i) * config.binSamples }
 
-    /// Adds one vote (non-finite votes are ignored; votes beyond the range land on its ends).
+    /// Adds one vote. Non-finite votes are ignored. A vote within half a sample of the range's
+    /// ends (or beyond) counts in the total but in no bin: a window whose correlation peaks
+    /// outside the searched lags votes for the nearest end, and such clipped votes would pile
+    /// up into a sharp false source there.
     @inline(__always) public func add(_ delay: Double, weight w: Double = 1) {
         guard delay.isFinite else { return }
+        guard abs(delay) < maxDelay - 0.5 else { total += w; return }
         let x = (min(maxDelay, max(-maxDelay, delay)) + maxDelay) / config.binSamples
         let i = min(bins - 1, Int(x))
         let f = x - Double(i)

@@ -50,7 +50,8 @@ final class MultiSourceTests: XCTestCase {
 
     func testContrastTurnsAwayBroadBumps() {
         var c = search(2)
-        XCTAssertEqual(c.minShare, 0.1); XCTAssertEqual(c.minContrast, 6.5)   // the defaults (tuned on eval/devset.py)
+        XCTAssertEqual(c.minShare, 0.15); XCTAssertEqual(c.minContrast, 6.5)   // the defaults (tuned on eval/devset.py)
+        c.minShare = 0.1
         // a talker (60 votes at 8) and a broad bump of room noise around 0 (30 votes over +-4)
         var votes: [Float] = Array(repeating: 8, count: 60)
         for k in 0..<30 { votes.append(Float(k % 9) - 4) }
@@ -62,6 +63,16 @@ final class MultiSourceTests: XCTestCase {
         // without the contrast test the bump is taken for a source
         c.minContrast = 0
         XCTAssertEqual(VoteHistogram.peaks(of: votes, maxDelay: 24, config: c).count, 2)
+    }
+
+    func testVotesClippedAtTheRangeEndsAreNoSource() {
+        // 40 votes at +9, 20 clipped at the +12 end of a +-12 range: one source, share 40/60
+        let p = VoteHistogram.peaks(of: Array(repeating: 9, count: 40) + Array(repeating: 12, count: 20), maxDelay: 12, config: search(2))
+        XCTAssertEqual(p.count, 1)
+        XCTAssertEqual(p[0].delay, 9, accuracy: 1e-9)
+        XCTAssertEqual(p[0].share, 40.0 / 60, accuracy: 1e-9)
+        // 11 (a sample inside the end) is a source
+        XCTAssertEqual(VoteHistogram.peaks(of: Array(repeating: 9, count: 40) + Array(repeating: 3, count: 20), maxDelay: 12, config: search(2)).count, 2)
     }
 
     func testHistogramDecayForgetsOldVotes() {
