@@ -1,27 +1,30 @@
 // SourcesJSON.swift: the `sources` array of the socket line and of `tded analyze`.
 import Engine
 
-/// Appends `,"sources":[{"id":..,"delay_ms":..,"azimuth_deg":..,"confidence":..,"share":..}, ...]`
-/// when the multi-source search is on (`list.enabled`), nothing otherwise. Entries with a
-/// non-finite number are left out (a source is never published as `null`). Allocation-free
-/// beyond the string's growth (the caller reserves it).
-public func appendSources(_ s: inout String, _ list: SourceList) {
-    guard list.enabled else { return }
-    s += ",\"sources\":["
-    var first = true
-    for src in list {
-        let ms = src.delayMs
-        guard ms.isFinite, src.azimuthDeg.isFinite, src.confidence.isFinite, src.share.isFinite else { continue }
-        if !first { s += "," }
-        first = false
-        s += "{\"id\":"; s += String(src.id)
-        s += ",\"delay_ms\":"; appendFixed(&s, ms, 4)
-        s += ",\"azimuth_deg\":"; appendFixed(&s, src.azimuthDeg, 2)
-        s += ",\"confidence\":"; appendFixed(&s, src.confidence, 3)
-        s += ",\"share\":"; appendFixed(&s, src.share, 3)
-        s += "}"
+extension JSONLine {
+    /// `"sources":[{"id":..,"delay_ms":..,"azimuth_deg":..,"confidence":..,"share":..}, ...]`
+    /// when the multi-source search is on (`list.enabled`), nothing otherwise. Entries with a
+    /// non-finite number are left out (a source is never published as `null`). Written into
+    /// the line's own buffer (no allocation beyond its reserved capacity).
+    public mutating func sources(_ list: SourceList) {
+        guard list.enabled else { return }
+        value("sources") { s in
+            s += "["
+            var first = true
+            for src in list {
+                guard src.delayMs.isFinite, src.azimuthDeg.isFinite, src.confidence.isFinite, src.share.isFinite else { continue }
+                if !first { s += "," }
+                first = false
+                s += "{\"id\":"; s += String(src.id)
+                s += ",\"delay_ms\":"; appendFixed(&s, src.delayMs, 4)
+                s += ",\"azimuth_deg\":"; appendFixed(&s, src.azimuthDeg, 2)
+                s += ",\"confidence\":"; appendFixed(&s, src.confidence, 3)
+                s += ",\"share\":"; appendFixed(&s, src.share, 3)
+                s += "}"
+            }
+            s += "]"
+        }
     }
-    s += "]"
 }
 
 /// One entry of a line's `sources` array, decoded (client side of `appendSources`).

@@ -111,7 +111,8 @@ struct CalibrateGuided: ParsableCommand {
         } else {
             // The live line's confidence is the smoothed one: claps are taken on level alone.
             session.detector.minConfidence = 0
-            let path = daemonSocketPath(socket: socket, config: common.config)
+            let location = try DaemonLocation.parse((common.config.map { ["--config", $0] } ?? []) + (socket.map { ["--socket", $0] } ?? []))
+            let path = location.socketPath
             let sub = StreamSubscriber(path: path)
             var first: Double?
             var timedOut = false
