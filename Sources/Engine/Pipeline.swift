@@ -34,6 +34,8 @@ public struct PipelineConfig: Equatable, Sendable {
     public var smoother = SmootherConfig()
     /// Keep every vote for `wholeResult()` (offline `--whole`; grows memory with the stream).
     public var keepAllVotes: Bool = false
+    /// Several sources per update from the votes (`maxSources` 0 = off; see `MultiSourceStage`).
+    public var sources = SourceSearchConfig()
 
     public init() {}
 }
@@ -96,6 +98,8 @@ public struct Update: Equatable, Sendable {
     public var smoothedDelaySamples: Double
     public var smoothedAzimuthDeg: Double
     public var smoothedConfidence: Double
+    /// The tracked sources (`PipelineConfig.sources`; not enabled when that search is off).
+    public var sources = SourceList()
 
     public init(t: Double, sampleIndex: Int64, delaySamples: Double, delayMs: Double,
                 azimuthDeg: Double, confidence: Double, votes: Int, levelDb: Double,
@@ -142,6 +146,7 @@ public final class TDEPipeline {
     private var evWholeCount = 0
     private var lastPooledEnd: Int64 = Int64.min       // memory mode: last window start added
     private var memoryWeight = 0.0                     // memory mode: decayed window count
+    private let multi: MultiSourceStage?               // several sources (sources.maxSources > 0)
 
     /// Creates a pipeline; throws `EngineConfigError` for an inconsistent configuration.
     public init(estimator: DelayEstimator, config: PipelineConfig = PipelineConfig()) throws {
@@ -202,6 +207,11 @@ public final class TDEPipeline {
         gather = .allocate(capacity: ringCap)
         energy = .allocate(capacity: config.analysisSpan)
         energy.initialize(repeating: 0, count: config.analysisSpan)
+        if config.sources.maxSources != 0 {
+            let memory = config.post == .pooled && config.memorySeconds > 0
+            multi = try MultiSourceStage(config: config.sources, smoother: config.smoother, maxDelay: estimator.maxDelay,
+                memoryFactor: memory ? exp(-Double(config.updateHop) / (config.memorySeconds * config.sampleRate)) : nil)
+        } else { multi = nil }
     }
 
     deinit {
@@ -218,6 +228,7 @@ public final class TDEPipeline {
         evSum?.update(repeating: 0, count: evLen)
         evWhole?.update(repeating: 0, count: evLen)
         evWholeCount = 0; lastPooledEnd = Int64.min; memoryWeight = 0
+        multi?.reset()
     }
 
     /// Consumes one planar stereo block (equal lengths) and calls `onUpdate` for every update
@@ -296,6 +307,14 @@ public final class TDEPipeline {
         return makeUpdate(result: Aggregate(res), level: level, useSmoother: false)
     }
 
+    /// The sources of every vote of the stream so far (`--whole`, no tracking; empty and not
+    /// enabled when the multi-source search is off). Requires `keepAllVotes`.
+    public func wholeSources() -> SourceList {
+        precondition(config.keepAllVotes, "wholeSources() needs keepAllVotes")
+        guard multi != nil else { return SourceList() }
+        return MultiSourceStage.whole(votes: allVotes, maxDelay: estimator.maxDelay, config: config.sources, azimuth: azimuth)
+    }
+
     private func levelDb(_ sum: Double, _ n: Int) -> Double {
         guard n > 0 else { return -200 }
         let p = sum / Double(n)
@@ -315,6 +334,7 @@ public final class TDEPipeline {
             if v.start >= lo && v.start <= hi { gather[n] = v.delay; n += 1 }
             k += 1
         }
+        multi?.collect(ring: ring, capacity: ringCap, count: ringCount, lo: lo, hi: hi)
         let res: Aggregate
         if let ev = pool { res = pooledUpdate(ev, lo: lo, hi: hi) } else {
             res = Aggregate(aggregator.aggregate(UnsafeBufferPointer(start: gather, count: n), post: config.post))
@@ -389,9 +409,12 @@ public final class TDEPipeline {
         let az = azimuth.azimuth(delaySamples: res.delay)
         if res.count > 0 && az.beyondPhysicalRange { flags.insert(.beyondRange) }
         var sDelay = res.delay, sConf = confidence
+        var sources = SourceList()
         if useSmoother {
+            let usable = flags.isDisjoint(with: [.noVotes, .silent, .lowConfidence])
+            if let m = multi { sources = m.step(t: t, usable: usable, azimuth: azimuth) }
             let st: DelaySmoother.State
-            if flags.isDisjoint(with: [.noVotes, .silent, .lowConfidence]) {
+            if usable {
                 st = smoother.update(measurement: res.delay, confidence: confidence, t: t)
             } else {
                 st = smoother.hold(t: t)
@@ -401,12 +424,14 @@ public final class TDEPipeline {
             if st.gated { flags.insert(.gated) }
             sDelay = st.delay; sConf = st.confidence
         }
-        return Update(t: t, sampleIndex: samplesProcessed, delaySamples: res.delay,
+        var u = Update(t: t, sampleIndex: samplesProcessed, delaySamples: res.delay,
                       delayMs: res.delay / config.sampleRate * 1000, azimuthDeg: az.degrees,
                       confidence: confidence, votes: res.count, levelDb: level,
                       method: estimator.name, post: config.post, flags: flags,
                       smoothedDelaySamples: sDelay,
                       smoothedAzimuthDeg: azimuth.azimuth(delaySamples: sDelay).degrees,
                       smoothedConfidence: sConf)
+        u.sources = useSmoother ? sources : wholeSources()
+        return u
     }
 }

@@ -108,10 +108,11 @@ public enum Analyzer {
     }
 
     /// The JSON line for one update. Fields, in order: file, t, delay_ms, delay_samples,
-    /// azimuth_deg, confidence, votes, method, post, level_db, flags (docs/protocol.md).
+    /// azimuth_deg, confidence, votes, method, post, level_db, flags, and `sources` when the
+    /// multi-source search is on (docs/protocol.md, docs/array-setup.md).
     public static func jsonLine(file: String, _ u: Update) -> String {
         let u = u.sanitized
-        var w = JSONLine(capacity: 256 + file.utf8.count)
+        var w = JSONLine(capacity: (u.sources.enabled ? 656 : 256) + file.utf8.count)
         w.string("file", file)
         w.number("t", u.t, digits: 4)
         w.number("delay_ms", u.delayMs, digits: 5)
@@ -123,6 +124,7 @@ public enum Analyzer {
         w.string("post", u.post.rawValue)
         w.number("level_db", u.levelDb, digits: 2)
         w.flags("flags", u.flags)
+        w.sources(u.sources)
         return w.finish()
     }
 

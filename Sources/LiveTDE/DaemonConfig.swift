@@ -91,6 +91,8 @@ public struct DaemonConfig: Equatable, Sendable {
         public var micDistance = 0.1
         /// Speed of sound, m/s.
         public var soundSpeed = 343.0
+        /// Most simultaneous sources tracked and published in the line's `sources` array (1...4).
+        public var maxSources = 2
         /// `"all"` -> `.some(nil)`; `"LO-HI"` -> the band; anything else -> nil.
         public static func parseBand(_ s: String) -> ClosedRange<Double>?? {
             if s == "all" { return .some(nil) }
@@ -225,7 +227,7 @@ public struct DaemonConfig: Equatable, Sendable {
 
         try r.section("engine", keys: ["method", "model", "rate", "window", "step", "max_delay_ms", "post",
                                        "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance",
-                                       "sound_speed"])
+                                       "sound_speed", "max_sources"])
         if let v = try r.choice("engine.method", EstimatorMethod.self) { c.engine.method = v }
         if let v = try r.string("engine.model") { c.engine.model = v }
         if let v = try r.int("engine.rate", 8000...192_000) { c.engine.rate = v }
@@ -264,6 +266,7 @@ public struct DaemonConfig: Equatable, Sendable {
         }
         if let v = try r.double("engine.mic_distance", 0.001...10) { c.engine.micDistance = v }
         if let v = try r.double("engine.sound_speed", 100...2000) { c.engine.soundSpeed = v }
+        if let v = try r.int("engine.max_sources", 1...SourceSearchConfig.sourceLimit) { c.engine.maxSources = v }
 
         try r.section("publish", keys: ["socket", "socket_mode", "socket_group", "rate_hz",
                                         "client_queue_lines", "max_skipped_lines"])

@@ -29,6 +29,7 @@ extension DaemonConfig.Engine {
         pc.memorySeconds = memorySeconds
         pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed
+        pc.sources.maxSources = maxSources
         return pc
     }
 

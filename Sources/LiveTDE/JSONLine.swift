@@ -57,6 +57,13 @@ public struct JSONLine {
         text += "]"
     }
 
+    /// `"k":` followed by what `body` appends to the line's buffer (a nested value written in
+    /// place, e.g. the `sources` array).
+    public mutating func value(_ k: String, _ body: (inout String) -> Void) {
+        key(k)
+        body(&text)
+    }
+
     /// The finished line (no trailing newline).
     public mutating func finish() -> String {
         text += "}"

@@ -6,7 +6,7 @@ import Engine
 /// allocation per line; `String(format:)` would cost dozens), with the number formatter
 /// `tded analyze` uses too.
 public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
-    var w = JSONLine(capacity: 320)
+    var w = JSONLine(capacity: u.sources.enabled ? 720 : 320)
     w.integer("v", 1)
     w.number("t", u.t, digits: 3)
     w.number("delay_ms", u.smoothedDelaySamples / sampleRate * 1000, digits: 4)
@@ -19,5 +19,6 @@ public func liveLine(_ u: Update, seq: Int, sampleRate: Double) -> String {
     w.number("raw_azimuth_deg", u.azimuthDeg, digits: 3)
     w.integer("votes", u.votes)
     w.flags("flags", u.flags)
+    w.sources(u.sources)
     return w.finish()
 }

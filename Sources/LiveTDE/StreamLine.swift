@@ -33,9 +33,11 @@ public struct StreamLine: Decodable, Equatable, Sendable {
     public var votes: Int
     /// Flags (`silent`, `holding`, `stale`, ...).
     public var flags: [String]
+    /// Tracked sources (`engine.max_sources`; docs/array-setup.md); empty when the line has none.
+    public var sources: [StreamSource]
 
     enum CodingKeys: String, CodingKey {
-        case v, t, method, seq, votes, flags
+        case v, t, method, seq, votes, flags, sources
         case delayMs = "delay_ms", azimuthDeg = "azimuth_deg", confidence, levelDb = "level_db"
         case rawDelayMs = "raw_delay_ms", rawAzimuthDeg = "raw_azimuth_deg"
     }
@@ -56,6 +58,7 @@ public struct StreamLine: Decodable, Equatable, Sendable {
         rawAzimuthDeg = try num(.rawAzimuthDeg)
         votes = try c.decodeIfPresent(Int.self, forKey: .votes) ?? 0
         flags = try c.decodeIfPresent([String].self, forKey: .flags) ?? []
+        sources = try c.decodeIfPresent([StreamSource].self, forKey: .sources) ?? []
     }
 
     /// Why a line was not decoded.

@@ -80,6 +80,12 @@ struct Analyze: ParsableCommand {
     @Flag(help: "One estimate per file from all of its votes.")
     var whole = false
 
+    @Option(name: .customLong("max-sources"), help: "Also report up to N (1...4) simultaneous sources per line from the votes, as a \"sources\" array (with --whole: from all of the file's votes).")
+    var maxSources: Int?
+
+    @Option(name: .customLong("source-search"), help: ArgumentHelp("Tuning only: multi-source search settings, KEY=VALUE,... with keys min-share, min-votes, radius, separation (samples), contrast.", visibility: .hidden))
+    var sourceSearch: String?
+
     /// Parsed `--channels`.
     func channelPair() throws -> (Int, Int)? {
         guard let c = channels else { return nil }
@@ -134,6 +140,28 @@ struct Analyze: ParsableCommand {
         pc.post = post; pc.sampleRate = Double(rate); pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed; pc.updateHop = hop; pc.analysisSpan = span
         pc.keepAllVotes = whole
+        if let n = maxSources {
+            guard (1...SourceSearchConfig.sourceLimit).contains(n) else {
+                throw ValidationError("--max-sources must be an integer in 1...\(SourceSearchConfig.sourceLimit) (got \(n))")
+            }
+            pc.sources.maxSources = n
+        }
+        if let spec = sourceSearch {
+            for item in spec.split(separator: ",") {
+                let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, let v = Double(kv[1]), v.isFinite, v >= 0 else {
+                    throw ValidationError("--source-search wants KEY=VALUE,... (got '\(item)')")
+                }
+                switch kv[0] {
+                case "min-share": pc.sources.minShare = v
+                case "min-votes": pc.sources.minVotes = v
+                case "radius": pc.sources.radiusSamples = max(0.5, v)
+                case "separation": pc.sources.minSeparationSamples = v
+                case "contrast": pc.sources.minContrast = v
+                default: throw ValidationError("--source-search: unknown key '\(kv[0])' (min-share, min-votes, radius, separation, contrast)")
+                }
+            }
+        }
         return pc
     }
 

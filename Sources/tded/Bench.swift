@@ -36,6 +36,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("check-alloc"), help: "Count mallocs in steady state (needs the LD_PRELOAD shim).")
     var checkAlloc = false
 
+    @Flag(name: .customLong("alloc-only"), help: ArgumentHelp("Only an allocation check of step-16 pipelines with and without the multi-source tracker (tests; needs the LD_PRELOAD shim).", visibility: .hidden))
+    var allocOnly = false
+
     struct Case { let name: String; let cfg: GCCPHATConfig }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -60,6 +63,7 @@ struct Bench: ParsableCommand {
         #if DEBUG
         print("warning: debug build; use `swift build -c release` for meaningful figures")
         #endif
+        if allocOnly { try allocCheck(left, right, pairs: true); return }
         print("tded bench: \(Int(seconds)) s of 16 kHz stereo per configuration, blocks of \(block), one thread")
         for line in BenchEnvironment.lines() { print("  " + line) }
         var cases = [Case(name: "window 1024, step 1, +-24 lags, integer (paper), sliding DFT", cfg: GCCPHATConfig())]
@@ -115,22 +119,48 @@ struct Bench: ParsableCommand {
                              rightGroup: learnedRightGroup ?? LearnedEstimator.Options.defaultRightGroupColumns)  // BenchLearned.swift
     }
 
-    /// Counts heap allocations over steady-state pipeline processing (after warm-up).
-    func allocCheck(_ left: [Float], _ right: [Float]) throws {
+    /// Counts heap allocations over steady-state pipeline processing (after warm-up). `pairs`:
+    /// only step-16 pipelines, each with and without the multi-source tracker (what a test can
+    /// afford on a debug build, whose baseline is not 0: the pairs must count the same).
+    func allocCheck(_ left: [Float], _ right: [Float], pairs: Bool = false) throws {
         guard let count = MallocCounter.load(label: "alloc check") else { return }
         // sanity: the counter must see an allocation we know happens
         let probe0 = count()
         let probe = [Float](repeating: 1, count: 1000 + Int(seconds))
         let probed = count() - probe0
         print("  alloc check: counter sanity \(probed) allocation(s) for one array of \(probe.count) floats")
-        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory (default)",
+        // A second source taking turns with the first (0.2 s each, delay -5), so the multi-source
+        // tracker's births, assignments and coasting run during the check too.
+        var left = left, right = right
+        var rng2: UInt64 = 0x9E37
+        var src2 = [Float](repeating: 0, count: left.count + 5)
+        for i in src2.indices {
+            rng2 = rng2 &* 6364136223846793005 &+ 1442695040888963407
+            src2[i] = Float(Int32(truncatingIfNeeded: rng2 >> 32)) / Float(Int32.max) * 0.3
+        }
+        for i in left.indices where (i / 3200) % 2 == 1 { left[i] = src2[i]; right[i] = src2[i + 5] }
+        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory, 2 sources (default)",
                                                            GCCPHATConfig(step: 16, pooling: EstimatorOptions.defaultPooling), .pooled),
                                                           ("step 1, pooled span", GCCPHATConfig(), .pooled),
-                                                          ("step 1, mode", GCCPHATConfig(), .mode),
+                                                          ("step 1, mode, 4 sources", GCCPHATConfig(), .mode),
                                                           ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
+        if pairs {
+            let memory = GCCPHATConfig(step: 16, pooling: EstimatorOptions.defaultPooling)
+            for (name, cfg, post, sources) in [("pooled memory", memory, VotePost.pooled, 0), ("pooled memory", memory, .pooled, 2),
+                                               ("mode", GCCPHATConfig(step: 16), .mode, 0), ("mode", GCCPHATConfig(step: 16), .mode, 4)] {
+                var pc = PipelineConfig(); pc.post = post; pc.sources.maxSources = sources
+                if post == .pooled { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds }
+                let p = try TDEPipeline(estimator: try GCCPHAT(config: cfg), config: pc)
+                let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
+                                              samples: min(left.count, 16000 * 3), warm: 16000, block: block)
+                print("  alloc pair (step 16, \(name), \(sources) sources): \(m.allocations) heap allocations in \(m.steadySamples) steady-state samples")
+            }
+            return
+        }
         for k in cfgs.indices {
             var pc = PipelineConfig(); pc.post = cfgs[k].2
-            if k == 0 { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds }
+            if k == 0 { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds; pc.sources.maxSources = 2 }
+            if k == 2 { pc.sources.maxSources = 4 }
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
             let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
                                           samples: min(left.count, 16000 * 3), warm: 16000, block: block)

@@ -17,6 +17,7 @@ struct TDED: ParsableCommand {
             Status.self,    // daemon status (issue 3)
             View.self,      // browser view, a separate HTTP process (issue 14)
             Watch.self,     // terminal gauge (issue 14)
+            Calibrate.self, // channel order and spacing (issue 16)
         ],
         defaultSubcommand: Run.self
     )
