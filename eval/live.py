@@ -273,16 +273,8 @@ def markdown(block: dict, data_dir: str, embedded: bool = False) -> list[str]:
                  f"{m.get('rmse_ms', float('nan')):.3f} | {m.get('median_ms', float('nan')):.3f}"
                  f" | {m.get('p90_ms', float('nan')):.3f} |")
     L.append("")
-    for fld, title in (("snr_db", "SNR dB"), ("rt60", "nominal RT60 s"), ("room", "room"),
-                       ("source_kind", "source kind")):
-        per = block["by"][fld]
-        L.append(f"Live MAE (ms) per update by {title}:\n")
-        L.append(f"| {title} | clips | " + " | ".join(block["labels"]) + " |")
-        L.append("|---|---|" + "---|" * len(block["labels"]))
-        for v, d in per.items():
-            L.append(f"| {v} | {d['n_clips']} | " + " | ".join(
-                f"{d[n]['mae_ms']:.3f}" if d[n].get("n") else "–" for n in block["labels"]) + " |")
-        L.append("")
+    L += _mae_tables(block, (("snr_db", "SNR dB"), ("rt60", "nominal RT60 s"), ("room", "room"),
+                             ("source_kind", "source kind")), "Live MAE (ms) per update by")
     return L
 
 
@@ -297,9 +289,16 @@ def summary(block: dict) -> list[str]:
         L.append(f"| {name} | {m['n']} | {m['mae_ms']:.3f} | {m['rmse_ms']:.3f} | "
                  f"{m['median_ms']:.3f} |")
     L.append("")
-    for fld, title in (("snr_db", "SNR dB"), ("rt60", "nominal RT60 s")):
+    L += _mae_tables(block, (("snr_db", "SNR dB"), ("rt60", "nominal RT60 s")), "Live MAE (ms) by")
+    return L
+
+
+def _mae_tables(block: dict, fields, heading: str) -> list[str]:
+    """One MAE table per (field, title): a row per value, a column per label."""
+    L = []
+    for fld, title in fields:
         per = block["by"][fld]
-        L.append(f"Live MAE (ms) by {title}:\n")
+        L.append(f"{heading} {title}:\n")
         L.append(f"| {title} | clips | " + " | ".join(block["labels"]) + " |")
         L.append("|---|---|" + "---|" * len(block["labels"]))
         for v, d in per.items():

@@ -522,17 +522,20 @@ public final class GCCPHAT: EvidenceEstimator {
     public func resolve(pooled: UnsafePointer<Float>) -> PooledEstimate? {
         let gr = pooled, gi = pooled + B
         var norm = 0.0
+        // PHAT weightings: bins more than 200 dB below the strongest carry no phase information.
+        var floor: Float = 0
+        if config.pooling != .srp {
+            var peak: Float = 0
+            for k in 0..<B { peak = max(peak, gr[k] * gr[k] + gi[k] * gi[k]) }
+            guard peak > 0, peak.isFinite else { return nil }
+            floor = peak * 1e-20
+        }
         switch config.pooling {
         case .srp:
             for k in 0..<B {
                 pr[k] = gr[k]; pi[k] = gi[k]
             }
         case .phat(let beta):
-            var peak: Float = 0
-            for k in 0..<B { peak = max(peak, gr[k] * gr[k] + gi[k] * gi[k]) }
-            guard peak > 0, peak.isFinite else { return nil }
-            // Bins more than 200 dB below the strongest carry no phase information.
-            let floor = peak * 1e-20
             for k in 0..<B {
                 let m2 = gr[k] * gr[k] + gi[k] * gi[k]
                 if m2 <= floor { pr[k] = 0; pi[k] = 0; continue }
@@ -541,10 +544,6 @@ public final class GCCPHAT: EvidenceEstimator {
             }
         case .masked(let beta, let mask):
             let gl = pooled + 2 * B, gR = pooled + 3 * B
-            var peak: Float = 0
-            for k in 0..<B { peak = max(peak, gr[k] * gr[k] + gi[k] * gi[k]) }
-            guard peak > 0, peak.isFinite else { return nil }
-            let floor = peak * 1e-20
             var noise = 0.0, kappa = 0.0
             if case .snr(let k) = mask {
                 kappa = k
