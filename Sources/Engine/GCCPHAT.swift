@@ -52,6 +52,8 @@ public struct GCCPHATConfig: Equatable, Sendable {
     /// all. Bins outside carry no weight (e.g. below 300 Hz and above 3.5 kHz for speech, where
     /// its energy is low and whitening would give noise the same weight as speech).
     public var pooledBins: ClosedRange<Int>? = nil
+    /// The model of `pooling = .learned` (required then, unused otherwise).
+    public var poolingModel: GccMaskModel? = nil
 
     /// Weighting of the pooled cross-power spectrum (the evidence of `post = pooled`).
     public enum PoolWeighting: Equatable, Sendable {
@@ -67,6 +69,11 @@ public struct GCCPHATConfig: Equatable, Sendable {
         /// not agree (uncorrelated noise, no source energy) lose their weight, which plain PHAT
         /// gives them in full.
         case masked(beta: Double, mask: BinMask)
+        /// The learned weighting (`GccMaskModel`, in `GCCPHATConfig.poolingModel`): a per-bin
+        /// weight predicted from the pooled levels, a learned PHAT exponent and a small
+        /// correction over the lag grid, trained on simulated rooms (docs/gccmask-spec.md).
+        /// Trained for one estimate over a whole short clip (rectangular windows).
+        case learned
 
         /// Per-bin weights computed from the pooled auto-power spectra `G_LL`, `G_RR` and the
         /// cross spectrum `G_LR`, multiplied into the PHAT-beta weight.
@@ -111,8 +118,10 @@ public struct GCCPHATConfig: Equatable, Sendable {
 
         /// Whether the evidence carries the two auto-power spectra besides the cross spectrum.
         public var needsAutoSpectra: Bool {
-            if case .masked = self { return true }
-            return false
+            switch self {
+            case .masked, .learned: return true
+            case .phat, .srp: return false
+            }
         }
 
         /// Parses `phat`, `srp`, `phat-beta=B` (0 < B <= 1), a mask alone (`coh`, `ml`, `snr`,
@@ -125,6 +134,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
             switch parts[0] {
             case "phat": beta = 1
             case "srp": guard parts.count == 1 else { return nil }; self = .srp; return
+            case "learned": guard parts.count == 1 else { return nil }; self = .learned; return
             default:
                 let prefix = "phat-beta="
                 guard parts[0].hasPrefix(prefix), let b = Double(parts[0].dropFirst(prefix.count)), b > 0, b <= 1 else { return nil }
@@ -142,6 +152,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
         public var name: String {
             switch self {
             case .srp: return "srp"
+            case .learned: return "learned"
             case .phat(let b): return b == 1 ? "phat" : "phat-beta=\(b)"
             case .masked(let b, let mask): return b == 1 ? mask.name : "phat-beta=\(b)+\(mask.name)"
             }
@@ -210,6 +221,7 @@ public final class GCCPHAT: EvidenceEstimator {
     private let wk: UnsafeMutablePointer<Float>?
     private let rotR: UnsafeMutablePointer<Float>?, rotI: UnsafeMutablePointer<Float>?
     private let fine: UnsafeMutablePointer<Double>?
+    private let learned: GccMaskEvaluator?
 
     /// Creates the estimator; throws `EngineConfigError` for an invalid configuration.
     public init(config: GCCPHATConfig = GCCPHATConfig()) throws {
@@ -223,6 +235,16 @@ public final class GCCPHAT: EvidenceEstimator {
         guard config.resyncInterval >= 1 else { throw EngineConfigError("GCC-PHAT resync interval must be >= 1") }
         if case .upsampled(let f) = config.refinement, !(2...64).contains(f) {
             throw EngineConfigError("GCC-PHAT upsampling factor must be in 2...64 (got \(f))")
+        }
+        if config.pooling == .learned {
+            guard let m = config.poolingModel else { throw EngineConfigError("pooling learned needs its model (poolingModel)") }
+            guard config.taper == .rectangular else {
+                throw EngineConfigError("pooling learned was trained on rectangular windows (taper \(config.taper.rawValue) given)")
+            }
+            guard config.pooledBins == nil else { throw EngineConfigError("pooling learned uses every bin (no band)") }
+            learned = try GccMaskEvaluator(model: m, window: config.window, maxLag: config.maxLag)
+        } else {
+            learned = nil
         }
         self.config = config
         W = config.window; N = 2 * W; B = W + 1; L = config.maxLag
@@ -521,6 +543,7 @@ public final class GCCPHAT: EvidenceEstimator {
     /// `1/sqrt(bins)` for noise.
     public func resolve(pooled: UnsafePointer<Float>) -> PooledEstimate? {
         let gr = pooled, gi = pooled + B
+        if let m = learned { return m.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B) }
         var norm = 0.0
         // PHAT weightings: bins more than 200 dB below the strongest carry no phase information.
         var floor: Float = 0
@@ -531,6 +554,8 @@ public final class GCCPHAT: EvidenceEstimator {
             floor = peak * 1e-20
         }
         switch config.pooling {
+        case .learned:
+            return nil  // handled above
         case .srp:
             for k in 0..<B {
                 pr[k] = gr[k]; pi[k] = gi[k]
@@ -645,7 +670,7 @@ public final class GCCPHAT: EvidenceEstimator {
 
 /// The `rank`-th smallest of `a[0 ..< count]` (0-based), by in-place quickselect (Hoare
 /// partition, middle pivot); reorders `a`. No allocation.
-func quickselect(_ a: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {
+func quickselect<T: Comparable>(_ a: UnsafeMutablePointer<T>, count: Int, rank: Int) -> T {
     precondition(count > 0 && rank >= 0 && rank < count)
     var lo = 0, hi = count - 1
     while lo < hi {

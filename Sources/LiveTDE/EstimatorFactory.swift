@@ -24,6 +24,8 @@ public struct EstimatorOptions: Equatable, Sendable {
     public var pooledBandHz: ClosedRange<Double>? = nil
     /// Model file for `.learned` (a `.safetensors` per docs/encoder-spec.md).
     public var modelPath: String? = nil
+    /// Model file for `pooling = .learned` (docs/gccmask-spec.md); nil = the shipped one.
+    public var poolingModelPath: String? = nil
 
     public init() {}
 
@@ -178,6 +180,16 @@ public enum EstimatorFactory {
                     throw EstimatorFactoryError("pooled band \(b.lowerBound)-\(b.upperBound) Hz holds no frequency bin at \(Int(options.sampleRate)) Hz")
                 }
                 cfg.pooledBins = lo...hi
+            }
+            if options.pooling == .learned {
+                // Model: options.poolingModelPath (--pooling-model), else $TDED_POOLING_MODEL,
+                // else the shipped models/tded-gccmask-v1.safetensors (see ModelLoader).
+                do { cfg.poolingModel = try ModelLoader.loadGccMask(explicit: options.poolingModelPath).model } catch let e as ModelLoaderError {
+                    throw EstimatorFactoryError(e.description)
+                }
+                guard options.sampleRate == 16000 else {
+                    throw EstimatorFactoryError("pooling learned is trained at 16000 Hz, the engine runs at \(Int(options.sampleRate)) Hz")
+                }
             }
             do {
                 return try GCCPHAT(config: cfg)

@@ -34,10 +34,13 @@ public enum ModelLoader {
     /// An explicit path, when present, is the only candidate.
     public static func candidates(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
                                   executable: String? = executablePath(),
-                                  currentDirectory: String = FileManager.default.currentDirectoryPath) -> [String] {
+                                  currentDirectory: String = FileManager.default.currentDirectoryPath,
+                                  kind: Kind = .encoder) -> [String] {
         if let e = explicit, !e.isEmpty { return [e] }
+        let defaultRelativePath = kind.relativePath, installedRelativePath = "share/tded/" + kind.relativePath
+        let systemPath = "/usr/share/tded/" + kind.relativePath
         var out: [String] = []
-        if let env = environment["TDED_MODEL"], !env.isEmpty { out.append(env) }
+        if let env = environment[kind.environmentKey], !env.isEmpty { out.append(env) }
         if let exe = executable {
             let bin = URL(fileURLWithPath: exe).deletingLastPathComponent().standardizedFileURL
             var dir = bin
@@ -62,19 +65,75 @@ public enum ModelLoader {
         return CommandLine.arguments.first.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
     }
 
+    /// The two kinds of model file tded reads.
+    public enum Kind: Sendable {
+        /// The learned encoder (`--method learned`; docs/encoder-spec.md).
+        case encoder
+        /// The learned pooled-GCC weighting (`--pooling learned`; docs/gccmask-spec.md).
+        case gccMask
+
+        /// The shipped file relative to the repository (or `PREFIX/share/tded`, or `/usr/share/tded`).
+        public var relativePath: String {
+            switch self {
+            case .encoder: return ModelLoader.defaultRelativePath
+            case .gccMask: return ModelLoader.gccMaskRelativePath
+            }
+        }
+        /// Environment variable naming the file.
+        public var environmentKey: String {
+            switch self {
+            case .encoder: return "TDED_MODEL"
+            case .gccMask: return "TDED_POOLING_MODEL"
+            }
+        }
+        var how: String {
+            switch self {
+            case .encoder: return "no learned model found: set --model PATH, engine.model or TDED_MODEL"
+            case .gccMask: return "no learned pooling model found: set --pooling-model PATH or TDED_POOLING_MODEL"
+            }
+        }
+    }
+
+    /// The shipped learned pooling model relative to the repository (or install) root.
+    public static let gccMaskRelativePath = "models/tded-gccmask-v1.safetensors"
+
     /// The first existing candidate; throws naming where it looked when none exists.
-    public static func resolve(explicit: String?) throws -> String {
+    public static func resolve(explicit: String?, kind: Kind = .encoder) throws -> String {
         // An explicit path is loaded as given: `load` then says exactly what is wrong with it.
         if let e = explicit, !e.isEmpty { return e }
-        let c = candidates(explicit: explicit)
+        let c = candidates(explicit: explicit, kind: kind)
         for p in c where FileManager.default.fileExists(atPath: p) { return p }
-        if let e = explicit, !e.isEmpty { throw ModelLoaderError("model file \(e): no such file") }
-        throw ModelLoaderError("no learned model found: set --model PATH, engine.model or TDED_MODEL, or install "
-                               + "\(defaultRelativePath) (looked in \(c.count) places, e.g. \(c.last!))")
+        throw ModelLoaderError("\(kind.how), or install \(kind.relativePath) (looked in \(c.count) places, e.g. \(c.last!))")
     }
 
     /// Reads and validates the model at `path`; errors name the file.
     public static func load(path: String) throws -> EncoderModel {
+        let file = try readFile(path: path)
+        do {
+            return try EncoderModel(file: file)
+        } catch let e as EncoderModelError {
+            throw ModelLoaderError("\(path): \(e.description)")
+        }
+    }
+
+    /// Reads and validates the learned pooling model at `path`; errors name the file.
+    public static func loadGccMask(path: String) throws -> GccMaskModel {
+        let file = try readFile(path: path)
+        do {
+            return try GccMaskModel(file: file)
+        } catch let e as GccMaskModelError {
+            throw ModelLoaderError("\(path): \(e.description)")
+        }
+    }
+
+    /// Resolves (see `candidates`, `Kind.gccMask`) and loads the learned pooling model.
+    public static func loadGccMask(explicit: String?) throws -> (model: GccMaskModel, path: String) {
+        let p = try resolve(explicit: explicit, kind: .gccMask)
+        return (try loadGccMask(path: p), p)
+    }
+
+    /// The checked container of the file at `path` (size, readability, safetensors layout, checksum).
+    static func readFile(path: String) throws -> SafetensorsFile {
         let size: Int
         do { size = try InputFiles.checkRegularFile(path) } catch let e as InputFileError {
             throw ModelLoaderError("model file \(path): \(e.description == "is a directory, not a file" ? "is a directory" : e.description)")
@@ -92,11 +151,7 @@ public enum ModelLoader {
             throw ModelLoaderError("\(path): \(EncoderModelError.container(e).description)")
         }
         try verifyChecksum(file, path: path)
-        do {
-            return try EncoderModel(file: file)
-        } catch let e as EncoderModelError {
-            throw ModelLoaderError("\(path): \(e.description)")
-        }
+        return file
     }
 
     /// Metadata key holding the SHA-256 (hex) of the file's tensor data, i.e. every byte after

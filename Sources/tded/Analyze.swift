@@ -41,7 +41,7 @@ struct Analyze: ParsableCommand {
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
     var post: VotePost = .pooled
 
-    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat+coh per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr.")
+    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat+coh per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr; or learned (a weighting trained on simulated rooms, for --whole: docs/gccmask-spec.md).")
     var pooling: AnalyzePooling = .auto
 
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
@@ -77,6 +77,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "Model file for --method learned.")
     var model: String?
 
+    @Option(name: .customLong("pooling-model"), help: "Model file for --pooling learned (default: the shipped models/tded-gccmask-v1.safetensors, or $TDED_POOLING_MODEL).")
+    var poolingModel: String?
+
     @Flag(help: "One estimate per file from all of its votes.")
     var whole = false
 
@@ -109,7 +112,7 @@ struct Analyze: ParsableCommand {
             maxDelay = v
         }
         o.method = method; o.sampleRate = Double(rate); o.window = window; o.step = step ?? 0
-        o.maxDelayMs = maxDelay; o.modelPath = model
+        o.maxDelayMs = maxDelay; o.modelPath = model; o.poolingModelPath = poolingModel
         o.subsample = subsample.refinement
         // auto: Hann for per-update lines (the daemon's default, so a replay gives the same
         // lines), rectangular for --whole (on clips barely longer than one window it uses the

@@ -65,6 +65,30 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(err.contains("--pooling") && err.contains("+snr"), err)
     }
 
+    /// `--whole --pooling learned` finds the shipped model and recovers the clip's delay;
+    /// `--pooling-model` takes another file, and a wrong or missing one, or a per-update run
+    /// (Hann windows, which the model was not trained on), is one line naming the problem.
+    func testAnalyzeLearnedPooling() throws {
+        let dir = E2E.tempDir(self)
+        let clip = dir + "/clip.wav"
+        try E2E.makeClip(seconds: 1.5, path: clip)
+        let learned = try analyze(clip, ["--whole", "--pooling", "learned"]).map { $0.d("delay_ms") }
+        XCTAssertEqual(learned.count, 1)
+        XCTAssertEqual(learned.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.02)
+        let shipped = E2E.repoRoot.appendingPathComponent("models/tded-gccmask-v1.safetensors").path
+        XCTAssertEqual(learned, try analyze(clip, ["--whole", "--pooling", "learned", "--pooling-model", shipped]).map { $0.d("delay_ms") })
+        let encoder = E2E.repoRoot.appendingPathComponent("models/tded-stream-v1.safetensors").path
+        for (args, needle) in [(["--whole", "--pooling", "learned", "--pooling-model", encoder], "not a learned-pooling model"),
+                               (["--whole", "--pooling", "learned", "--pooling-model", dir + "/none.safetensors"], "none.safetensors"),
+                               (["--pooling", "learned"], "rectangular")] {
+            let (code, out, err) = try runTded(["analyze"] + args + [clip])
+            XCTAssertEqual(code, 2, err)
+            XCTAssertTrue(out.isEmpty, out)
+            XCTAssertTrue(err.contains(needle), "\(args): \(err)")
+            XCTAssertEqual(err.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, err)
+        }
+    }
+
     func testMissingInputFileIsOneLineError() throws {
         let dir = E2E.tempDir(self)
         let (code, _, err) = try runTded(["run", "--input", dir + "/nope.wav", "--socket", dir + "/s.sock"])

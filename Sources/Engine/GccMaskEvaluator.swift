@@ -1,0 +1,151 @@
+// GccMaskEvaluator.swift: one delay from pooled spectra with the learned weighting
+// (`GccMaskModel`); the engine side of train/tded_train/gccmask.py (`GccMask.forward` + `decode`).
+import Foundation
+
+/// Evaluates a `GccMaskModel` on pooled evidence: per-bin features -> frequency CNN -> bin
+/// weights `w_k`; the weighted spectrum `w_k G_k / |G_k|^beta` -> its normalised correlation
+/// `c` on the model's lag grid (within the search range); logits `c exp(temp) + head(c)`;
+/// argmax and a parabola through it and its in-range neighbours. All buffers are allocated in
+/// `init`; `estimate` allocates nothing.
+final class GccMaskEvaluator {
+    let model: GccMaskModel
+    private let B: Int, N: Int, G: Int, L: Int
+    private let wide: Int
+    private let m2: UnsafeMutablePointer<Double>, sel: UnsafeMutablePointer<Double>
+    private let pr: UnsafeMutablePointer<Double>, pi: UnsafeMutablePointer<Double>
+    private let bufA: UnsafeMutablePointer<Float>, bufB: UnsafeMutablePointer<Float>
+    private let corr: UnsafeMutablePointer<Double>, logits: UnsafeMutablePointer<Float>
+    private let inRange: UnsafeMutablePointer<Bool>
+
+    /// `window`: the estimator's window (must be the model's); `maxLag`: its search range in
+    /// whole samples (at most the model's grid).
+    init(model: GccMaskModel, window: Int, maxLag: Int) throws {
+        guard window == model.window else {
+            throw EngineConfigError("pooling learned: the model was trained for \(model.window)-sample windows, the estimator uses \(window)")
+        }
+        guard maxLag <= model.maxLag else {
+            throw EngineConfigError("pooling learned: the search range +-\(maxLag) samples is wider than the model's +-\(model.maxLag) (mic_distance or max_delay_ms too large)")
+        }
+        self.model = model
+        B = window + 1; N = 2 * window; G = model.gridCount; L = maxLag
+        let maxCh = (model.mask + model.head).map { max($0.inChannels, $0.outChannels) }.max() ?? 1
+        wide = max(B, G)
+        func alloc<T>(_ n: Int, _ v: T) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: n); p.initialize(repeating: v, count: n); return p
+        }
+        m2 = alloc(B, 0); sel = alloc(B, 0); pr = alloc(B, 0); pi = alloc(B, 0)
+        bufA = alloc(maxCh * wide, 0); bufB = alloc(maxCh * wide, 0)
+        corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false)
+        for j in 0..<G { inRange[j] = abs(lag(j)) <= Double(L) + 1e-9 }
+    }
+
+    deinit {
+        for p in [m2, sel, pr, pi, corr] { p.deallocate() }
+        bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
+    }
+
+    @inline(__always) private func lag(_ j: Int) -> Double { Double(j) * model.gridStep - Double(model.maxLag) }
+
+    /// The delay (samples) and confidence of pooled spectra: `gr`/`gi` the cross spectrum
+    /// `conj(L) R`, `gl`/`gR` the two auto spectra (B floats each); nil without any signal.
+    func estimate(gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
+                  gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> PooledEstimate? {
+        var peak = 0.0
+        for k in 0..<B {
+            let v = Double(gr[k]) * Double(gr[k]) + Double(gi[k]) * Double(gi[k])
+            m2[k] = v; peak = max(peak, v)
+        }
+        guard peak > 0, peak.isFinite else { return nil }
+        let floor = peak * 1e-20
+        // features [4][B]: levels (half log10 of powers) relative to the lower quartile of the
+        // mean channel level, then k / B
+        for k in 0..<B {
+            let ll = 0.5 * log10(max(Double(gl[k]), 1e-30)), lr = 0.5 * log10(max(Double(gR[k]), 1e-30))
+            sel[k] = 0.5 * (ll + lr)
+        }
+        let ref = quickselect(sel, count: B, rank: B / 4)
+        for k in 0..<B {
+            bufA[k] = Float(0.5 * log10(max(Double(gl[k]), 1e-30)) - ref)
+            bufA[wide + k] = Float(0.5 * log10(max(Double(gR[k]), 1e-30)) - ref)
+            bufA[2 * wide + k] = Float(0.5 * log10(max(m2[k], 1e-30)) - ref)
+            bufA[3 * wide + k] = Float(Double(k) / Double(B))
+        }
+        let z = run(model.mask, count: B)
+        var norm = 0.0
+        let beta = Double(model.beta)
+        for k in 0..<B {
+            guard m2[k] > floor else { pr[k] = 0; pi[k] = 0; continue }
+            let w = Double(1 / (1 + exp(-z[k])))
+            let g = w * pow(max(m2[k].squareRoot(), 1e-30), -beta)
+            pr[k] = Double(gr[k]) * g; pi[k] = Double(gi[k]) * g
+            let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
+            norm += wk * (pr[k] * pr[k] + pi[k] * pi[k] + 1e-60).squareRoot()
+        }
+        guard norm > 0, norm.isFinite else { return nil }
+        // correlation on the grid (in range only; zero elsewhere, as the head's input)
+        for j in 0..<G {
+            guard inRange[j] else { corr[j] = 0; continue }
+            let tau = lag(j)
+            let a = 2 * Double.pi * tau / Double(N)
+            let sr = cos(a), si = sin(a)
+            var zr = 1.0, zi = 0.0, acc = 0.0
+            for k in 0..<B {
+                let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
+                acc += wk * (pr[k] * zr - pi[k] * zi)
+                let nr = zr * sr - zi * si
+                zi = zr * si + zi * sr; zr = nr
+            }
+            corr[j] = acc / max(1e-6, 1 - abs(tau) / Double(model.window)) / norm
+        }
+        for j in 0..<G {
+            bufA[j] = Float(corr[j]); bufA[wide + j] = inRange[j] ? 1 : 0
+            bufA[2 * wide + j] = Float(lag(j) / Double(model.maxLag))
+        }
+        let h = run(model.head, count: G)
+        let scale = exp(model.temp)
+        var best = -1
+        for j in 0..<G {
+            logits[j] = inRange[j] ? Float(corr[j]) * scale + h[j] : -1e4
+            if inRange[j] && (best < 0 || logits[j] > logits[best]) { best = j }
+        }
+        guard best >= 0 else { return nil }
+        var off = 0.0
+        if best > 0, best < G - 1, inRange[best - 1], inRange[best + 1] {
+            let a = Double(logits[best - 1]), b = Double(logits[best]), c = Double(logits[best + 1])
+            let den = a - 2 * b + c
+            if den < 0 { off = min(0.5, max(-0.5, 0.5 * (a - c) / den)) }
+        }
+        let delay = lag(best) + off * model.gridStep
+        guard delay.isFinite else { return nil }
+        return PooledEstimate(delay: delay, confidence: min(1, max(0, corr[best])))
+    }
+
+    /// Runs a conv stack on `bufA` (`layers[0].inChannels` rows of stride `wide`, `count`
+    /// columns), ReLU between layers; returns the last layer's single output row.
+    private func run(_ layers: [GccMaskModel.Conv], count n: Int) -> UnsafeMutablePointer<Float> {
+        var src = bufA, dst = bufB
+        for (li, l) in layers.enumerated() {
+            let p = l.kernel / 2
+            l.weight.withUnsafeBufferPointer { w in
+                for o in 0..<l.outChannels {
+                    let out = dst + o * wide
+                    let b = l.bias[o]
+                    for i in 0..<n { out[i] = b }
+                    for c in 0..<l.inChannels {
+                        let x = src + c * wide
+                        for t in 0..<l.kernel {
+                            let wv = w[(o * l.inChannels + c) * l.kernel + t]
+                            let shift = t - p
+                            let lo = max(0, -shift), hi = min(n, n - shift)
+                            if lo >= hi { continue }
+                            for i in lo..<hi { out[i] += wv * x[i + shift] }
+                        }
+                    }
+                    if li < layers.count - 1 { for i in 0..<n where out[i] < 0 { out[i] = 0 } }
+                }
+            }
+            swap(&src, &dst)
+        }
+        return src
+    }
+}

@@ -1,0 +1,126 @@
+// GccMaskModel.swift: the learned pooled-GCC weighting (`pooling = learned`), as read from its
+// `.safetensors` file (docs/gccmask-spec.md, written by train/tded_train/gccmask.py).
+import Foundation
+
+/// A malformed learned-pooling model; `description` is one line.
+public struct GccMaskModelError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Weights of the learned pooled-GCC weighting: a 1-D CNN over frequency that gives each bin of
+/// the pooled cross spectrum a weight in (0, 1), a learned PHAT exponent, and a 1-D CNN over
+/// the lag grid that corrects the weighted correlation's logits (see `GccMaskEvaluator`).
+/// Immutable; shared between estimators.
+public final class GccMaskModel: Equatable, Sendable {
+    /// One `Conv1d` (PyTorch layout `[out, in, kernel]`, zero "same" padding).
+    public struct Conv: Sendable {
+        public let inChannels: Int, outChannels: Int, kernel: Int
+        public let weight: [Float], bias: [Float]
+    }
+
+    /// Analysis window the model was trained for (samples; rectangular taper, FFT 2 x window).
+    public let window: Int
+    /// Sample rate the model was trained for.
+    public let sampleRate: Int
+    /// The lag grid: `-maxLag ... maxLag` in steps of `gridStep` samples.
+    public let maxLag: Int
+    public let gridStep: Double
+    /// Frequency CNN (4 inputs per bin, 1 output: the weight's logit).
+    public let mask: [Conv]
+    /// Lag CNN (3 inputs per grid point: correlation, in-range flag, lag / maxLag; 1 output).
+    public let head: [Conv]
+    /// The PHAT exponent: bins are weighted by `w_k / |G_k|^beta`.
+    public let beta: Float
+    /// log of the scale of the correlation in the logits.
+    public let temp: Float
+    /// Grid points (`2 * maxLag / gridStep + 1`).
+    public var gridCount: Int { Int((Double(2 * maxLag) / gridStep).rounded()) + 1 }
+
+    public static func == (a: GccMaskModel, b: GccMaskModel) -> Bool { a === b }
+
+    private struct Header: Decodable {
+        let format: String
+        let version: Int
+        let sample_rate: Int
+        let window: Int
+        let nfft: Int
+        let taper: String
+        let max_lag: Int
+        let grid_step: Double
+        let mask_layers: Int
+        let mask_kernel: Int
+        let mask_channels: Int
+        let head_layers: Int
+        let head_kernel: Int
+        let head_channels: Int
+    }
+
+    /// Metadata key of the JSON header.
+    public static let metadataKey = "tded_gccmask"
+    public static let format = "tded-gccmask"
+
+    /// Reads and validates the model from a parsed file.
+    public init(file: SafetensorsFile) throws {
+        func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
+        guard let json = file.metadata[Self.metadataKey] else {
+            throw bad("no '\(Self.metadataKey)' metadata: not a learned-pooling model (an encoder model goes to --model)")
+        }
+        let h: Header
+        do { h = try JSONDecoder().decode(Header.self, from: Data(json.utf8)) } catch {
+            throw bad("malformed '\(Self.metadataKey)' metadata")
+        }
+        guard h.format == Self.format else { throw bad("format '\(h.format)', expected '\(Self.format)'") }
+        guard h.version == 1 else { throw bad("version \(h.version), expected 1") }
+        guard h.sample_rate == 16000 else { throw bad("sample_rate \(h.sample_rate), expected 16000") }
+        guard (16...8192).contains(h.window), h.nfft == 2 * h.window else {
+            throw bad("window \(h.window) / nfft \(h.nfft): expected a window of 16...8192 and nfft = 2 x window")
+        }
+        guard h.taper == "rectangular" else { throw bad("taper '\(h.taper)', expected 'rectangular'") }
+        guard (1...256).contains(h.max_lag), h.max_lag < h.window else { throw bad("max_lag \(h.max_lag) must be in 1...256") }
+        guard h.grid_step > 0, h.grid_step <= 1, (1 / h.grid_step).rounded() == 1 / h.grid_step else {
+            throw bad("grid_step \(h.grid_step) must be 1/n")
+        }
+        func tensor(_ name: String) throws -> [Float] {
+            do { return try file.floats(name) } catch let e as SafetensorsError { throw bad("\(e)") }
+        }
+        func stack(_ name: String, layers: Int, kernel: Int, channels: Int, inputs: Int) throws -> [Conv] {
+            guard (1...16).contains(layers), (1...63).contains(kernel), kernel % 2 == 1, (1...256).contains(channels) else {
+                throw bad("\(name): \(layers) layers, kernel \(kernel), \(channels) channels: expected 1...16 layers, an odd kernel up to 63, 1...256 channels")
+            }
+            var out: [Conv] = []
+            for i in 0..<layers {
+                let cin = i == 0 ? inputs : channels, cout = i == layers - 1 ? 1 : channels
+                let w = try tensor("\(name).\(i).weight"), b = try tensor("\(name).\(i).bias")
+                guard w.count == cout * cin * kernel, b.count == cout else {
+                    throw bad("\(name).\(i): \(w.count) weights and \(b.count) biases, expected \(cout * cin * kernel) and \(cout)")
+                }
+                guard w.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else { throw bad("\(name).\(i) has non-finite weights") }
+                out.append(Conv(inChannels: cin, outChannels: cout, kernel: kernel, weight: w, bias: b))
+            }
+            return out
+        }
+        let mask = try stack("mask", layers: h.mask_layers, kernel: h.mask_kernel, channels: h.mask_channels, inputs: 4)
+        let head = try stack("head", layers: h.head_layers, kernel: h.head_kernel, channels: h.head_channels, inputs: 3)
+        let beta = try tensor("beta"), temp = try tensor("temp")
+        guard beta.count == 1, temp.count == 1, (0...1.5).contains(beta[0]), temp[0].isFinite, abs(temp[0]) < 20 else {
+            throw bad("beta \(beta) / temp \(temp): expected one beta in 0...1.5 and one finite temp")
+        }
+        let expected = Set((0..<h.mask_layers).flatMap { ["mask.\($0).weight", "mask.\($0).bias"] }
+            + (0..<h.head_layers).flatMap { ["head.\($0).weight", "head.\($0).bias"] } + ["beta", "temp"])
+        if let extra = file.tensors.keys.first(where: { !expected.contains($0) }) {
+            throw bad("unexpected tensor '\(extra)'")
+        }
+        window = h.window; sampleRate = h.sample_rate; maxLag = h.max_lag; gridStep = h.grid_step
+        self.mask = mask; self.head = head; self.beta = beta[0]; self.temp = temp[0]
+    }
+
+    /// Parses and validates a model from the file's bytes.
+    public convenience init(safetensorsBytes bytes: [UInt8]) throws {
+        let f: SafetensorsFile
+        do { f = try SafetensorsFile(bytes: bytes) } catch let e as SafetensorsError {
+            throw GccMaskModelError("\(e)")
+        }
+        try self.init(file: f)
+    }
+}

@@ -1,0 +1,416 @@
+"""Learned pooled GCC (``tded analyze --whole --pooling learned``): a per-bin weighting of the
+pooled cross-power spectrum learned on simulated rooms, plus a small head over the weighted
+cross-correlation. Contract: docs/gccmask-spec.md.
+
+The classical whole-clip default weights the pooled cross spectrum ``G = sum conj(L) R`` (1024-sample
+rectangular windows at step 16, FFT 2048) by ``|G|^-0.7`` times a hand-made noise-floor gain. Here the
+gain is a 1-D CNN over frequency that sees each bin's levels (``log10`` magnitudes of the two
+auto spectra and of ``G``, relative to the clip's lower-quartile level) and the bin's frequency; the
+PHAT exponent beta is learned too. The weighted spectrum's correlation on a 1/4-sample grid
+(+-24 samples) is scaled by a learned temperature and a second small CNN over the lag axis adds a
+correction (it sees the correlation, the search range and the lag), giving logits over the grid;
+training minimises the cross-entropy to the true fractional delay (two-bin soft target).
+
+Labels are free: examples are rendered from the RIR bank (``rirbank``) with the pools of
+``pools`` by ``supervised.SupSampler`` (other rooms, voices and noise than the evaluation).
+
+    python3 -m tded_train.gccmask data --bank ../data/rirbank/train.npz --n 30000 --seed 21 --out runs/gccmask/train21.npz
+    python3 -m tded_train.gccmask data --bank ../data/rirbank/val.npz --val --n 4000 --seed 777 --out runs/gccmask/val.npz
+    python3 -m tded_train.gccmask train --data runs/gccmask/train21.npz runs/gccmask/train22.npz \
+        --val runs/gccmask/val.npz --out runs/gccmask
+    python3 -m tded_train.gccmask export runs/gccmask/best.pt ../models/tded-gccmask-v1.safetensors
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WINDOW, STEP, NFFT = 1024, 16, 2048
+BINS = NFFT // 2 + 1
+MAX_LAG = 24
+GRID_STEP = 0.25
+GRID = np.arange(-MAX_LAG / GRID_STEP, MAX_LAG / GRID_STEP + 1) * GRID_STEP  # 193 lags
+C_SOUND = 343.0
+FORMAT = "tded-gccmask"
+VERSION = 1
+
+
+# ---- features (numpy, the engine's pooled evidence) -------------------------------------------
+def pooled_spectra(x: np.ndarray) -> np.ndarray:
+    """[2, N] audio -> [4, BINS] float32: Re G, Im G, G_LL, G_RR summed over rectangular
+    1024-sample windows at step 16 (what ``tded analyze --whole`` pools)."""
+    L, R = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
+    starts = np.arange(0, len(L) - WINDOW + 1, STEP)
+    idx = starts[:, None] + np.arange(WINDOW)[None, :]
+    FL = np.fft.rfft(L[idx], NFFT, axis=1)
+    FR = np.fft.rfft(R[idx], NFFT, axis=1)
+    G = (np.conj(FL) * FR).sum(0)
+    G.imag[0] = 0
+    G.imag[-1] = 0
+    return np.stack([G.real, G.imag, (np.abs(FL) ** 2).sum(0), (np.abs(FR) ** 2).sum(0)]).astype(np.float32)
+
+
+def max_lag(mic_distance: float, rate: int = 16000, c: float = C_SOUND) -> int:
+    """The engine's automatic search range in whole samples (``max_delay_ms = "auto"``)."""
+    return int(np.floor(mic_distance / c * 1.1 * rate + 1 + 1e-9))
+
+
+# ---- model -------------------------------------------------------------------------------------
+_K = torch.arange(BINS, dtype=torch.float64)
+_WK = torch.where((_K == 0) | (_K == BINS - 1), 1.0, 2.0).double()
+_G = torch.tensor(GRID, dtype=torch.float64)
+_ANG = 2 * np.pi * _K[:, None] * _G[None, :] / NFFT
+_COS = torch.cos(_ANG) * _WK[:, None]
+_SIN = torch.sin(_ANG) * _WK[:, None]
+_OV = (1 - _G.abs() / WINDOW).clamp_min(1e-6)
+
+
+def _conv_stack(cin: int, ch: int, k: int, n: int) -> nn.Sequential:
+    layers, c = [], cin
+    for _ in range(n):
+        layers += [nn.Conv1d(c, ch, k, padding=k // 2), nn.ReLU()]
+        c = ch
+    layers.append(nn.Conv1d(c, 1, k, padding=k // 2))
+    return nn.Sequential(*layers)
+
+
+def mask_inputs(S: torch.Tensor):
+    """[B, 4, BINS] spectra -> mask features [B, 4, BINS] (float64) and the pieces the
+    weighting needs. Levels are half log10 of powers, relative to the lower quartile (sorted
+    index 256 of 1025) of the mean of the two channels' levels."""
+    S = S.double()
+    gr, gi, pl, pr = S[:, 0], S[:, 1], S[:, 2], S[:, 3]
+    m2 = gr * gr + gi * gi
+    ok = m2 > m2.amax(1, keepdim=True) * 1e-20
+    lg = 0.5 * torch.log10(m2.clamp_min(1e-30))
+    ll = 0.5 * torch.log10(pl.clamp_min(1e-30))
+    lr = 0.5 * torch.log10(pr.clamp_min(1e-30))
+    ref = torch.sort(0.5 * (ll + lr), dim=1).values[:, BINS // 4: BINS // 4 + 1]
+    x = torch.stack([ll - ref, lr - ref, lg - ref, (_K / BINS).expand_as(gr)], 1)
+    return x, gr, gi, m2.sqrt().clamp_min(1e-30), ok
+
+
+class GccMask(nn.Module):
+    def __init__(self, ch: int = 16, mask_kernel: int = 5, mask_layers: int = 3,
+                 head_ch: int = 16, head_kernel: int = 9, head_layers: int = 2,
+                 use_mask: bool = True, use_head: bool = True):
+        """``use_mask=False`` (ablation): the classical noise-floor gain (kappa 4, floor 0.1)
+        and PHAT-beta 0.7 instead of the learned weights; ``use_head=False``: no lag CNN."""
+        super().__init__()
+        self.use_mask, self.use_head = use_mask, use_head
+        self.arch = dict(ch=ch, mask_kernel=mask_kernel, mask_layers=mask_layers, head_ch=head_ch,
+                         head_kernel=head_kernel, head_layers=head_layers)
+        self.mask = _conv_stack(4, ch, mask_kernel, mask_layers)
+        self.head = _conv_stack(3, head_ch, head_kernel, head_layers)
+        self.beta = nn.Parameter(torch.tensor(0.7))
+        self.temp = nn.Parameter(torch.tensor(3.0))
+
+    def correlation(self, S: torch.Tensor):
+        """Weighted, normalised cross-correlation on GRID [B, 193] and the bin weights."""
+        x, gr, gi, mag, ok = mask_inputs(S)
+        if self.use_mask:
+            w = torch.sigmoid(self.mask(x.float())[:, 0]).double() * ok
+            g = w * mag.pow(-self.beta.double())
+        else:
+            lvl = (S[:, 2].double() * S[:, 3].double()).clamp_min(0).sqrt()
+            noise = torch.sort(lvl, dim=1).values[:, BINS // 4: BINS // 4 + 1]
+            w = (1 - 4 * noise / lvl.clamp_min(1e-300)).clamp_min(0.1) * ok
+            g = w * mag.pow(-0.7)
+        pr, pi = gr * g, gi * g
+        norm = (_WK * (pr * pr + pi * pi + 1e-60).sqrt()).sum(1, keepdim=True).clamp_min(1e-30)
+        c = (pr @ _COS - pi @ _SIN) / _OV / norm
+        return c.float(), w
+
+    def forward(self, S: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
+        """Logits over GRID (-1e4 outside the search range)."""
+        c, _ = self.correlation(S)
+        m = in_range.float()
+        X = torch.stack([c * m, m, (_G.float() / MAX_LAG).expand_as(c)], 1)
+        logits = c * torch.exp(self.temp) + (self.head(X)[:, 0] if self.use_head else 0)
+        return logits.masked_fill(~in_range, -1e4)
+
+
+def in_range_mask(lags) -> torch.Tensor:
+    lags = torch.as_tensor(np.asarray(lags, np.float64)).clamp(max=MAX_LAG)
+    return _G.abs()[None, :] <= lags[:, None] + 1e-9
+
+
+def decode(logits: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
+    """Argmax over the grid, then a parabola through it and its neighbours when both are in
+    range (the engine does the same)."""
+    j = logits.argmax(1)
+    n = logits.shape[1]
+    jm, jp = (j - 1).clamp(0, n - 1), (j + 1).clamp(0, n - 1)
+    a, b, c = logits.gather(1, jm[:, None])[:, 0], logits.gather(1, j[:, None])[:, 0], logits.gather(1, jp[:, None])[:, 0]
+    both = (j > 0) & (j < n - 1) & in_range.gather(1, jm[:, None])[:, 0] & in_range.gather(1, jp[:, None])[:, 0]
+    den = a - 2 * b + c
+    off = torch.where(both & (den < 0), 0.5 * (a - c) / torch.where(den < 0, den, -torch.ones_like(den)),
+                      torch.zeros_like(den)).clamp(-0.5, 0.5)
+    return _G.float()[j] + off * GRID_STEP
+
+
+def soft_target(delay: torch.Tensor) -> torch.Tensor:
+    pos = (delay.clamp(-MAX_LAG, MAX_LAG) + MAX_LAG) / GRID_STEP
+    lo = pos.floor().clamp(0, len(GRID) - 2)
+    fr = (pos - lo).float()
+    t = torch.zeros(len(delay), len(GRID))
+    t.scatter_(1, lo.long()[:, None], (1 - fr)[:, None])
+    t.scatter_add_(1, lo.long()[:, None] + 1, fr[:, None])
+    return t
+
+
+# ---- data --------------------------------------------------------------------------------------
+def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.0), p_mix: float = 0.3,
+             length: int = 1151) -> dict:
+    from .pools import Pool
+    from .supervised import SupConfig, SupSampler
+    bank = dict(np.load(bank_path))
+    s = SupSampler(bank, [Pool.load(speech)], [Pool.load(music)] if music else [],
+                   Pool.load(noise) if noise else None, SupConfig(snr_range=tuple(snr), p_mix=p_mix),
+                   seed=seed, length=length)
+    S = np.zeros((n, 4, BINS), np.float32)
+    Y, D, SNR = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        x, Y[i] = s.example()
+        S[i] = pooled_spectra(x)
+        D[i], SNR[i] = s.info["mic_distance"], s.info["snr_db"]
+    return dict(S=S, Y=Y, D=D, SNR=SNR)
+
+
+def load_set(paths):
+    zs = [np.load(p) for p in paths]
+    S = torch.from_numpy(np.concatenate([z["S"] for z in zs]))
+    Y = torch.from_numpy(np.concatenate([z["Y"] for z in zs])).float()
+    D = np.concatenate([z["D"] for z in zs])
+    return S, in_range_mask([max_lag(d) for d in D]), Y
+
+
+# ---- training ----------------------------------------------------------------------------------
+def evaluate(net: GccMask, paths) -> float:
+    """MAE (ms) of the model on stored spectra sets."""
+    S, M, Y = load_set(paths)
+    with torch.no_grad():
+        return (decode(net(S, M), M) - Y).abs().mean().item() / 16.0
+
+
+def classical_mae(paths) -> float:
+    """MAE (ms) of the classical whole-clip default (phat-beta=0.7+snr, the same grid and
+    decoding) on stored spectra sets: the baseline the learned weighting must beat."""
+    S, M, Y = load_set(paths)
+    net = GccMask(use_mask=False, use_head=False)
+    with torch.no_grad():
+        c, _ = net.correlation(S)
+        return (decode(c.masked_fill(~M, -1e4), M) - Y).abs().mean().item() / 16.0
+
+
+def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, seed: int = 0, threads: int = 2,
+          use_mask: bool = True, use_head: bool = True, report=()):
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    S, M, Y = load_set(data)
+    T = soft_target(Y)
+    Sv, Mv, Yv = load_set(val)
+    net = GccMask(use_mask=use_mask, use_head=use_head)
+    opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
+    steps = epochs * (len(S) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    history, best = [], float("inf")
+    t0 = time.time()
+    for ep in range(epochs):
+        perm = torch.randperm(len(S))
+        losses = []
+        net.train()
+        for i in range(len(S) // batch):
+            b = perm[i * batch:(i + 1) * batch]
+            loss = -(T[b] * F.log_softmax(net(S[b], M[b]), 1)).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        net.eval()
+        with torch.no_grad():
+            mae = (decode(net(Sv, Mv), Mv) - Yv).abs().mean().item() / 16.0
+        history.append(dict(epoch=ep + 1, loss=float(np.mean(losses)), val_mae_ms=mae, beta=net.beta.item(),
+                            seconds=time.time() - t0))
+        print(json.dumps(history[-1]), flush=True)
+        state = dict(model=net.state_dict(), arch=net.arch, epoch=ep + 1, val_mae_ms=mae, use_mask=use_mask, use_head=use_head)
+        torch.save(state, out / "last.pt")
+        if mae < best:
+            best = mae
+            torch.save(state, out / "best.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    if report:
+        st = torch.load(out / "best.pt", weights_only=True)
+        net.load_state_dict(st["model"])
+        net.eval()
+        rows = {"val": (st["val_mae_ms"], classical_mae(val))}
+        for p in report:
+            rows[Path(p).stem] = (evaluate(net, [p]), classical_mae([p]))
+        (out / "report.json").write_text(json.dumps({"use_mask": use_mask, "use_head": use_head, "best_epoch": st["epoch"],
+                                                     "mae_ms": {k: {"learned": a, "classical": b} for k, (a, b) in rows.items()}}, indent=1) + "\n")
+        print(json.dumps(rows), flush=True)
+    return net, history
+
+
+# ---- export ------------------------------------------------------------------------------------
+def header(net: GccMask, training: dict | None = None) -> dict:
+    return {"format": FORMAT, "version": VERSION, "sample_rate": 16000, "window": WINDOW, "step": STEP,
+            "nfft": NFFT, "taper": "rectangular", "max_lag": MAX_LAG, "grid_step": GRID_STEP,
+            "mask_layers": len(net.mask) // 2 + 1, "mask_kernel": net.arch["mask_kernel"],
+            "mask_channels": net.arch["ch"], "head_layers": len(net.head) // 2 + 1,
+            "head_kernel": net.arch["head_kernel"], "head_channels": net.arch["head_ch"],
+            "training": training or {}}
+
+
+def export(net: GccMask, path, training: dict | None = None) -> dict:
+    from safetensors.torch import save_file
+    from .export import add_checksum
+    t = {}
+    for name, seq in (("mask", net.mask), ("head", net.head)):
+        convs = [m for m in seq if isinstance(m, nn.Conv1d)]
+        for i, conv in enumerate(convs):
+            t[f"{name}.{i}.weight"] = conv.weight.detach().float().contiguous()
+            t[f"{name}.{i}.bias"] = conv.bias.detach().float().contiguous()
+    t["beta"] = net.beta.detach().float().reshape(1)
+    t["temp"] = net.temp.detach().float().reshape(1)
+    h = header(net, training)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(t, str(path), metadata={"tded_gccmask": json.dumps(h)})
+    add_checksum(path)
+    return h
+
+
+def load_exported(path) -> GccMask:
+    import struct
+    from safetensors.torch import load_file
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(json.loads(f.read(n))["__metadata__"]["tded_gccmask"])
+    net = GccMask(ch=h["mask_channels"], mask_kernel=h["mask_kernel"], mask_layers=h["mask_layers"] - 1,
+                  head_ch=h["head_channels"], head_kernel=h["head_kernel"], head_layers=h["head_layers"] - 1)
+    t = load_file(str(path))
+    with torch.no_grad():
+        for name, seq in (("mask", net.mask), ("head", net.head)):
+            for i, conv in enumerate(m for m in seq if isinstance(m, nn.Conv1d)):
+                conv.weight.copy_(t[f"{name}.{i}.weight"])
+                conv.bias.copy_(t[f"{name}.{i}.bias"])
+        net.beta.copy_(t["beta"][0])
+        net.temp.copy_(t["temp"][0])
+    return net.eval()
+
+
+def estimate(net: GccMask, x: np.ndarray, mic_distance: float) -> float:
+    """One clip [2, N] -> delay in samples (positive: right channel later)."""
+    S = torch.from_numpy(pooled_spectra(x))[None]
+    M = in_range_mask([max_lag(mic_distance)])
+    with torch.no_grad():
+        return float(decode(net(S, M), M)[0])
+
+
+def fixture_clips(seed: int = 5):
+    """Parity clips: white noise with right = left delayed by a fractional amount (windowed-sinc
+    interpolation), at several SNRs and spacings, plus a decaying-noise reverberant pair."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for delay, snr, spacing in ((5.0, 30, 0.3), (-3.25, 10, 0.2), (1.6, 0, 0.1), (-7.4, -5, 0.25), (0.3, 20, 0.05)):
+        n = 1151 + 64
+        s = rng.standard_normal(n)
+        t = np.arange(-32, 33)
+        h = np.sinc(t - delay) * np.hanning(len(t))
+        left = s[32:32 + 1151]
+        right = np.convolve(s, h, mode="same")[32:32 + 1151]
+        x = np.stack([left, right])
+        x = x + rng.standard_normal(x.shape) * np.sqrt(np.mean(x ** 2) / 10 ** (snr / 10))
+        clips.append((x * 0.05, delay, spacing))
+    ir = rng.standard_normal((2, 2000)) * np.exp(-np.arange(2000) / 300.0)
+    ir[0, 0] += 20  # direct paths ~4 dB above the reverberation
+    ir[1, 6] += 20
+    s = rng.standard_normal(1151 + 2000)
+    x = np.stack([np.convolve(s, ir[0])[2000:2000 + 1151], np.convolve(s, ir[1])[2000:2000 + 1151]])
+    clips.append((x * 0.02, 6.0, 0.2))
+    return clips
+
+
+def write_fixture(net: GccMask, out) -> dict:
+    """Spectra of `fixture_clips` (float32, what the engine pools), their search ranges, the
+    model's bin weights and delays: the Swift parity test feeds the spectra to the engine's
+    resolve and compares."""
+    from safetensors.torch import save_file
+    clips = fixture_clips()
+    S = torch.from_numpy(np.stack([pooled_spectra(x) for x, _, _ in clips]))
+    lags = [max_lag(d) for _, _, d in clips]
+    M = in_range_mask(lags)
+    with torch.no_grad():
+        delays = decode(net(S, M), M)
+        _, w = net.correlation(S)
+    save_file({"spectra": S.contiguous(), "max_lag": torch.tensor(lags, dtype=torch.float32),
+               "delay": delays.float().contiguous(), "weights": w.float().contiguous(),
+               "truth": torch.tensor([d for _, d, _ in clips], dtype=torch.float32)}, str(out))
+    return {"delay": delays.tolist(), "truth": [d for _, d, _ in clips]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("data", help="render labelled examples and store their pooled spectra")
+    d.add_argument("--bank", required=True)
+    d.add_argument("--speech", default="../data/pools/train_speech_real.npz")
+    d.add_argument("--music", default="../data/pools/train_music.npz")
+    d.add_argument("--noise", default="../data/pools/train_noise.npz")
+    d.add_argument("--val", action="store_true", help="validation pools, one source, SNR -10..30 dB")
+    d.add_argument("--n", type=int, default=30000)
+    d.add_argument("--seed", type=int, default=21)
+    d.add_argument("--out", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--data", nargs="+", required=True)
+    t.add_argument("--val", nargs="+", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--ablate", choices=("mask", "head"), help="train without the learned mask or without the head")
+    t.add_argument("--report", nargs="*", default=(), help="more spectra sets to score the best checkpoint on")
+    e = sub.add_parser("export")
+    e.add_argument("checkpoint")
+    e.add_argument("out")
+    fx = sub.add_parser("fixture", help="write the engine parity fixture of an exported model")
+    fx.add_argument("model")
+    fx.add_argument("out")
+    a = ap.parse_args(argv)
+    if a.cmd == "data":
+        if a.val:
+            sp, mu, no = (a.speech.replace("train_speech_real", "val_speech"), a.music.replace("train_", "val_"),
+                          a.noise.replace("train_", "val_"))
+            z = make_set(a.bank, sp, mu, no, a.n, a.seed, snr=(-10.0, 30.0), p_mix=0.0)
+        else:
+            z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed)
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(a.out, **z)
+        print(a.out, z["S"].shape)
+    elif a.cmd == "train":
+        train(a.data, a.val, a.out, epochs=a.epochs, seed=a.seed, threads=a.threads,
+              use_mask=a.ablate != "mask", use_head=a.ablate != "head", report=a.report)
+    elif a.cmd == "fixture":
+        print(json.dumps(write_fixture(load_exported(a.model), a.out)))
+    else:
+        st = torch.load(a.checkpoint, weights_only=True)
+        if not (st.get("use_mask", True) and st.get("use_head", True)):
+            raise SystemExit("export: only a model with both the mask and the head can be exported (this is an ablation)")
+        net = GccMask(**st["arch"])
+        net.load_state_dict(st["model"])
+        print(json.dumps(export(net, a.out, training={"epoch": st["epoch"], "val_mae_ms": st["val_mae_ms"]}), indent=1))
+
+
+if __name__ == "__main__":
+    main()
