@@ -72,7 +72,8 @@ public struct GCCPHATConfig: Equatable, Sendable {
         /// The learned weighting (`GccMaskModel`, in `GCCPHATConfig.poolingModel`): a per-bin
         /// weight predicted from the pooled levels, a learned PHAT exponent and a small
         /// correction over the lag grid, trained on simulated rooms (docs/gccmask-spec.md).
-        /// Trained for one estimate over a whole short clip (rectangular windows).
+        /// Two models: rectangular windows for one estimate over a whole clip (`--whole`) and
+        /// Hann windows for per-update (live) estimates.
         case learned
 
         /// Per-bin weights computed from the pooled auto-power spectra `G_LL`, `G_RR` and the
@@ -238,11 +239,8 @@ public final class GCCPHAT: EvidenceEstimator {
         }
         if config.pooling == .learned {
             guard let m = config.poolingModel else { throw EngineConfigError("pooling learned needs its model (poolingModel)") }
-            guard config.taper == .rectangular else {
-                throw EngineConfigError("pooling learned was trained on rectangular windows (taper \(config.taper.rawValue) given)")
-            }
             guard config.pooledBins == nil else { throw EngineConfigError("pooling learned uses every bin (no band)") }
-            learned = try GccMaskEvaluator(model: m, window: config.window, maxLag: config.maxLag)
+            learned = try GccMaskEvaluator(model: m, window: config.window, maxLag: config.maxLag, taper: config.taper)
         } else {
             learned = nil
         }
@@ -638,8 +636,13 @@ public final class GCCPHAT: EvidenceEstimator {
     /// which it otherwise does on narrow-band sound, the more so the less the spectrum is
     /// whitened (PHAT-beta < 1).
     @inline(__always) private func overlap(_ tau: Double) -> Double {
+        Self.windowOverlap(tau, taper: config.taper, window: W)
+    }
+
+    /// See `overlap`: the normalised autocorrelation of a `window`-sample `taper` at lag `tau`.
+    static func windowOverlap(_ tau: Double, taper: GCCPHATConfig.Taper, window W: Int) -> Double {
         let a = abs(tau)
-        switch config.taper {
+        switch taper {
         case .rectangular:
             return max(1e-6, 1 - a / Double(W))
         case .hann:

@@ -16,10 +16,15 @@ final class GccMaskEvaluator {
     private let bufA: UnsafeMutablePointer<Float>, bufB: UnsafeMutablePointer<Float>
     private let corr: UnsafeMutablePointer<Double>, logits: UnsafeMutablePointer<Float>
     private let inRange: UnsafeMutablePointer<Bool>
+    /// The window's normalised autocorrelation at each grid lag (see `GCCPHAT.windowOverlap`).
+    private let overlap: UnsafeMutablePointer<Double>
 
     /// `window`: the estimator's window (must be the model's); `maxLag`: its search range in
     /// whole samples (at most the model's grid).
-    init(model: GccMaskModel, window: Int, maxLag: Int) throws {
+    init(model: GccMaskModel, window: Int, maxLag: Int, taper: GCCPHATConfig.Taper) throws {
+        guard taper == model.taper else {
+            throw EngineConfigError("pooling learned: the model was trained on \(model.taper.rawValue) windows, the estimator uses \(taper.rawValue) (\(model.taper == .rectangular ? "--whole" : "per-update") model)")
+        }
         guard window == model.window else {
             throw EngineConfigError("pooling learned: the model was trained for \(model.window)-sample windows, the estimator uses \(window)")
         }
@@ -36,11 +41,15 @@ final class GccMaskEvaluator {
         m2 = alloc(B, 0); sel = alloc(B, 0); pr = alloc(B, 0); pi = alloc(B, 0)
         bufA = alloc(maxCh * wide, 0); bufB = alloc(maxCh * wide, 0)
         corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false)
-        for j in 0..<G { inRange[j] = abs(lag(j)) <= Double(L) + 1e-9 }
+        overlap = alloc(G, 1)
+        for j in 0..<G {
+            inRange[j] = abs(lag(j)) <= Double(L) + 1e-9
+            overlap[j] = GCCPHAT.windowOverlap(lag(j), taper: taper, window: window)
+        }
     }
 
     deinit {
-        for p in [m2, sel, pr, pi, corr] { p.deallocate() }
+        for p in [m2, sel, pr, pi, corr, overlap] { p.deallocate() }
         bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
     }
 
@@ -69,6 +78,9 @@ final class GccMaskEvaluator {
             bufA[wide + k] = Float(0.5 * log10(max(Double(gR[k]), 1e-30)) - ref)
             bufA[2 * wide + k] = Float(0.5 * log10(max(m2[k], 1e-30)) - ref)
             bufA[3 * wide + k] = Float(Double(k) / Double(B))
+            if model.maskInputs == 5 {
+                bufA[4 * wide + k] = Float(min(1, max(0, m2[k] / max(Double(gl[k]) * Double(gR[k]), 1e-300))))
+            }
         }
         let z = run(model.mask, count: B)
         var norm = 0.0
@@ -95,7 +107,7 @@ final class GccMaskEvaluator {
                 let nr = zr * sr - zi * si
                 zi = zr * si + zi * sr; zr = nr
             }
-            corr[j] = acc / max(1e-6, 1 - abs(tau) / Double(model.window)) / norm
+            corr[j] = acc / overlap[j] / norm
         }
         for j in 0..<G {
             bufA[j] = Float(corr[j]); bufA[wide + j] = inRange[j] ? 1 : 0

@@ -19,14 +19,19 @@ public final class GccMaskModel: Equatable, Sendable {
         public let weight: [Float], bias: [Float]
     }
 
-    /// Analysis window the model was trained for (samples; rectangular taper, FFT 2 x window).
+    /// Analysis window the model was trained for (samples; FFT 2 x window).
     public let window: Int
+    /// The window shape of the pooled spectra it was trained on: rectangular for one estimate
+    /// over a whole clip (`--whole`), Hann for per-update (live) estimates.
+    public let taper: GCCPHATConfig.Taper
+    /// Mask inputs per bin: 4 (levels, frequency) or 5 (plus the pooled coherence).
+    public let maskInputs: Int
     /// Sample rate the model was trained for.
     public let sampleRate: Int
     /// The lag grid: `-maxLag ... maxLag` in steps of `gridStep` samples.
     public let maxLag: Int
     public let gridStep: Double
-    /// Frequency CNN (4 inputs per bin, 1 output: the weight's logit).
+    /// Frequency CNN (`maskInputs` inputs per bin, 1 output: the weight's logit).
     public let mask: [Conv]
     /// Lag CNN (3 inputs per grid point: correlation, in-range flag, lag / maxLag; 1 output).
     public let head: [Conv]
@@ -48,6 +53,7 @@ public final class GccMaskModel: Equatable, Sendable {
         let taper: String
         let max_lag: Int
         let grid_step: Double
+        let mask_inputs: Int?
         let mask_layers: Int
         let mask_kernel: Int
         let mask_channels: Int
@@ -76,7 +82,9 @@ public final class GccMaskModel: Equatable, Sendable {
         guard (16...8192).contains(h.window), h.nfft == 2 * h.window else {
             throw bad("window \(h.window) / nfft \(h.nfft): expected a window of 16...8192 and nfft = 2 x window")
         }
-        guard h.taper == "rectangular" else { throw bad("taper '\(h.taper)', expected 'rectangular'") }
+        guard let taper = GCCPHATConfig.Taper(rawValue: h.taper) else { throw bad("taper '\(h.taper)', expected 'rectangular' or 'hann'") }
+        let inputs = h.mask_inputs ?? 4
+        guard inputs == 4 || inputs == 5 else { throw bad("mask_inputs \(inputs), expected 4 or 5") }
         guard (1...256).contains(h.max_lag), h.max_lag < h.window else { throw bad("max_lag \(h.max_lag) must be in 1...256") }
         guard h.grid_step > 0, h.grid_step <= 1, (1 / h.grid_step).rounded() == 1 / h.grid_step else {
             throw bad("grid_step \(h.grid_step) must be 1/n")
@@ -100,7 +108,7 @@ public final class GccMaskModel: Equatable, Sendable {
             }
             return out
         }
-        let mask = try stack("mask", layers: h.mask_layers, kernel: h.mask_kernel, channels: h.mask_channels, inputs: 4)
+        let mask = try stack("mask", layers: h.mask_layers, kernel: h.mask_kernel, channels: h.mask_channels, inputs: inputs)
         let head = try stack("head", layers: h.head_layers, kernel: h.head_kernel, channels: h.head_channels, inputs: 3)
         let beta = try tensor("beta"), temp = try tensor("temp")
         guard beta.count == 1, temp.count == 1, (0...1.5).contains(beta[0]), temp[0].isFinite, abs(temp[0]) < 20 else {
@@ -111,7 +119,7 @@ public final class GccMaskModel: Equatable, Sendable {
         if let extra = file.tensors.keys.first(where: { !expected.contains($0) }) {
             throw bad("unexpected tensor '\(extra)'")
         }
-        window = h.window; sampleRate = h.sample_rate; maxLag = h.max_lag; gridStep = h.grid_step
+        window = h.window; self.taper = taper; maskInputs = inputs; sampleRate = h.sample_rate; maxLag = h.max_lag; gridStep = h.grid_step
         self.mask = mask; self.head = head; self.beta = beta[0]; self.temp = temp[0]
     }
 

@@ -61,6 +61,10 @@ public struct DaemonConfig: Equatable, Sendable {
         /// Path of the learned model (`.safetensors`), only for `method = "learned"`; empty means
         /// `$TDED_MODEL`, else the shipped `models/tded-stream-v1.safetensors` (see `ModelLoader`).
         public var model = ""
+        /// Path of the learned pooling model, only for `pooling = "learned"`; empty means
+        /// `$TDED_POOLING_MODEL`, else the shipped `models/tded-gccmask-live-v1.safetensors`
+        /// (Hann taper) or `tded-gccmask-v1` (rectangular).
+        public var poolingModel = ""
         /// Engine sample rate, Hz.
         public var rate = 16000
         /// Analysis window, samples.
@@ -225,11 +229,12 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("capture.ring_seconds", 0.1...60) { c.capture.ringSeconds = v }
         if let v = try r.double("capture.retry_max_seconds", 0.1...600) { c.capture.retryMaxSeconds = v }
 
-        try r.section("engine", keys: ["method", "model", "rate", "window", "step", "max_delay_ms", "post",
+        try r.section("engine", keys: ["method", "model", "pooling_model", "rate", "window", "step", "max_delay_ms", "post",
                                        "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance",
                                        "sound_speed", "max_sources"])
         if let v = try r.choice("engine.method", EstimatorMethod.self) { c.engine.method = v }
         if let v = try r.string("engine.model") { c.engine.model = v }
+        if let v = try r.string("engine.pooling_model") { c.engine.poolingModel = v }
         if let v = try r.int("engine.rate", 8000...192_000) { c.engine.rate = v }
         if let v = try r.int("engine.window", 64...65_536) {
             guard v & (v - 1) == 0 else { throw ConfigError(key: "engine.window", "expected a power of two in 64...65536, got \(v)") }

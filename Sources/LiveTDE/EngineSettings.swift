@@ -12,6 +12,7 @@ extension DaemonConfig.Engine {
         o.maxDelayMs = maxDelayMs ?? EstimatorOptions.autoMaxDelayMs(micDistance: micDistance, soundSpeed: soundSpeed,
                                                                       sampleRate: o.sampleRate)
         o.modelPath = model.isEmpty ? nil : model
+        o.poolingModelPath = poolingModel.isEmpty ? nil : poolingModel
         o.subsample = subsample.refinement
         o.taper = taper
         o.pooling = pooling
@@ -38,7 +39,7 @@ extension DaemonConfig.Engine {
         do {
             return try EstimatorFactory.make(estimatorOptions)
         } catch {
-            throw ConfigError(key: method == .learned ? "engine.model" : "engine", "\(error)")
+            throw ConfigError(key: method == .learned ? "engine.model" : pooling == .learned ? "engine.pooling" : "engine", "\(error)")
         }
     }
 

@@ -69,33 +69,41 @@ public enum ModelLoader {
     public enum Kind: Sendable {
         /// The learned encoder (`--method learned`; docs/encoder-spec.md).
         case encoder
-        /// The learned pooled-GCC weighting (`--pooling learned`; docs/gccmask-spec.md).
+        /// The learned pooled-GCC weighting for one estimate over a whole clip
+        /// (`--whole --pooling learned`, rectangular windows; docs/gccmask-spec.md).
         case gccMask
+        /// The learned pooled-GCC weighting for per-update (live) estimates (Hann windows).
+        case gccMaskLive
 
         /// The shipped file relative to the repository (or `PREFIX/share/tded`, or `/usr/share/tded`).
         public var relativePath: String {
             switch self {
             case .encoder: return ModelLoader.defaultRelativePath
             case .gccMask: return ModelLoader.gccMaskRelativePath
+            case .gccMaskLive: return ModelLoader.gccMaskLiveRelativePath
             }
         }
         /// Environment variable naming the file.
         public var environmentKey: String {
             switch self {
             case .encoder: return "TDED_MODEL"
-            case .gccMask: return "TDED_POOLING_MODEL"
+            case .gccMask, .gccMaskLive: return "TDED_POOLING_MODEL"
             }
         }
         var how: String {
             switch self {
             case .encoder: return "no learned model found: set --model PATH, engine.model or TDED_MODEL"
-            case .gccMask: return "no learned pooling model found: set --pooling-model PATH or TDED_POOLING_MODEL"
+            case .gccMask: return "no learned pooling model found: set --pooling-model PATH, engine.pooling_model or TDED_POOLING_MODEL"
+            case .gccMaskLive:
+                return "no learned pooling model for per-update estimates (Hann windows): none is shipped (the one trained was less accurate live than phat+coh, train/README.md); set --pooling-model PATH, engine.pooling_model or TDED_POOLING_MODEL"
             }
         }
     }
 
     /// The shipped learned pooling model relative to the repository (or install) root.
     public static let gccMaskRelativePath = "models/tded-gccmask-v1.safetensors"
+    /// Where a live (per-update, Hann) learned pooling model is looked for; none is shipped.
+    public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v1.safetensors"
 
     /// The first existing candidate; throws naming where it looked when none exists.
     public static func resolve(explicit: String?, kind: Kind = .encoder) throws -> String {
@@ -127,8 +135,8 @@ public enum ModelLoader {
     }
 
     /// Resolves (see `candidates`, `Kind.gccMask`) and loads the learned pooling model.
-    public static func loadGccMask(explicit: String?) throws -> (model: GccMaskModel, path: String) {
-        let p = try resolve(explicit: explicit, kind: .gccMask)
+    public static func loadGccMask(explicit: String?, kind: Kind = .gccMask) throws -> (model: GccMaskModel, path: String) {
+        let p = try resolve(explicit: explicit, kind: kind)
         return (try loadGccMask(path: p), p)
     }
 

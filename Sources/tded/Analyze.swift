@@ -41,7 +41,7 @@ struct Analyze: ParsableCommand {
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
     var post: VotePost = .pooled
 
-    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat+coh per update, as the daemon; phat-beta=0.7+snr with --whole), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr; or learned (a weighting trained on simulated rooms, for --whole: docs/gccmask-spec.md).")
+    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat+coh per update, as the daemon; learned with --whole, or phat-beta=0.7+snr without its model), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr; or learned (a weighting trained on simulated rooms, for --whole: docs/gccmask-spec.md).")
     var pooling: AnalyzePooling = .auto
 
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
@@ -118,7 +118,7 @@ struct Analyze: ParsableCommand {
         // lines), rectangular for --whole (on clips barely longer than one window it uses the
         // clip's edges that Hann throws away: 0.038 vs 0.100 ms on the tuning set).
         o.taper = taper.taper(whole: whole)
-        o.pooling = pooling.weighting(whole: whole)
+        o.pooling = pooling.weighting(whole: whole, taper: o.taper)
         guard let b = DaemonConfig.Engine.parseBand(band) else {
             throw ValidationError("--band must be LO-HI in Hz with 0 <= LO < HI, or all (got '\(band)')")
         }
@@ -181,7 +181,14 @@ struct Analyze: ParsableCommand {
     }
 
     func run() throws {
-        let st = try settings()
+        var st = try settings()
+        // The learned whole-clip default needs its model file; without one, the classical
+        // weighting, said once.
+        if case .auto = pooling, st.estimator.method == .gccPhat, st.estimator.pooling == .learned,
+           (try? ModelLoader.resolve(explicit: poolingModel, kind: .gccMask)) == nil {
+            printError("tded analyze: note: no learned pooling model (\(ModelLoader.gccMaskRelativePath)); --whole uses \(EstimatorOptions.classicalWholePooling.name)")
+            st.estimator.pooling = EstimatorOptions.classicalWholePooling
+        }
         // Configuration errors are the same for every file: report once and stop.
         do { _ = try TDEPipeline(estimator: try EstimatorFactory.make(st.estimator), config: st.pipeline) } catch {
             printError("tded analyze: \(error)")

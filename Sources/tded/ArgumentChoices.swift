@@ -30,10 +30,13 @@ enum AnalyzePooling: ExpressibleByArgument {
         }
     }
 
-    /// The weighting used for per-update lines or, with `whole`, for one line per file.
-    func weighting(whole: Bool) -> GCCPHATConfig.PoolWeighting {
+    /// The weighting used for per-update lines or, with `whole`, for one line per file (the
+    /// learned whole-clip weighting only with the rectangular windows it was trained on).
+    func weighting(whole: Bool, taper: GCCPHATConfig.Taper) -> GCCPHATConfig.PoolWeighting {
         switch self {
-        case .auto: return whole ? EstimatorOptions.defaultWholePooling : EstimatorOptions.defaultPooling
+        case .auto:
+            guard whole else { return EstimatorOptions.defaultPooling }
+            return taper == .rectangular ? EstimatorOptions.defaultWholePooling : EstimatorOptions.classicalWholePooling
         case .fixed(let w): return w
         }
     }

@@ -46,6 +46,22 @@ final class GccMaskTests: XCTestCase {
         }
     }
 
+    /// The Hann / coherence path (a per-update model: Tests/EngineTests/Fixtures/
+    /// gccmask_live_model.safetensors, not shipped) also matches PyTorch within 0.01 sample.
+    func testLiveModelParityWithPyTorch() throws {
+        let m = try GccMaskModel(safetensorsBytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
+        XCTAssertEqual(m.taper, .hann)
+        XCTAssertEqual(m.maskInputs, 5)
+        let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_fixture.safetensors"))))
+        let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), want = try fx.floats("delay")
+        for i in 0..<want.count {
+            let est = try gcc(m, maxLag: Int(lags[i]), taper: .hann)
+            let d = try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * 1025) })
+            XCTAssertEqual(d.delay, Double(want[i]), accuracy: 0.01, "clip \(i)")
+        }
+        XCTAssertThrowsError(try gcc(m, maxLag: 8)) { XCTAssertTrue("\($0)".contains("hann")) }
+    }
+
     /// Through the pipeline (`wholeResult`, the engine's own spectra): fractional delays of
     /// both signs on noise and speech-like sound.
     func testWholeClipDelaysThroughThePipeline() throws {

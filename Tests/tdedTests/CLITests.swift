@@ -46,15 +46,29 @@ final class CLITests: XCTestCase {
     }
 
     /// `--pooling auto` (the default) is the daemon's coherence-weighted PHAT per update and
-    /// PHAT-beta 0.7 with the noise-floor mask for one estimate over a whole clip; a bad value is one line naming it.
+    /// the learned weighting for one estimate over a whole clip (PHAT-beta 0.7 with the
+    /// noise-floor mask when its model is missing, with a note); a bad value is one line naming it.
     func testAnalyzePoolingAutoFollowsWhole() throws {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
         try E2E.makeClip(seconds: 1.5, path: clip)
         func delay(_ args: [String]) throws -> [Double] { try analyze(clip, args).map { $0.d("delay_ms") } }
         let whole = try delay(["--whole"])
-        XCTAssertEqual(whole, try delay(["--whole", "--pooling", "phat-beta=0.7+snr"]))
-        XCTAssertNotEqual(whole, try delay(["--whole", "--pooling", "phat-beta=0.7"]))
+        XCTAssertEqual(whole, try delay(["--whole", "--pooling", "learned"]))
+        XCTAssertNotEqual(whole, try delay(["--whole", "--pooling", "phat-beta=0.7+snr"]))
+        // a binary that finds no model file (outside the repository, no $TDED_POOLING_MODEL):
+        // the classical whole-clip weighting, and one note saying so
+        let classical = try delay(["--whole", "--pooling", "phat-beta=0.7+snr"])
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: E2E.binary, toPath: dir + "/bin/tded")
+        var env = ProcessInfo.processInfo.environment
+        env["TDED_POOLING_MODEL"] = ""
+        let (fc, fout, ferr) = try runTded(["analyze", "--whole", clip], env: env, binary: dir + "/bin/tded", cwd: dir)
+        XCTAssertEqual(fc, 0, ferr)
+        XCTAssertTrue(ferr.contains("note: no learned pooling model") && ferr.contains("phat-beta=0.7+snr"), ferr)
+        XCTAssertEqual(ferr.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, ferr)
+        let line = try XCTUnwrap(fout.split(separator: "\n").first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        XCTAssertEqual(line.d("delay_ms"), classical.first ?? .nan)
         XCTAssertEqual(whole.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.01)
         let lines = try delay([])
         XCTAssertGreaterThan(lines.count, 10)
@@ -67,7 +81,8 @@ final class CLITests: XCTestCase {
 
     /// `--whole --pooling learned` finds the shipped model and recovers the clip's delay;
     /// `--pooling-model` takes another file, and a wrong or missing one, or a per-update run
-    /// (Hann windows, which the model was not trained on), is one line naming the problem.
+    /// (Hann windows: no model is shipped for them, and the --whole model was not trained on
+    /// them), is one line naming the problem.
     func testAnalyzeLearnedPooling() throws {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
@@ -80,7 +95,8 @@ final class CLITests: XCTestCase {
         let encoder = E2E.repoRoot.appendingPathComponent("models/tded-stream-v1.safetensors").path
         for (args, needle) in [(["--whole", "--pooling", "learned", "--pooling-model", encoder], "not a learned-pooling model"),
                                (["--whole", "--pooling", "learned", "--pooling-model", dir + "/none.safetensors"], "none.safetensors"),
-                               (["--pooling", "learned"], "rectangular")] {
+                               (["--pooling", "learned"], "per-update"),
+                               (["--pooling", "learned", "--pooling-model", shipped], "rectangular")] {
             let (code, out, err) = try runTded(["analyze"] + args + [clip])
             XCTAssertEqual(code, 2, err)
             XCTAssertTrue(out.isEmpty, out)

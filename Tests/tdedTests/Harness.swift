@@ -257,9 +257,11 @@ func analyze(_ file: String, _ args: [String]) throws -> [[String: Any]] {
 }
 
 /// Runs `tded` with arguments to completion; returns (status, stdout, stderr).
-func runTded(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String, String) {
+func runTded(_ args: [String], env: [String: String] = [:], binary: String = E2E.binary,
+             cwd: String? = nil) throws -> (Int32, String, String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: E2E.binary)
+    p.executableURL = URL(fileURLWithPath: binary)
+    if let c = cwd { p.currentDirectoryURL = URL(fileURLWithPath: c) }
     p.arguments = args
     var e = ProcessInfo.processInfo.environment
     for (k, v) in env { e[k] = v }

@@ -43,18 +43,38 @@ VERSION = 1
 
 
 # ---- features (numpy, the engine's pooled evidence) -------------------------------------------
-def pooled_spectra(x: np.ndarray) -> np.ndarray:
-    """[2, N] audio -> [4, BINS] float32: Re G, Im G, G_LL, G_RR summed over rectangular
-    1024-sample windows at step 16 (what ``tded analyze --whole`` pools)."""
+TAPERS = ("rectangular", "hann")
+
+
+def pooled_spectra(x: np.ndarray, taper: str = "rectangular", memory_s: float = 0.0) -> np.ndarray:
+    """[2, N] audio -> [4, BINS] float32: Re G, Im G, G_LL, G_RR summed over 1024-sample
+    windows at step 16: rectangular and equally weighted (what ``tded analyze --whole`` pools),
+    or periodic-Hann with weights exp(-age / memory_s) up to the last window (what the daemon's
+    per-update estimate pools with ``memory_s``; the engine decays per update hop)."""
     L, R = np.asarray(x[0], np.float64), np.asarray(x[1], np.float64)
     starts = np.arange(0, len(L) - WINDOW + 1, STEP)
+    if memory_s > 0:
+        starts = starts[starts >= starts[-1] - int(5 * memory_s * 16000)]
     idx = starts[:, None] + np.arange(WINDOW)[None, :]
-    FL = np.fft.rfft(L[idx], NFFT, axis=1)
-    FR = np.fft.rfft(R[idx], NFFT, axis=1)
-    G = (np.conj(FL) * FR).sum(0)
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WINDOW) / WINDOW) if taper == "hann" else np.ones(WINDOW)
+    FL = np.fft.rfft(L[idx] * win, NFFT, axis=1)
+    FR = np.fft.rfft(R[idx] * win, NFFT, axis=1)
+    a = np.exp(-(starts[-1] - starts) / (memory_s * 16000))[:, None] if memory_s > 0 else np.ones((len(starts), 1))
+    G = (a * np.conj(FL) * FR).sum(0)
     G.imag[0] = 0
     G.imag[-1] = 0
-    return np.stack([G.real, G.imag, (np.abs(FL) ** 2).sum(0), (np.abs(FR) ** 2).sum(0)]).astype(np.float32)
+    return np.stack([G.real, G.imag, (a * np.abs(FL) ** 2).sum(0), (a * np.abs(FR) ** 2).sum(0)]).astype(np.float32)
+
+
+def window_overlap(tau: torch.Tensor, taper: str) -> torch.Tensor:
+    """The window's normalised autocorrelation at lag tau (the engine's ``overlap``): pooled
+    correlations are divided by it."""
+    a = tau.abs()
+    if taper == "hann":
+        x = (a / WINDOW).clamp(max=1)
+        v = ((1 - x) * (2 + torch.cos(2 * np.pi * x)) + 3 * torch.sin(2 * np.pi * x) / (2 * np.pi)) / 3
+        return v.clamp_min(1e-6)
+    return (1 - a / WINDOW).clamp_min(1e-6)
 
 
 def max_lag(mic_distance: float, rate: int = 16000, c: float = C_SOUND) -> int:
@@ -69,7 +89,6 @@ _G = torch.tensor(GRID, dtype=torch.float64)
 _ANG = 2 * np.pi * _K[:, None] * _G[None, :] / NFFT
 _COS = torch.cos(_ANG) * _WK[:, None]
 _SIN = torch.sin(_ANG) * _WK[:, None]
-_OV = (1 - _G.abs() / WINDOW).clamp_min(1e-6)
 
 
 def _conv_stack(cin: int, ch: int, k: int, n: int) -> nn.Sequential:
@@ -81,10 +100,12 @@ def _conv_stack(cin: int, ch: int, k: int, n: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def mask_inputs(S: torch.Tensor):
-    """[B, 4, BINS] spectra -> mask features [B, 4, BINS] (float64) and the pieces the
+def mask_inputs(S: torch.Tensor, coherence: bool = False):
+    """[B, 4, BINS] spectra -> mask features [B, 4 (5), BINS] (float64) and the pieces the
     weighting needs. Levels are half log10 of powers, relative to the lower quartile (sorted
-    index 256 of 1025) of the mean of the two channels' levels."""
+    index 256 of 1025) of the mean of the two channels' levels; with ``coherence`` also the
+    magnitude-squared coherence |G|^2 / (G_LL G_RR) (clamped to [0, 1]; informative only when
+    many windows are pooled, i.e. live)."""
     S = S.double()
     gr, gi, pl, pr = S[:, 0], S[:, 1], S[:, 2], S[:, 3]
     m2 = gr * gr + gi * gi
@@ -93,39 +114,51 @@ def mask_inputs(S: torch.Tensor):
     ll = 0.5 * torch.log10(pl.clamp_min(1e-30))
     lr = 0.5 * torch.log10(pr.clamp_min(1e-30))
     ref = torch.sort(0.5 * (ll + lr), dim=1).values[:, BINS // 4: BINS // 4 + 1]
-    x = torch.stack([ll - ref, lr - ref, lg - ref, (_K / BINS).expand_as(gr)], 1)
+    feats = [ll - ref, lr - ref, lg - ref, (_K / BINS).expand_as(gr)]
+    if coherence:
+        feats.append((m2 / (pl * pr).clamp_min(1e-300)).clamp(0, 1))
+    x = torch.stack(feats, 1)
     return x, gr, gi, m2.sqrt().clamp_min(1e-30), ok
 
 
 class GccMask(nn.Module):
     def __init__(self, ch: int = 16, mask_kernel: int = 5, mask_layers: int = 3,
                  head_ch: int = 16, head_kernel: int = 9, head_layers: int = 2,
-                 use_mask: bool = True, use_head: bool = True):
+                 use_mask: bool = True, use_head: bool = True, taper: str = "rectangular",
+                 coherence: bool = False):
         """``use_mask=False`` (ablation): the classical noise-floor gain (kappa 4, floor 0.1)
         and PHAT-beta 0.7 instead of the learned weights; ``use_head=False``: no lag CNN."""
         super().__init__()
         self.use_mask, self.use_head = use_mask, use_head
+        self.taper = taper
+        self.register_buffer("ov", window_overlap(_G, taper), persistent=False)
         self.arch = dict(ch=ch, mask_kernel=mask_kernel, mask_layers=mask_layers, head_ch=head_ch,
-                         head_kernel=head_kernel, head_layers=head_layers)
-        self.mask = _conv_stack(4, ch, mask_kernel, mask_layers)
+                         head_kernel=head_kernel, head_layers=head_layers, taper=taper,
+                         coherence=coherence)
+        self.coherence = coherence
+        self.mask = _conv_stack(5 if coherence else 4, ch, mask_kernel, mask_layers)
         self.head = _conv_stack(3, head_ch, head_kernel, head_layers)
         self.beta = nn.Parameter(torch.tensor(0.7))
         self.temp = nn.Parameter(torch.tensor(3.0))
 
     def correlation(self, S: torch.Tensor):
         """Weighted, normalised cross-correlation on GRID [B, 193] and the bin weights."""
-        x, gr, gi, mag, ok = mask_inputs(S)
+        x, gr, gi, mag, ok = mask_inputs(S, self.coherence)
         if self.use_mask:
             w = torch.sigmoid(self.mask(x.float())[:, 0]).double() * ok
             g = w * mag.pow(-self.beta.double())
         else:
             lvl = (S[:, 2].double() * S[:, 3].double()).clamp_min(0).sqrt()
             noise = torch.sort(lvl, dim=1).values[:, BINS // 4: BINS // 4 + 1]
-            w = (1 - 4 * noise / lvl.clamp_min(1e-300)).clamp_min(0.1) * ok
-            g = w * mag.pow(-0.7)
+            if self.taper == "hann":  # the daemon's phat+coh
+                w = (mag * mag / (S[:, 2].double() * S[:, 3].double()).clamp_min(1e-300)).clamp(max=1) * ok
+                g = w / mag
+            else:  # --whole: phat-beta=0.7+snr
+                w = (1 - 4 * noise / lvl.clamp_min(1e-300)).clamp_min(0.1) * ok
+                g = w * mag.pow(-0.7)
         pr, pi = gr * g, gi * g
         norm = (_WK * (pr * pr + pi * pi + 1e-60).sqrt()).sum(1, keepdim=True).clamp_min(1e-30)
-        c = (pr @ _COS - pi @ _SIN) / _OV / norm
+        c = (pr @ _COS - pi @ _SIN) / self.ov / norm
         return c.float(), w
 
     def forward(self, S: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
@@ -168,7 +201,7 @@ def soft_target(delay: torch.Tensor) -> torch.Tensor:
 
 # ---- data --------------------------------------------------------------------------------------
 def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.0), p_mix: float = 0.3,
-             length: int = 1151) -> dict:
+             length: int = 1151, taper: str = "rectangular", memory_s: float = 0.0) -> dict:
     from .pools import Pool
     from .supervised import SupConfig, SupSampler
     bank = dict(np.load(bank_path))
@@ -179,7 +212,7 @@ def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.
     Y, D, SNR = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
         x, Y[i] = s.example()
-        S[i] = pooled_spectra(x)
+        S[i] = pooled_spectra(x, taper, memory_s)
         D[i], SNR[i] = s.info["mic_distance"], s.info["snr_db"]
     return dict(S=S, Y=Y, D=D, SNR=SNR)
 
@@ -200,18 +233,20 @@ def evaluate(net: GccMask, paths) -> float:
         return (decode(net(S, M), M) - Y).abs().mean().item() / 16.0
 
 
-def classical_mae(paths) -> float:
-    """MAE (ms) of the classical whole-clip default (phat-beta=0.7+snr, the same grid and
-    decoding) on stored spectra sets: the baseline the learned weighting must beat."""
+def classical_mae(paths, taper: str = "rectangular") -> float:
+    """MAE (ms) of the classical default (--whole: phat-beta=0.7+snr; hann, i.e. live:
+    phat+coh; the same grid and decoding) on stored spectra sets: the baseline the learned
+    weighting must beat."""
     S, M, Y = load_set(paths)
-    net = GccMask(use_mask=False, use_head=False)
+    net = GccMask(use_mask=False, use_head=False, taper=taper)
     with torch.no_grad():
         c, _ = net.correlation(S)
         return (decode(c.masked_fill(~M, -1e4), M) - Y).abs().mean().item() / 16.0
 
 
 def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, seed: int = 0, threads: int = 2,
-          use_mask: bool = True, use_head: bool = True, report=()):
+          use_mask: bool = True, use_head: bool = True, report=(), taper: str = "rectangular",
+          coherence: bool = False):
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     out = Path(out)
@@ -219,7 +254,7 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
     S, M, Y = load_set(data)
     T = soft_target(Y)
     Sv, Mv, Yv = load_set(val)
-    net = GccMask(use_mask=use_mask, use_head=use_head)
+    net = GccMask(use_mask=use_mask, use_head=use_head, taper=taper, coherence=coherence)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * (len(S) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -253,9 +288,9 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
         st = torch.load(out / "best.pt", weights_only=True)
         net.load_state_dict(st["model"])
         net.eval()
-        rows = {"val": (st["val_mae_ms"], classical_mae(val))}
+        rows = {"val": (st["val_mae_ms"], classical_mae(val, taper))}
         for p in report:
-            rows[Path(p).stem] = (evaluate(net, [p]), classical_mae([p]))
+            rows[Path(p).stem] = (evaluate(net, [p]), classical_mae([p], taper))
         (out / "report.json").write_text(json.dumps({"use_mask": use_mask, "use_head": use_head, "best_epoch": st["epoch"],
                                                      "mae_ms": {k: {"learned": a, "classical": b} for k, (a, b) in rows.items()}}, indent=1) + "\n")
         print(json.dumps(rows), flush=True)
@@ -265,8 +300,8 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
 # ---- export ------------------------------------------------------------------------------------
 def header(net: GccMask, training: dict | None = None) -> dict:
     return {"format": FORMAT, "version": VERSION, "sample_rate": 16000, "window": WINDOW, "step": STEP,
-            "nfft": NFFT, "taper": "rectangular", "max_lag": MAX_LAG, "grid_step": GRID_STEP,
-            "mask_layers": len(net.mask) // 2 + 1, "mask_kernel": net.arch["mask_kernel"],
+            "nfft": NFFT, "taper": net.taper, "max_lag": MAX_LAG, "grid_step": GRID_STEP,
+            "mask_inputs": 5 if net.coherence else 4, "mask_layers": len(net.mask) // 2 + 1, "mask_kernel": net.arch["mask_kernel"],
             "mask_channels": net.arch["ch"], "head_layers": len(net.head) // 2 + 1,
             "head_kernel": net.arch["head_kernel"], "head_channels": net.arch["head_ch"],
             "training": training or {}}
@@ -298,7 +333,8 @@ def load_exported(path) -> GccMask:
         n = struct.unpack("<Q", f.read(8))[0]
         h = json.loads(json.loads(f.read(n))["__metadata__"]["tded_gccmask"])
     net = GccMask(ch=h["mask_channels"], mask_kernel=h["mask_kernel"], mask_layers=h["mask_layers"] - 1,
-                  head_ch=h["head_channels"], head_kernel=h["head_kernel"], head_layers=h["head_layers"] - 1)
+                  head_ch=h["head_channels"], head_kernel=h["head_kernel"], head_layers=h["head_layers"] - 1,
+                  taper=h["taper"], coherence=h.get("mask_inputs", 4) == 5)
     t = load_file(str(path))
     with torch.no_grad():
         for name, seq in (("mask", net.mask), ("head", net.head)):
@@ -343,12 +379,15 @@ def fixture_clips(seed: int = 5):
 
 
 def write_fixture(net: GccMask, out) -> dict:
+    """(Pooled with the model's taper: rectangular and equal weights, or Hann with the live
+    0.2 s memory.)"""
     """Spectra of `fixture_clips` (float32, what the engine pools), their search ranges, the
     model's bin weights and delays: the Swift parity test feeds the spectra to the engine's
     resolve and compares."""
     from safetensors.torch import save_file
     clips = fixture_clips()
-    S = torch.from_numpy(np.stack([pooled_spectra(x) for x, _, _ in clips]))
+    memory = 0.2 if net.taper == "hann" else 0.0
+    S = torch.from_numpy(np.stack([pooled_spectra(x, net.taper, memory) for x, _, _ in clips]))
     lags = [max_lag(d) for _, _, d in clips]
     M = in_range_mask(lags)
     with torch.no_grad():
@@ -372,6 +411,9 @@ def main(argv=None):
     d.add_argument("--n", type=int, default=30000)
     d.add_argument("--seed", type=int, default=21)
     d.add_argument("--out", required=True)
+    d.add_argument("--length", type=int, default=1151, help="samples per example")
+    d.add_argument("--taper", choices=TAPERS, default="rectangular")
+    d.add_argument("--memory", type=float, default=0.0, help="live pooling: time constant (s) of the window weights")
     t = sub.add_parser("train")
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--val", nargs="+", required=True)
@@ -381,6 +423,8 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--ablate", choices=("mask", "head"), help="train without the learned mask or without the head")
     t.add_argument("--report", nargs="*", default=(), help="more spectra sets to score the best checkpoint on")
+    t.add_argument("--taper", choices=TAPERS, default="rectangular", help="the windows the data were pooled with")
+    t.add_argument("--coherence", action="store_true", help="give the mask each bin's coherence too (live)")
     e = sub.add_parser("export")
     e.add_argument("checkpoint")
     e.add_argument("out")
@@ -392,15 +436,18 @@ def main(argv=None):
         if a.val:
             sp, mu, no = (a.speech.replace("train_speech_real", "val_speech"), a.music.replace("train_", "val_"),
                           a.noise.replace("train_", "val_"))
-            z = make_set(a.bank, sp, mu, no, a.n, a.seed, snr=(-10.0, 30.0), p_mix=0.0)
+            z = make_set(a.bank, sp, mu, no, a.n, a.seed, snr=(-10.0, 30.0), p_mix=0.0, length=a.length,
+                         taper=a.taper, memory_s=a.memory)
         else:
-            z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed)
+            z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
+                         memory_s=a.memory)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(a.out, **z)
         print(a.out, z["S"].shape)
     elif a.cmd == "train":
         train(a.data, a.val, a.out, epochs=a.epochs, seed=a.seed, threads=a.threads,
-              use_mask=a.ablate != "mask", use_head=a.ablate != "head", report=a.report)
+              use_mask=a.ablate != "mask", use_head=a.ablate != "head", report=a.report, taper=a.taper,
+              coherence=a.coherence)
     elif a.cmd == "fixture":
         print(json.dumps(write_fixture(load_exported(a.model), a.out)))
     else:

@@ -120,3 +120,30 @@ def test_committed_fixture_matches_the_committed_model():
     # clean clips are within a tenth of a sample of the truth
     err = (d - fx["truth"]).abs().numpy()
     assert err[0] < 0.1 and err[1] < 0.1 and err[4] < 0.1, err
+
+
+def test_live_fixture_matches_its_model():
+    """The per-update (Hann, 0.2 s memory, coherence input) model of the engine's parity test."""
+    fx_dir = REPO / "Tests" / "EngineTests" / "Fixtures"
+    net = gm.load_exported(fx_dir / "gccmask_live_model.safetensors")
+    assert net.taper == "hann" and net.coherence
+    fx = load_file(str(fx_dir / "gccmask_live_fixture.safetensors"))
+    S = torch.from_numpy(np.stack([gm.pooled_spectra(x, "hann", 0.2) for x, _, _ in gm.fixture_clips()]))
+    np.testing.assert_allclose(S.numpy(), fx["spectra"].numpy(), rtol=1e-5, atol=1e-3)
+    M = gm.in_range_mask(fx["max_lag"].numpy())
+    with torch.no_grad():
+        d = gm.decode(net(fx["spectra"], M), M)
+    np.testing.assert_allclose(d.numpy(), fx["delay"].numpy(), atol=1e-4)
+
+
+def test_hann_pooling_with_memory_weights_recent_windows_more():
+    x = delayed_noise(4.0, n=4000)
+    x[:, :2000] = delayed_noise(-6.0, n=2000, seed=9)  # an older source at another delay
+    net = gm.GccMask(use_mask=False, use_head=False, taper="hann")
+    M = gm.in_range_mask([16])
+    for memory, want in ((0.02, 4.0), (0.0, None)):
+        S = torch.from_numpy(gm.pooled_spectra(x, "hann", memory))[None]
+        c, _ = net.correlation(S)
+        est = gm.decode(c.masked_fill(~M, -1e4), M).item()
+        if want is not None:
+            assert abs(est - want) < 0.2, est
