@@ -19,6 +19,8 @@ final class CLITests: XCTestCase {
             ("[capture]\nchannels = [0, 5]", "capture.channels"),
             ("[engine]\nwindow = 1000", "engine.window"),
             ("[engine]\nmethod = \"learned\"\nmodel = \"/nonexistent/m.safetensors\"", "engine.model"),
+            ("[engine]\npooling = \"learned\"\npooling_model = \"/nonexistent/p.safetensors\"", "engine.pooling"),
+            ("[engine]\npooling_model = 3", "engine.pooling_model"),
             ("[publish]\nsocket_mode = \"rwx\"", "publish.socket_mode"),
             ("[publish]\nrate_hz = -1", "publish.rate_hz"),
             ("[capture\n", "TOML syntax error"),
