@@ -182,12 +182,13 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         var st = try settings()
-        // The learned whole-clip default needs its model file; without one, the classical
-        // weighting, said once.
-        if case .auto = pooling, st.estimator.method == .gccPhat, st.estimator.pooling == .learned,
-           (try? ModelLoader.resolve(explicit: poolingModel, kind: .gccMask)) == nil {
-            printError("tded analyze: note: no learned pooling model (\(ModelLoader.gccMaskRelativePath)); --whole uses \(EstimatorOptions.classicalWholePooling.name)")
-            st.estimator.pooling = EstimatorOptions.classicalWholePooling
+        // The learned whole-clip default needs its model file and what it was trained for (16 kHz,
+        // 1024-sample windows, at most +-24 lags); otherwise the classical weighting, said once.
+        if case .auto = pooling, st.estimator.method == .gccPhat, st.estimator.pooling == .learned {
+            do { _ = try EstimatorFactory.make(st.estimator) } catch {
+                printError("tded analyze: note: --whole uses \(EstimatorOptions.classicalWholePooling.name), not the learned weighting: \(error)")
+                st.estimator.pooling = EstimatorOptions.classicalWholePooling
+            }
         }
         // Configuration errors are the same for every file: report once and stop.
         do { _ = try TDEPipeline(estimator: try EstimatorFactory.make(st.estimator), config: st.pipeline) } catch {

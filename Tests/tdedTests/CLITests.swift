@@ -67,10 +67,15 @@ final class CLITests: XCTestCase {
         env["TDED_POOLING_MODEL"] = ""
         let (fc, fout, ferr) = try runTded(["analyze", "--whole", clip], env: env, binary: dir + "/bin/tded", cwd: dir)
         XCTAssertEqual(fc, 0, ferr)
-        XCTAssertTrue(ferr.contains("note: no learned pooling model") && ferr.contains("phat-beta=0.7+snr"), ferr)
+        XCTAssertTrue(ferr.contains("note:") && ferr.contains("no learned pooling model") && ferr.contains("phat-beta=0.7+snr"), ferr)
         XCTAssertEqual(ferr.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, ferr)
         let line = try XCTUnwrap(fout.split(separator: "\n").first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
         XCTAssertEqual(line.d("delay_ms"), classical.first ?? .nan)
+        // a spacing wider than the model's +-24 lags: the classical weighting, with a note
+        let (wc, wout, werr) = try runTded(["analyze", "--whole", "--mic-distance", "0.8", clip])
+        XCTAssertEqual(wc, 0, werr)
+        XCTAssertTrue(werr.contains("note:") && werr.contains("wider than the model"), werr)
+        XCTAssertEqual(wout.split(separator: "\n").count, 1, wout)
         XCTAssertEqual(whole.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.01)
         let lines = try delay([])
         XCTAssertGreaterThan(lines.count, 10)
