@@ -16,6 +16,8 @@ final class GccMaskEvaluator {
     private let bufA: UnsafeMutablePointer<Float>, bufB: UnsafeMutablePointer<Float>
     private let corr: UnsafeMutablePointer<Double>, logits: UnsafeMutablePointer<Float>
     private let inRange: UnsafeMutablePointer<Bool>
+    /// Bin weights (B) and the averaged head output (G).
+    private let m2w: UnsafeMutablePointer<Double>, hsum: UnsafeMutablePointer<Float>
     /// The window's normalised autocorrelation at each grid lag (see `GCCPHAT.windowOverlap`).
     private let overlap: UnsafeMutablePointer<Double>
 
@@ -41,7 +43,7 @@ final class GccMaskEvaluator {
         m2 = alloc(B, 0); sel = alloc(B, 0); pr = alloc(B, 0); pi = alloc(B, 0)
         bufA = alloc(maxCh * wide, 0); bufB = alloc(maxCh * wide, 0)
         corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false)
-        overlap = alloc(G, 1)
+        overlap = alloc(G, 1); m2w = alloc(B, 0); hsum = alloc(G, 0)
         for j in 0..<G {
             inRange[j] = abs(lag(j)) <= Double(L) + 1e-9
             overlap[j] = GCCPHAT.windowOverlap(lag(j), taper: taper, window: window)
@@ -49,7 +51,8 @@ final class GccMaskEvaluator {
     }
 
     deinit {
-        for p in [m2, sel, pr, pi, corr, overlap] { p.deallocate() }
+        for p in [m2, sel, pr, pi, corr, overlap, m2w] { p.deallocate() }
+        hsum.deallocate()
         bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
     }
 
@@ -73,22 +76,32 @@ final class GccMaskEvaluator {
             sel[k] = 0.5 * (ll + lr)
         }
         let ref = quickselect(sel, count: B, rank: B / 4)
-        for k in 0..<B {
-            bufA[k] = Float(0.5 * log10(max(Double(gl[k]), 1e-30)) - ref)
-            bufA[wide + k] = Float(0.5 * log10(max(Double(gR[k]), 1e-30)) - ref)
-            bufA[2 * wide + k] = Float(0.5 * log10(max(m2[k], 1e-30)) - ref)
-            bufA[3 * wide + k] = Float(Double(k) / Double(B))
-            if model.maskInputs == 5 {
-                bufA[4 * wide + k] = Float(min(1, max(0, m2[k] / max(Double(gl[k]) * Double(gR[k]), 1e-300))))
+        // (the conv stack overwrites bufA, so the features are written again for the swapped order)
+        func fill(swapped: Bool) {
+            let a = swapped ? wide : 0, b = swapped ? 0 : wide
+            for k in 0..<B {
+                bufA[a + k] = Float(0.5 * log10(max(Double(gl[k]), 1e-30)) - ref)
+                bufA[b + k] = Float(0.5 * log10(max(Double(gR[k]), 1e-30)) - ref)
+                bufA[2 * wide + k] = Float(0.5 * log10(max(m2[k], 1e-30)) - ref)
+                bufA[3 * wide + k] = Float(Double(k) / Double(B))
+                if model.maskInputs == 5 {
+                    bufA[4 * wide + k] = Float(min(1, max(0, m2[k] / max(Double(gl[k]) * Double(gR[k]), 1e-300))))
+                }
             }
         }
+        fill(swapped: false)
+        // both channel orders (feature rows 0 and 1 swapped), sigmoids averaged: swapping the
+        // channels negates the delay exactly
         let z = run(model.mask, count: B)
+        for k in 0..<B { m2w[k] = Double(1 / (1 + exp(-z[k]))) }
+        fill(swapped: true)
+        let zs = run(model.mask, count: B)
+        for k in 0..<B { m2w[k] = 0.5 * (m2w[k] + Double(1 / (1 + exp(-zs[k])))) }
         var norm = 0.0
         let beta = Double(model.beta)
         for k in 0..<B {
             guard m2[k] > floor else { pr[k] = 0; pi[k] = 0; continue }
-            let w = Double(1 / (1 + exp(-z[k])))
-            let g = w * pow(max(m2[k].squareRoot(), 1e-30), -beta)
+            let g = m2w[k] * pow(max(m2[k].squareRoot(), 1e-30), -beta)
             pr[k] = Double(gr[k]) * g; pi[k] = Double(gi[k]) * g
             let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
             norm += wk * (pr[k] * pr[k] + pi[k] * pi[k] + 1e-60).squareRoot()
@@ -109,11 +122,21 @@ final class GccMaskEvaluator {
             }
             corr[j] = acc / overlap[j] / norm
         }
+        // the head on the correlation and on its mirror image (the swapped channels' view),
+        // the latter mirrored back, averaged
         for j in 0..<G {
             bufA[j] = Float(corr[j]); bufA[wide + j] = inRange[j] ? 1 : 0
             bufA[2 * wide + j] = Float(lag(j) / Double(model.maxLag))
         }
-        let h = run(model.head, count: G)
+        let h1 = run(model.head, count: G)
+        for j in 0..<G { hsum[j] = h1[j] }
+        for j in 0..<G {
+            bufA[j] = Float(corr[G - 1 - j]); bufA[wide + j] = inRange[G - 1 - j] ? 1 : 0
+            bufA[2 * wide + j] = Float(lag(j) / Double(model.maxLag))
+        }
+        let h2 = run(model.head, count: G)
+        for j in 0..<G { hsum[j] = 0.5 * (hsum[j] + h2[G - 1 - j]) }
+        let h = hsum
         let scale = exp(model.temp)
         var best = -1
         for j in 0..<G {

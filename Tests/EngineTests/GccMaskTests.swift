@@ -79,6 +79,31 @@ final class GccMaskTests: XCTestCase {
         }
     }
 
+    /// Swapping the channels (conj(G), the two auto spectra exchanged) negates the delay, and
+    /// identical channels give exactly 0: the model is evaluated on both channel orders.
+    func testSwappedChannelsNegateTheDelay() throws {
+        let m = try shipped()
+        let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
+        let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag")
+        let B = 1025
+        for i in 0..<lags.count {
+            let est = try gcc(m, maxLag: Int(lags[i]))
+            let s = Array(spectra[(i * 4 * B)..<((i + 1) * 4 * B)])
+            var sw = s
+            for k in 0..<B { sw[B + k] = -s[B + k]; sw[2 * B + k] = s[3 * B + k]; sw[3 * B + k] = s[2 * B + k] }
+            let a = try XCTUnwrap(s.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
+            let b = try XCTUnwrap(sw.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
+            XCTAssertEqual(a.delay, -b.delay, accuracy: 1e-9, "clip \(i)")
+        }
+        let x = TestSignals.stereo(.speechLike, count: 1151, delay: 0, snrDb: 60, seed: 2).left
+        var c = PipelineConfig()
+        c.post = .pooled; c.keepAllVotes = true; c.micDistance = 0.2
+        let p = try TDEPipeline(estimator: try gcc(m, maxLag: 11), config: c)
+        _ = p.process(left: x, right: x)
+        p.finish()
+        XCTAssertEqual(p.wholeResult().delaySamples, 0, accuracy: 1e-9)
+    }
+
     /// Silence gives no estimate (nil), never NaN.
     func testSilenceGivesNoEstimate() throws {
         let est = try gcc(try shipped(), maxLag: 16)

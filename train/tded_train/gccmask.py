@@ -145,7 +145,10 @@ class GccMask(nn.Module):
         """Weighted, normalised cross-correlation on GRID [B, 193] and the bin weights."""
         x, gr, gi, mag, ok = mask_inputs(S, self.coherence)
         if self.use_mask:
-            w = torch.sigmoid(self.mask(x.float())[:, 0]).double() * ok
+            # both channel orders, averaged: swapping the channels negates the delay exactly
+            xs = x[:, [1, 0] + list(range(2, x.shape[1]))]
+            w = 0.5 * (torch.sigmoid(self.mask(x.float())[:, 0]) + torch.sigmoid(self.mask(xs.float())[:, 0]))
+            w = w.double() * ok
             g = w * mag.pow(-self.beta.double())
         else:
             lvl = (S[:, 2].double() * S[:, 3].double()).clamp_min(0).sqrt()
@@ -165,8 +168,15 @@ class GccMask(nn.Module):
         """Logits over GRID (-1e4 outside the search range)."""
         c, _ = self.correlation(S)
         m = in_range.float()
-        X = torch.stack([c * m, m, (_G.float() / MAX_LAG).expand_as(c)], 1)
-        logits = c * torch.exp(self.temp) + (self.head(X)[:, 0] if self.use_head else 0)
+        lag = (_G.float() / MAX_LAG).expand_as(c)
+        logits = c * torch.exp(self.temp)
+        if self.use_head:
+            # the head on the correlation and on its mirror image (the swapped channels' view),
+            # the latter mirrored back, averaged: the logits of swapped channels are the mirror
+            # image of these, and identical channels give a symmetric correction
+            X = torch.stack([c * m, m, lag], 1)
+            Xs = torch.stack([(c * m).flip(-1), m.flip(-1), lag], 1)
+            logits = logits + 0.5 * (self.head(X)[:, 0] + self.head(Xs)[:, 0].flip(-1))
         return logits.masked_fill(~in_range, -1e4)
 
 

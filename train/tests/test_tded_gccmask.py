@@ -147,3 +147,18 @@ def test_hann_pooling_with_memory_weights_recent_windows_more():
         est = gm.decode(c.masked_fill(~M, -1e4), M).item()
         if want is not None:
             assert abs(est - want) < 0.2, est
+
+
+def test_swapping_the_channels_negates_the_delay():
+    torch.manual_seed(4)
+    net = gm.GccMask().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    xs = [delayed_noise(d, snr=3, seed=i) for i, d in enumerate((2.3, -6.1, 0.0))]
+    S = torch.from_numpy(np.stack([gm.pooled_spectra(x) for x in xs]))
+    Sw = torch.from_numpy(np.stack([gm.pooled_spectra(x[::-1].copy()) for x in xs]))
+    M = gm.in_range_mask([12] * 3)
+    with torch.no_grad():
+        a, b = gm.decode(net(S, M), M), gm.decode(net(Sw, M), M)
+    np.testing.assert_allclose(a.numpy(), -b.numpy(), atol=1e-5)
