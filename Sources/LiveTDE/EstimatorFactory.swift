@@ -59,7 +59,7 @@ public struct EstimatorOptions: Equatable, Sendable {
     /// learned weighting (`learned`, models/tded-gccmask-v1.safetensors, trained on simulated
     /// rooms; docs/gccmask-spec.md). On the full evaluation set (3600 single-source clips) it
     /// measured 0.147 ms against the classical default's 0.170 (`classicalWholePooling`), ahead
-    /// in every SNR and RT60 band; on mixtures 0.087 vs 0.084 ms. When its model file is
+    /// in every SNR and RT60 band; on mixtures 0.0844 vs 0.0836 ms. When its model file is
     /// missing, `tded analyze` falls back to `classicalWholePooling` with a note.
     public static let defaultWholePooling = GCCPHATConfig.PoolWeighting.learned
 
