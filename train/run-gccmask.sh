@@ -15,7 +15,7 @@ for s in 21 22; do
       --music $P/train_music.npz --noise $P/train_noise.npz --n 30000 --seed $s --out $R/train$s.npz &
 done
 [ -f $R/val.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 4000 --seed 777 \
-    --speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz --out $R/val.npz
+    --speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz --out $R/val.npz
 wait
 python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $R/val.npz --out $R --epochs 10 "$@"
 python3 -m tded_train.gccmask export $R/best.pt ../models/tded-gccmask-v1.safetensors

@@ -12,6 +12,8 @@ final class GccMaskEvaluator {
     private let B: Int, N: Int, G: Int, L: Int
     private let wide: Int
     private let m2: UnsafeMutablePointer<Double>, sel: UnsafeMutablePointer<Double>
+    /// Half log10 of the two auto spectra (the channels' levels), per bin.
+    private let lvlL: UnsafeMutablePointer<Double>, lvlR: UnsafeMutablePointer<Double>
     private let pr: UnsafeMutablePointer<Double>, pi: UnsafeMutablePointer<Double>
     private let bufA: UnsafeMutablePointer<Float>, bufB: UnsafeMutablePointer<Float>
     private let corr: UnsafeMutablePointer<Double>, logits: UnsafeMutablePointer<Float>
@@ -40,7 +42,7 @@ final class GccMaskEvaluator {
         func alloc<T>(_ n: Int, _ v: T) -> UnsafeMutablePointer<T> {
             let p = UnsafeMutablePointer<T>.allocate(capacity: n); p.initialize(repeating: v, count: n); return p
         }
-        m2 = alloc(B, 0); sel = alloc(B, 0); pr = alloc(B, 0); pi = alloc(B, 0)
+        m2 = alloc(B, 0); sel = alloc(B, 0); lvlL = alloc(B, 0); lvlR = alloc(B, 0); pr = alloc(B, 0); pi = alloc(B, 0)
         bufA = alloc(maxCh * wide, 0); bufB = alloc(maxCh * wide, 0)
         corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false)
         overlap = alloc(G, 1); m2w = alloc(B, 0); hsum = alloc(G, 0)
@@ -51,7 +53,7 @@ final class GccMaskEvaluator {
     }
 
     deinit {
-        for p in [m2, sel, pr, pi, corr, overlap, m2w] { p.deallocate() }
+        for p in [m2, sel, lvlL, lvlR, pr, pi, corr, overlap, m2w] { p.deallocate() }
         hsum.deallocate()
         bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
     }
@@ -72,16 +74,16 @@ final class GccMaskEvaluator {
         // features [4][B]: levels (half log10 of powers) relative to the lower quartile of the
         // mean channel level, then k / B
         for k in 0..<B {
-            let ll = 0.5 * log10(max(Double(gl[k]), 1e-30)), lr = 0.5 * log10(max(Double(gR[k]), 1e-30))
-            sel[k] = 0.5 * (ll + lr)
+            lvlL[k] = 0.5 * log10(max(Double(gl[k]), 1e-30)); lvlR[k] = 0.5 * log10(max(Double(gR[k]), 1e-30))
+            sel[k] = 0.5 * (lvlL[k] + lvlR[k])
         }
         let ref = quickselect(sel, count: B, rank: B / 4)
         // (the conv stack overwrites bufA, so the features are written again for the swapped order)
         func fill(swapped: Bool) {
             let a = swapped ? wide : 0, b = swapped ? 0 : wide
             for k in 0..<B {
-                bufA[a + k] = Float(0.5 * log10(max(Double(gl[k]), 1e-30)) - ref)
-                bufA[b + k] = Float(0.5 * log10(max(Double(gR[k]), 1e-30)) - ref)
+                bufA[a + k] = Float(lvlL[k] - ref)
+                bufA[b + k] = Float(lvlR[k] - ref)
                 bufA[2 * wide + k] = Float(0.5 * log10(max(m2[k], 1e-30)) - ref)
                 bufA[3 * wide + k] = Float(Double(k) / Double(B))
                 if model.maskInputs == 5 {

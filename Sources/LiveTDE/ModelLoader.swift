@@ -22,11 +22,6 @@ public struct ModelLoaderError: Error, CustomStringConvertible, Equatable {
 public enum ModelLoader {
     /// The shipped model's path relative to the repository (or install) root.
     public static let defaultRelativePath = "models/tded-stream-v1.safetensors"
-    /// The installed model's path relative to the install prefix (`PREFIX/bin/tded` looks in
-    /// `PREFIX/share/tded/models/`), as `make install` lays it out.
-    public static let installedRelativePath = "share/tded/models/tded-stream-v1.safetensors"
-    /// System-wide install location of the shipped model.
-    public static let systemPath = "/usr/share/tded/models/tded-stream-v1.safetensors"
     /// Files larger than this are refused before reading (the shipped model is ~1 MB).
     public static let maxFileSize = 1 << 30
 
@@ -37,23 +32,25 @@ public enum ModelLoader {
                                   currentDirectory: String = FileManager.default.currentDirectoryPath,
                                   kind: Kind = .encoder) -> [String] {
         if let e = explicit, !e.isEmpty { return [e] }
-        let defaultRelativePath = kind.relativePath, installedRelativePath = "share/tded/" + kind.relativePath
-        let systemPath = "/usr/share/tded/" + kind.relativePath
+        // `relative` under the repository (an ancestor of the executable) or the current
+        // directory; `share/tded/relative` under the install prefix (`PREFIX/bin/tded` looks in
+        // `PREFIX/share/tded/models/`, as `make install` lays it out); `/usr/share/tded/relative`.
+        let relative = kind.relativePath, installed = "share/tded/" + relative, system = "/usr/share/tded/" + relative
         var out: [String] = []
         if let env = environment[kind.environmentKey], !env.isEmpty { out.append(env) }
         if let exe = executable {
             let bin = URL(fileURLWithPath: exe).deletingLastPathComponent().standardizedFileURL
             var dir = bin
             while true {
-                out.append(dir.appendingPathComponent(defaultRelativePath).path)
+                out.append(dir.appendingPathComponent(relative).path)
                 let up = dir.deletingLastPathComponent().standardizedFileURL
                 if up.path == dir.path { break }
                 dir = up
             }
-            out.append(bin.deletingLastPathComponent().appendingPathComponent(installedRelativePath).standardizedFileURL.path)
+            out.append(bin.deletingLastPathComponent().appendingPathComponent(installed).standardizedFileURL.path)
         }
-        out.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent(defaultRelativePath).standardizedFileURL.path)
-        out.append(systemPath)
+        out.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent(relative).standardizedFileURL.path)
+        out.append(system)
         var seen = Set<String>()
         return out.filter { seen.insert($0).inserted }
     }

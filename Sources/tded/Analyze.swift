@@ -182,16 +182,21 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         var st = try settings()
-        // The learned whole-clip default needs its model file and what it was trained for (16 kHz,
-        // 1024-sample windows, at most +-24 lags); otherwise the classical weighting, said once.
-        if case .auto = pooling, st.estimator.method == .gccPhat, st.estimator.pooling == .learned {
-            do { _ = try EstimatorFactory.make(st.estimator) } catch {
+        let autoLearned: Bool
+        if case .auto = pooling { autoLearned = st.estimator.method == .gccPhat && st.estimator.pooling == .learned } else { autoLearned = false }
+        // Configuration errors are the same for every file: report once and stop.
+        do {
+            let est: DelayEstimator
+            do { est = try EstimatorFactory.make(st.estimator) } catch where autoLearned {
+                // The learned whole-clip default needs its model file and what it was trained
+                // for (16 kHz, 1024-sample windows, at most +-24 lags); otherwise the classical
+                // weighting, said once.
                 printError("tded analyze: note: --whole uses \(EstimatorOptions.classicalWholePooling.name), not the learned weighting: \(error)")
                 st.estimator.pooling = EstimatorOptions.classicalWholePooling
+                est = try EstimatorFactory.make(st.estimator)
             }
-        }
-        // Configuration errors are the same for every file: report once and stop.
-        do { _ = try TDEPipeline(estimator: try EstimatorFactory.make(st.estimator), config: st.pipeline) } catch {
+            _ = try TDEPipeline(estimator: est, config: st.pipeline)
+        } catch {
             printError("tded analyze: \(error)")
             throw ExitCode(2)
         }

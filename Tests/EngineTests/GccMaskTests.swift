@@ -5,13 +5,7 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../models/tded-gccmask-v1.safetensors").standardizedFileURL
-    guard FileManager.default.fileExists(atPath: url.path) else {
-        XCTFail("committed model \(url.path) is missing", file: file, line: line)
-        throw CocoaError(.fileNoSuchFile)
-    }
-    return url
+    try committedModelURL("tded-gccmask-v1.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {

@@ -54,8 +54,13 @@ func runEstimator(_ est: LearnedEstimator, left: [Float], right: [Float], blocks
 /// The committed shipped model (models/tded-stream-v1.safetensors). It is part of the tree:
 /// a missing file fails the test that needs it (never a skip).
 func shippedModelURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+    try committedModelURL("tded-stream-v1.safetensors", file: file, line: line)
+}
+
+/// A model committed under `models/` (the test fails, naming it, when it is missing).
+func committedModelURL(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> URL {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../models/tded-stream-v1.safetensors").standardizedFileURL
+        .appendingPathComponent("../../models/\(name)").standardizedFileURL
     guard FileManager.default.fileExists(atPath: url.path) else {
         XCTFail("committed model \(url.path) is missing", file: file, line: line)
         throw CocoaError(.fileNoSuchFile)

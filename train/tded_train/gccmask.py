@@ -15,7 +15,9 @@ Labels are free: examples are rendered from the RIR bank (``rirbank``) with the 
 ``pools`` by ``supervised.SupSampler`` (other rooms, voices and noise than the evaluation).
 
     python3 -m tded_train.gccmask data --bank ../data/rirbank/train.npz --n 30000 --seed 21 --out runs/gccmask/train21.npz
-    python3 -m tded_train.gccmask data --bank ../data/rirbank/val.npz --val --n 4000 --seed 777 --out runs/gccmask/val.npz
+    python3 -m tded_train.gccmask data --bank ../data/rirbank/val.npz --val --n 4000 --seed 777 \
+        --speech ../data/pools/val_speech.npz --music ../data/pools/val_music.npz \
+        --noise ../data/pools/val_noise.npz --out runs/gccmask/val.npz
     python3 -m tded_train.gccmask train --data runs/gccmask/train21.npz runs/gccmask/train22.npz \
         --val runs/gccmask/val.npz --out runs/gccmask
     python3 -m tded_train.gccmask export runs/gccmask/best.pt ../models/tded-gccmask-v1.safetensors
@@ -417,7 +419,7 @@ def main(argv=None):
     d.add_argument("--speech", default="../data/pools/train_speech_real.npz")
     d.add_argument("--music", default="../data/pools/train_music.npz")
     d.add_argument("--noise", default="../data/pools/train_noise.npz")
-    d.add_argument("--val", action="store_true", help="validation pools, one source, SNR -10..30 dB")
+    d.add_argument("--val", action="store_true", help="a validation set: one source, SNR -10..30 dB (pass the validation bank and pools)")
     d.add_argument("--n", type=int, default=30000)
     d.add_argument("--seed", type=int, default=21)
     d.add_argument("--out", required=True)
@@ -444,10 +446,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.cmd == "data":
         if a.val:
-            sp, mu, no = (a.speech.replace("train_speech_real", "val_speech"), a.music.replace("train_", "val_"),
-                          a.noise.replace("train_", "val_"))
-            z = make_set(a.bank, sp, mu, no, a.n, a.seed, snr=(-10.0, 30.0), p_mix=0.0, length=a.length,
-                         taper=a.taper, memory_s=a.memory)
+            z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, snr=(-10.0, 30.0), p_mix=0.0,
+                         length=a.length, taper=a.taper, memory_s=a.memory)
         else:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
                          memory_s=a.memory)

@@ -15,12 +15,7 @@ MODEL = REPO / "models" / "tded-gccmask-v1.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def delayed_noise(delay, n=1151, snr=30.0, seed=0):
@@ -37,11 +32,10 @@ def test_pooled_spectra_sum_the_windows():
     S = gm.pooled_spectra(x)
     assert S.shape == (4, gm.BINS)
     starts = range(0, 1151 - 1024 + 1, 16)
-    L = sum(np.fft.rfft(x[0, s:s + 1024], 2048) for s in [0])  # one window by hand
     assert len(list(starts)) == 8
     G = sum(np.conj(np.fft.rfft(x[0, s:s + 1024], 2048)) * np.fft.rfft(x[1, s:s + 1024], 2048) for s in starts)
     np.testing.assert_allclose(S[0], G.real, rtol=1e-4, atol=1e-3)
-    assert np.all(S[2] >= 0) and np.all(S[3] >= 0) and abs(L[0]) >= 0
+    assert np.all(S[2] >= 0) and np.all(S[3] >= 0)
     assert S[1, 0] == 0 and S[1, -1] == 0
 
 

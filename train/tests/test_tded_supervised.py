@@ -20,13 +20,7 @@ from tded_train.val import gcc_phat_votes
 TRAIN = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops: extra threads only contend on a shared CPU (train.main sets its own count)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def upsampled_gcc_phat_delay(a, b, up=64, max_lag=30):
