@@ -22,6 +22,12 @@ final class GccMaskEvaluator {
     private let m2w: UnsafeMutablePointer<Double>, hsum: UnsafeMutablePointer<Float>
     /// The window's normalised autocorrelation at each grid lag (see `GCCPHAT.windowOverlap`).
     private let overlap: UnsafeMutablePointer<Double>
+    /// Sub-bands of the head (`model.headBands`; 0 without): each bin's band, each band's
+    /// amplitude sum, and the band correlations (bands x G).
+    private let nBands: Int
+    private let bandOf: UnsafeMutablePointer<Int>
+    private let bandNorm: UnsafeMutablePointer<Double>, bandAcc: UnsafeMutablePointer<Double>
+    private let bandCorr: UnsafeMutablePointer<Double>
 
     /// `window`: the estimator's window (must be the model's); `maxLag`: its search range in
     /// whole samples (at most the model's grid).
@@ -46,6 +52,14 @@ final class GccMaskEvaluator {
         bufA = alloc(maxCh * wide, 0); bufB = alloc(maxCh * wide, 0)
         corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false)
         overlap = alloc(G, 1); m2w = alloc(B, 0); hsum = alloc(G, 0)
+        nBands = model.headBands.isEmpty ? 0 : model.headBands.count + 1
+        bandOf = alloc(B, 0); bandNorm = alloc(max(nBands, 1), 0); bandAcc = alloc(max(nBands, 1), 0)
+        bandCorr = alloc(max(nBands, 1) * G, 0)
+        var band = 0
+        for k in 0..<B {
+            while band < model.headBands.count && k >= model.headBands[band] { band += 1 }
+            bandOf[k] = band
+        }
         for j in 0..<G {
             inRange[j] = abs(lag(j)) <= Double(L) + 1e-9
             overlap[j] = GCCPHAT.windowOverlap(lag(j), taper: taper, window: window)
@@ -54,7 +68,7 @@ final class GccMaskEvaluator {
 
     deinit {
         for p in [m2, sel, lvlL, lvlR, pr, pi, corr, overlap, m2w] { p.deallocate() }
-        hsum.deallocate()
+        hsum.deallocate(); bandOf.deallocate(); bandNorm.deallocate(); bandAcc.deallocate(); bandCorr.deallocate()
         bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
     }
 
@@ -101,26 +115,50 @@ final class GccMaskEvaluator {
         for k in 0..<B { m2w[k] = 0.5 * (m2w[k] + Double(1 / (1 + exp(-zs[k])))) }
         var norm = 0.0
         let beta = Double(model.beta)
+        for b in 0..<nBands { bandNorm[b] = 0 }
         for k in 0..<B {
-            guard m2[k] > floor else { pr[k] = 0; pi[k] = 0; continue }
-            let g = m2w[k] * pow(max(m2[k].squareRoot(), 1e-30), -beta)
-            pr[k] = Double(gr[k]) * g; pi[k] = Double(gi[k]) * g
+            // (a zeroed bin still adds sqrt(1e-60) to the norms, as in PyTorch)
+            if m2[k] > floor {
+                let g = m2w[k] * pow(max(m2[k].squareRoot(), 1e-30), -beta)
+                pr[k] = Double(gr[k]) * g; pi[k] = Double(gi[k]) * g
+            } else {
+                pr[k] = 0; pi[k] = 0
+            }
             let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
-            norm += wk * (pr[k] * pr[k] + pi[k] * pi[k] + 1e-60).squareRoot()
+            let a = wk * (pr[k] * pr[k] + pi[k] * pi[k] + 1e-60).squareRoot()
+            norm += a
+            if nBands > 0 { bandNorm[bandOf[k]] += a }
         }
         guard norm > 0, norm.isFinite else { return nil }
+        for b in 0..<nBands { bandNorm[b] = max(bandNorm[b], 1e-30) }
         // correlation on the grid (in range only; zero elsewhere, as the head's input)
         for j in 0..<G {
-            guard inRange[j] else { corr[j] = 0; continue }
+            guard inRange[j] else {
+                corr[j] = 0
+                for b in 0..<nBands { bandCorr[b * G + j] = 0 }
+                continue
+            }
             let tau = lag(j)
             let a = 2 * Double.pi * tau / Double(N)
             let sr = cos(a), si = sin(a)
             var zr = 1.0, zi = 0.0, acc = 0.0
-            for k in 0..<B {
-                let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
-                acc += wk * (pr[k] * zr - pi[k] * zi)
-                let nr = zr * sr - zi * si
-                zi = zr * si + zi * sr; zr = nr
+            if nBands == 0 {
+                for k in 0..<B {
+                    let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
+                    acc += wk * (pr[k] * zr - pi[k] * zi)
+                    let nr = zr * sr - zi * si
+                    zi = zr * si + zi * sr; zr = nr
+                }
+            } else {
+                for b in 0..<nBands { bandAcc[b] = 0 }
+                for k in 0..<B {
+                    let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
+                    let v = wk * (pr[k] * zr - pi[k] * zi)
+                    acc += v; bandAcc[bandOf[k]] += v
+                    let nr = zr * sr - zi * si
+                    zi = zr * si + zi * sr; zr = nr
+                }
+                for b in 0..<nBands { bandCorr[b * G + j] = bandAcc[b] / overlap[j] / bandNorm[b] }
             }
             corr[j] = acc / overlap[j] / norm
         }
@@ -129,12 +167,14 @@ final class GccMaskEvaluator {
         for j in 0..<G {
             bufA[j] = Float(corr[j]); bufA[wide + j] = inRange[j] ? 1 : 0
             bufA[2 * wide + j] = Float(lag(j) / Double(model.maxLag))
+            for b in 0..<nBands { bufA[(3 + b) * wide + j] = Float(bandCorr[b * G + j]) }
         }
         let h1 = run(model.head, count: G)
         for j in 0..<G { hsum[j] = h1[j] }
         for j in 0..<G {
             bufA[j] = Float(corr[G - 1 - j]); bufA[wide + j] = inRange[G - 1 - j] ? 1 : 0
             bufA[2 * wide + j] = Float(lag(j) / Double(model.maxLag))
+            for b in 0..<nBands { bufA[(3 + b) * wide + j] = Float(bandCorr[b * G + G - 1 - j]) }
         }
         let h2 = run(model.head, count: G)
         for j in 0..<G { hsum[j] = 0.5 * (hsum[j] + h2[G - 1 - j]) }

@@ -33,8 +33,12 @@ public final class GccMaskModel: Equatable, Sendable {
     public let gridStep: Double
     /// Frequency CNN (`maskInputs` inputs per bin, 1 output: the weight's logit).
     public let mask: [Conv]
-    /// Lag CNN (3 inputs per grid point: correlation, in-range flag, lag / maxLag; 1 output).
+    /// Lag CNN (3 inputs per grid point: correlation, in-range flag, lag / maxLag; then, with
+    /// `headBands`, one sub-band correlation per band; 1 output).
     public let head: [Conv]
+    /// Inner edges (bins, increasing) that split the weighted spectrum into sub-bands whose
+    /// correlations, each normalised on its own, the head also sees; empty: none (version 1).
+    public let headBands: [Int]
     /// The PHAT exponent: bins are weighted by `w_k / |G_k|^beta`.
     public let beta: Float
     /// log of the scale of the correlation in the logits.
@@ -60,6 +64,7 @@ public final class GccMaskModel: Equatable, Sendable {
         let head_layers: Int
         let head_kernel: Int
         let head_channels: Int
+        let head_bands: [Int]?
     }
 
     /// Metadata key of the JSON header.
@@ -77,7 +82,7 @@ public final class GccMaskModel: Equatable, Sendable {
             throw bad("malformed '\(Self.metadataKey)' metadata")
         }
         guard h.format == Self.format else { throw bad("format '\(h.format)', expected '\(Self.format)'") }
-        guard h.version == 1 else { throw bad("version \(h.version), expected 1") }
+        guard h.version == 1 || h.version == 2 else { throw bad("version \(h.version), expected 1 or 2") }
         guard h.sample_rate == 16000 else { throw bad("sample_rate \(h.sample_rate), expected 16000") }
         guard (16...8192).contains(h.window), h.nfft == 2 * h.window else {
             throw bad("window \(h.window) / nfft \(h.nfft): expected a window of 16...8192 and nfft = 2 x window")
@@ -109,7 +114,13 @@ public final class GccMaskModel: Equatable, Sendable {
             return out
         }
         let mask = try stack("mask", layers: h.mask_layers, kernel: h.mask_kernel, channels: h.mask_channels, inputs: inputs)
-        let head = try stack("head", layers: h.head_layers, kernel: h.head_kernel, channels: h.head_channels, inputs: 3)
+        let bands = h.head_bands ?? []
+        guard h.version == 2 || bands.isEmpty else { throw bad("head_bands needs version 2") }
+        guard bands.count <= 16, zip([0] + bands, bands + [h.window + 1]).allSatisfy({ $0 < $1 }) else {
+            throw bad("head_bands \(bands): expected at most 16 increasing bin edges inside 1...\(h.window)")
+        }
+        let head = try stack("head", layers: h.head_layers, kernel: h.head_kernel, channels: h.head_channels,
+                             inputs: 3 + (bands.isEmpty ? 0 : bands.count + 1))
         let beta = try tensor("beta"), temp = try tensor("temp")
         guard beta.count == 1, temp.count == 1, (0...1.5).contains(beta[0]), temp[0].isFinite, abs(temp[0]) < 20 else {
             throw bad("beta \(beta) / temp \(temp): expected one beta in 0...1.5 and one finite temp")
@@ -120,7 +131,7 @@ public final class GccMaskModel: Equatable, Sendable {
             throw bad("unexpected tensor '\(extra)'")
         }
         window = h.window; self.taper = taper; maskInputs = inputs; sampleRate = h.sample_rate; maxLag = h.max_lag; gridStep = h.grid_step
-        self.mask = mask; self.head = head; self.beta = beta[0]; self.temp = temp[0]
+        self.mask = mask; self.head = head; headBands = bands; self.beta = beta[0]; self.temp = temp[0]
     }
 
     /// Parses and validates a model from the file's bytes.

@@ -25,6 +25,7 @@ final class GccMaskTests: XCTestCase {
     /// the clean clips.
     func testParityWithPyTorchOnFixtureSpectra() throws {
         let m = try shipped()
+        XCTAssertEqual(m.headBands, [], "the shipped model is format version 1")
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), want = try fx.floats("delay"),
             truth = try fx.floats("truth")
@@ -40,12 +41,16 @@ final class GccMaskTests: XCTestCase {
         }
     }
 
-    /// The Hann / coherence path (a per-update model: Tests/EngineTests/Fixtures/
-    /// gccmask_live_model.safetensors, not shipped) also matches PyTorch within 0.01 sample.
+    /// The Hann / coherence / sub-band path (a per-update model of format version 2:
+    /// Tests/EngineTests/Fixtures/gccmask_live_model.safetensors, not shipped) also matches
+    /// PyTorch within 0.01 sample.
     func testLiveModelParityWithPyTorch() throws {
         let m = try GccMaskModel(safetensorsBytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
         XCTAssertEqual(m.taper, .hann)
         XCTAssertEqual(m.maskInputs, 5)
+        // (version 2: its head also sees the sub-band correlations, so this covers that path)
+        XCTAssertEqual(m.headBands, [64, 128, 256, 512])
+        XCTAssertEqual(m.head.first?.inChannels, 3 + 5)
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), want = try fx.floats("delay")
         for i in 0..<want.count {
@@ -134,6 +139,27 @@ final class GccMaskTests: XCTestCase {
         var renamed = good
         renamed[at + 6] = UInt8(ascii: "9")
         XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: renamed)) { XCTAssertTrue("\($0)".contains("head.0")) }
+    }
+
+    /// The version-2 header's sub-band edges: a version-1 file may not have them, they must
+    /// increase inside the spectrum, and the head's first layer must take one input per band.
+    func testSubBandHeaderIsChecked() throws {
+        let f = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
+        let tensors = try f.tensors.keys.sorted().map { ($0, f.tensors[$0]!.shape, try f.floats($0)) }
+        let header = try XCTUnwrap(f.metadata[GccMaskModel.metadataKey])
+        func model(_ edit: (inout [String: Any]) -> Void) throws -> GccMaskModel {
+            var h = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(header.utf8)) as? [String: Any])
+            edit(&h)
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: h), as: UTF8.self)
+            return try GccMaskModel(safetensorsBytes: makeSafetensors(tensors, metadata: [GccMaskModel.metadataKey: json]))
+        }
+        XCTAssertEqual(try model { _ in }.headBands, [64, 128, 256, 512])
+        XCTAssertThrowsError(try model { $0["version"] = 1 }) { XCTAssertTrue("\($0)".contains("version 2"), "\($0)") }
+        XCTAssertThrowsError(try model { $0["version"] = 3 }) { XCTAssertTrue("\($0)".contains("version 3"), "\($0)") }
+        XCTAssertThrowsError(try model { $0["head_bands"] = [64, 64, 256, 512] }) { XCTAssertTrue("\($0)".contains("increasing"), "\($0)") }
+        XCTAssertThrowsError(try model { $0["head_bands"] = [64, 128, 256, 2000] }) { XCTAssertTrue("\($0)".contains("increasing"), "\($0)") }
+        XCTAssertThrowsError(try model { $0["head_bands"] = [128, 256, 512] }) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
+        XCTAssertThrowsError(try model { $0.removeValue(forKey: "head_bands") }) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
     }
 
     func testLearnedPoolingNameRoundTrips() {

@@ -127,24 +127,29 @@ class GccMask(nn.Module):
     def __init__(self, ch: int = 16, mask_kernel: int = 5, mask_layers: int = 3,
                  head_ch: int = 16, head_kernel: int = 9, head_layers: int = 2,
                  use_mask: bool = True, use_head: bool = True, taper: str = "rectangular",
-                 coherence: bool = False):
+                 coherence: bool = False, bands: tuple = ()):
         """``use_mask=False`` (ablation): the classical noise-floor gain (kappa 4, floor 0.1)
-        and PHAT-beta 0.7 instead of the learned weights; ``use_head=False``: no lag CNN."""
+        and PHAT-beta 0.7 instead of the learned weights; ``use_head=False``: no lag CNN.
+        ``bands``: inner band edges (bins) that split the weighted spectrum into sub-bands whose
+        correlations (each normalised on its own) the head sees besides the full one: the direct
+        path's peak agrees across bands, a reflection's or a noise peak's mostly does not."""
         super().__init__()
         self.use_mask, self.use_head = use_mask, use_head
         self.taper = taper
         self.register_buffer("ov", window_overlap(_G, taper), persistent=False)
         self.arch = dict(ch=ch, mask_kernel=mask_kernel, mask_layers=mask_layers, head_ch=head_ch,
                          head_kernel=head_kernel, head_layers=head_layers, taper=taper,
-                         coherence=coherence)
+                         coherence=coherence, bands=tuple(int(b) for b in bands))
         self.coherence = coherence
+        self.bands = tuple(int(b) for b in bands)
         self.mask = _conv_stack(5 if coherence else 4, ch, mask_kernel, mask_layers)
-        self.head = _conv_stack(3, head_ch, head_kernel, head_layers)
+        self.head = _conv_stack(3 + (len(self.bands) + 1 if self.bands else 0), head_ch, head_kernel, head_layers)
         self.beta = nn.Parameter(torch.tensor(0.7))
         self.temp = nn.Parameter(torch.tensor(3.0))
 
-    def correlation(self, S: torch.Tensor):
-        """Weighted, normalised cross-correlation on GRID [B, 193] and the bin weights."""
+    def correlation(self, S: torch.Tensor, parts: bool = False):
+        """Weighted, normalised cross-correlation on GRID [B, 193] and the bin weights (with
+        ``parts``, also the sub-band correlations [B, len(bands) + 1, 193])."""
         x, gr, gi, mag, ok = mask_inputs(S, self.coherence)
         if self.use_mask:
             # both channel orders, averaged: swapping the channels negates the delay exactly
@@ -162,13 +167,22 @@ class GccMask(nn.Module):
                 w = (1 - 4 * noise / lvl.clamp_min(1e-300)).clamp_min(0.1) * ok
                 g = w * mag.pow(-0.7)
         pr, pi = gr * g, gi * g
-        norm = (_WK * (pr * pr + pi * pi + 1e-60).sqrt()).sum(1, keepdim=True).clamp_min(1e-30)
+        amp = _WK * (pr * pr + pi * pi + 1e-60).sqrt()
+        norm = amp.sum(1, keepdim=True).clamp_min(1e-30)
         c = (pr @ _COS - pi @ _SIN) / self.ov / norm
-        return c.float(), w
+        if not parts:
+            return c.float(), w
+        edges = (0,) + self.bands + (BINS,)
+        cb = [(pr[:, a:b] @ _COS[a:b] - pi[:, a:b] @ _SIN[a:b]) / self.ov
+              / amp[:, a:b].sum(1, keepdim=True).clamp_min(1e-30) for a, b in zip(edges[:-1], edges[1:])]
+        return c.float(), w, torch.stack(cb, 1).float()
 
     def forward(self, S: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
         """Logits over GRID (-1e4 outside the search range)."""
-        c, _ = self.correlation(S)
+        if self.bands and self.use_head:
+            c, _, cb = self.correlation(S, parts=True)
+        else:
+            c, _ = self.correlation(S)
         m = in_range.float()
         lag = (_G.float() / MAX_LAG).expand_as(c)
         logits = c * torch.exp(self.temp)
@@ -178,6 +192,9 @@ class GccMask(nn.Module):
             # image of these, and identical channels give a symmetric correction
             X = torch.stack([c * m, m, lag], 1)
             Xs = torch.stack([(c * m).flip(-1), m.flip(-1), lag], 1)
+            if self.bands:
+                X = torch.cat([X, cb * m[:, None]], 1)
+                Xs = torch.cat([Xs, (cb * m[:, None]).flip(-1)], 1)
             logits = logits + 0.5 * (self.head(X)[:, 0] + self.head(Xs)[:, 0].flip(-1))
         return logits.masked_fill(~in_range, -1e4)
 
@@ -258,7 +275,8 @@ def classical_mae(paths, taper: str = "rectangular") -> float:
 
 def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, seed: int = 0, threads: int = 2,
           use_mask: bool = True, use_head: bool = True, report=(), taper: str = "rectangular",
-          coherence: bool = False):
+          coherence: bool = False, bands: tuple = (), head_layers: int = 2, head_kernel: int = 9,
+          head_ch: int = 16):
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     out = Path(out)
@@ -266,7 +284,8 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
     S, M, Y = load_set(data)
     T = soft_target(Y)
     Sv, Mv, Yv = load_set(val)
-    net = GccMask(use_mask=use_mask, use_head=use_head, taper=taper, coherence=coherence)
+    net = GccMask(use_mask=use_mask, use_head=use_head, taper=taper, coherence=coherence, bands=bands,
+                  head_layers=head_layers, head_kernel=head_kernel, head_ch=head_ch)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * (len(S) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -311,12 +330,15 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
 
 # ---- export ------------------------------------------------------------------------------------
 def header(net: GccMask, training: dict | None = None) -> dict:
-    return {"format": FORMAT, "version": VERSION, "sample_rate": 16000, "window": WINDOW, "step": STEP,
+    h = {"format": FORMAT, "version": 2 if net.bands else VERSION, "sample_rate": 16000, "window": WINDOW, "step": STEP,
             "nfft": NFFT, "taper": net.taper, "max_lag": MAX_LAG, "grid_step": GRID_STEP,
             "mask_inputs": 5 if net.coherence else 4, "mask_layers": len(net.mask) // 2 + 1, "mask_kernel": net.arch["mask_kernel"],
             "mask_channels": net.arch["ch"], "head_layers": len(net.head) // 2 + 1,
             "head_kernel": net.arch["head_kernel"], "head_channels": net.arch["head_ch"],
             "training": training or {}}
+    if net.bands:  # version 2: the head also sees the sub-band correlations
+        h["head_bands"] = list(net.bands)
+    return h
 
 
 def export(net: GccMask, path, training: dict | None = None) -> dict:
@@ -346,7 +368,7 @@ def load_exported(path) -> GccMask:
         h = json.loads(json.loads(f.read(n))["__metadata__"]["tded_gccmask"])
     net = GccMask(ch=h["mask_channels"], mask_kernel=h["mask_kernel"], mask_layers=h["mask_layers"] - 1,
                   head_ch=h["head_channels"], head_kernel=h["head_kernel"], head_layers=h["head_layers"] - 1,
-                  taper=h["taper"], coherence=h.get("mask_inputs", 4) == 5)
+                  taper=h["taper"], coherence=h.get("mask_inputs", 4) == 5, bands=tuple(h.get("head_bands", ())))
     t = load_file(str(path))
     with torch.no_grad():
         for name, seq in (("mask", net.mask), ("head", net.head)):
@@ -437,6 +459,10 @@ def main(argv=None):
     t.add_argument("--report", nargs="*", default=(), help="more spectra sets to score the best checkpoint on")
     t.add_argument("--taper", choices=TAPERS, default="rectangular", help="the windows the data were pooled with")
     t.add_argument("--coherence", action="store_true", help="give the mask each bin's coherence too (live)")
+    t.add_argument("--bands", type=int, nargs="*", default=[], help="inner band edges (bins of the 2048-point FFT): the head also sees each sub-band's correlation")
+    t.add_argument("--head-layers", type=int, default=2, help="hidden conv layers of the lag head")
+    t.add_argument("--head-kernel", type=int, default=9)
+    t.add_argument("--head-channels", type=int, default=16)
     e = sub.add_parser("export")
     e.add_argument("checkpoint")
     e.add_argument("out")
@@ -457,7 +483,8 @@ def main(argv=None):
     elif a.cmd == "train":
         train(a.data, a.val, a.out, epochs=a.epochs, seed=a.seed, threads=a.threads,
               use_mask=a.ablate != "mask", use_head=a.ablate != "head", report=a.report, taper=a.taper,
-              coherence=a.coherence)
+              coherence=a.coherence, bands=tuple(a.bands), head_layers=a.head_layers, head_kernel=a.head_kernel,
+              head_ch=a.head_channels)
     elif a.cmd == "fixture":
         print(json.dumps(write_fixture(load_exported(a.model), a.out)))
     else:

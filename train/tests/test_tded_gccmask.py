@@ -86,15 +86,18 @@ def test_training_learns_delays_it_did_not_know():
     assert loss().item() < first - 0.3, (first, loss().item())
 
 
-def test_export_round_trip(tmp_path):
+@pytest.mark.parametrize("bands", [(), (64, 128, 256, 512)])
+def test_export_round_trip(tmp_path, bands):
     torch.manual_seed(3)
-    net = gm.GccMask().eval()
+    net = gm.GccMask(bands=bands).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.01 * torch.randn_like(p))
     h = gm.export(net, tmp_path / "m.safetensors")
     assert h["format"] == gm.FORMAT and h["mask_layers"] == 4 and h["head_layers"] == 3
+    assert h["version"] == (2 if bands else 1) and h.get("head_bands", []) == list(bands)
     back = gm.load_exported(tmp_path / "m.safetensors")
+    assert back.bands == tuple(bands)
     S = torch.from_numpy(np.stack([gm.pooled_spectra(delayed_noise(d, snr=5, seed=2)) for d in (1.0, -4.0)]))
     M = gm.in_range_mask([10, 10])
     with torch.no_grad():
@@ -117,10 +120,11 @@ def test_committed_fixture_matches_the_committed_model():
 
 
 def test_live_fixture_matches_its_model():
-    """The per-update (Hann, 0.2 s memory, coherence input) model of the engine's parity test."""
+    """The per-update (Hann, 0.2 s memory, coherence input, sub-band head: format version 2) model
+    of the engine's parity test."""
     fx_dir = REPO / "Tests" / "EngineTests" / "Fixtures"
     net = gm.load_exported(fx_dir / "gccmask_live_model.safetensors")
-    assert net.taper == "hann" and net.coherence
+    assert net.taper == "hann" and net.coherence and net.bands == (64, 128, 256, 512)
     fx = load_file(str(fx_dir / "gccmask_live_fixture.safetensors"))
     S = torch.from_numpy(np.stack([gm.pooled_spectra(x, "hann", 0.2) for x, _, _ in gm.fixture_clips()]))
     np.testing.assert_allclose(S.numpy(), fx["spectra"].numpy(), rtol=1e-5, atol=1e-3)
@@ -143,9 +147,29 @@ def test_hann_pooling_with_memory_weights_recent_windows_more():
             assert abs(est - want) < 0.2, est
 
 
-def test_swapping_the_channels_negates_the_delay():
+def test_sub_band_correlations_partition_the_full_one():
+    """The head's sub-band correlations, each normalised by its own band's amplitude, add up
+    (weighted by those amplitudes) to the full correlation; a clean delay peaks in every band."""
+    net = gm.GccMask(use_mask=False, bands=(64, 128, 256, 512))
+    S = torch.from_numpy(gm.pooled_spectra(delayed_noise(3.0, snr=30)))[None]
+    c, _, cb = net.correlation(S, parts=True)
+    assert cb.shape == (1, 5, len(gm.GRID))
+    x, gr, gi, mag, ok = gm.mask_inputs(S)
+    lvl = (S[:, 2].double() * S[:, 3].double()).sqrt()
+    noise = torch.sort(lvl, dim=1).values[:, gm.BINS // 4: gm.BINS // 4 + 1]
+    w = (1 - 4 * noise / lvl).clamp_min(0.1) * ok
+    amp = gm._WK * (w * mag.pow(0.3)).abs()
+    edges = (0, 64, 128, 256, 512, gm.BINS)
+    share = torch.stack([amp[:, a:b].sum(1) for a, b in zip(edges[:-1], edges[1:])], 1) / amp.sum(1, keepdim=True)
+    np.testing.assert_allclose((cb * share[:, :, None].float()).sum(1).numpy(), c.numpy(), atol=1e-5)
+    peaks = gm.GRID[cb[0].argmax(1).numpy()]
+    np.testing.assert_allclose(peaks, 3.0, atol=0.25)
+
+
+@pytest.mark.parametrize("bands", [(), (64, 128, 256, 512)])
+def test_swapping_the_channels_negates_the_delay(bands):
     torch.manual_seed(4)
-    net = gm.GccMask().eval()
+    net = gm.GccMask(bands=bands).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
