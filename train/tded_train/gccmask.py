@@ -448,6 +448,8 @@ def main(argv=None):
     d.add_argument("--length", type=int, default=1151, help="samples per example")
     d.add_argument("--taper", choices=TAPERS, default="rectangular")
     d.add_argument("--memory", type=float, default=0.0, help="live pooling: time constant (s) of the window weights")
+    d.add_argument("--p-mix", type=float, default=None,
+                   help="share of examples with a distractor (default 0.3; 0 with --val)")
     t = sub.add_parser("train")
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--val", nargs="+", required=True)
@@ -472,11 +474,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.cmd == "data":
         if a.val:
-            z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, snr=(-10.0, 30.0), p_mix=0.0,
-                         length=a.length, taper=a.taper, memory_s=a.memory)
+            z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, snr=(-10.0, 30.0),
+                         p_mix=0.0 if a.p_mix is None else a.p_mix, length=a.length, taper=a.taper, memory_s=a.memory)
         else:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
-                         memory_s=a.memory)
+                         memory_s=a.memory, p_mix=0.3 if a.p_mix is None else a.p_mix)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(a.out, **z)
         print(a.out, z["S"].shape)
