@@ -142,24 +142,16 @@ final class GccMaskEvaluator {
             let a = 2 * Double.pi * tau / Double(N)
             let sr = cos(a), si = sin(a)
             var zr = 1.0, zi = 0.0, acc = 0.0
-            if nBands == 0 {
-                for k in 0..<B {
-                    let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
-                    acc += wk * (pr[k] * zr - pi[k] * zi)
-                    let nr = zr * sr - zi * si
-                    zi = zr * si + zi * sr; zr = nr
-                }
-            } else {
-                for b in 0..<nBands { bandAcc[b] = 0 }
-                for k in 0..<B {
-                    let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
-                    let v = wk * (pr[k] * zr - pi[k] * zi)
-                    acc += v; bandAcc[bandOf[k]] += v
-                    let nr = zr * sr - zi * si
-                    zi = zr * si + zi * sr; zr = nr
-                }
-                for b in 0..<nBands { bandCorr[b * G + j] = bandAcc[b] / overlap[j] / bandNorm[b] }
+            for b in 0..<nBands { bandAcc[b] = 0 }
+            for k in 0..<B {
+                let wk = (k == 0 || k == B - 1) ? 1.0 : 2.0
+                let v = wk * (pr[k] * zr - pi[k] * zi)
+                acc += v
+                if nBands > 0 { bandAcc[bandOf[k]] += v }
+                let nr = zr * sr - zi * si
+                zi = zr * si + zi * sr; zr = nr
             }
+            for b in 0..<nBands { bandCorr[b * G + j] = bandAcc[b] / overlap[j] / bandNorm[b] }
             corr[j] = acc / overlap[j] / norm
         }
         // the head on the correlation and on its mirror image (the swapped channels' view),

@@ -137,11 +137,11 @@ class GccMask(nn.Module):
         self.use_mask, self.use_head = use_mask, use_head
         self.taper = taper
         self.register_buffer("ov", window_overlap(_G, taper), persistent=False)
+        self.bands = tuple(int(b) for b in bands)
         self.arch = dict(ch=ch, mask_kernel=mask_kernel, mask_layers=mask_layers, head_ch=head_ch,
                          head_kernel=head_kernel, head_layers=head_layers, taper=taper,
-                         coherence=coherence, bands=tuple(int(b) for b in bands))
+                         coherence=coherence, bands=self.bands)
         self.coherence = coherence
-        self.bands = tuple(int(b) for b in bands)
         self.mask = _conv_stack(5 if coherence else 4, ch, mask_kernel, mask_layers)
         self.head = _conv_stack(3 + (len(self.bands) + 1 if self.bands else 0), head_ch, head_kernel, head_layers)
         self.beta = nn.Parameter(torch.tensor(0.7))

@@ -152,13 +152,10 @@ def test_sub_band_correlations_partition_the_full_one():
     (weighted by those amplitudes) to the full correlation; a clean delay peaks in every band."""
     net = gm.GccMask(use_mask=False, bands=(64, 128, 256, 512))
     S = torch.from_numpy(gm.pooled_spectra(delayed_noise(3.0, snr=30)))[None]
-    c, _, cb = net.correlation(S, parts=True)
+    c, w, cb = net.correlation(S, parts=True)
     assert cb.shape == (1, 5, len(gm.GRID))
-    x, gr, gi, mag, ok = gm.mask_inputs(S)
-    lvl = (S[:, 2].double() * S[:, 3].double()).sqrt()
-    noise = torch.sort(lvl, dim=1).values[:, gm.BINS // 4: gm.BINS // 4 + 1]
-    w = (1 - 4 * noise / lvl).clamp_min(0.1) * ok
-    amp = gm._WK * (w * mag.pow(0.3)).abs()
+    _, _, _, mag, _ = gm.mask_inputs(S)
+    amp = gm._WK * (w * mag.pow(0.3)).abs()  # |w G / |G|^0.7| (classical beta 0.7)
     edges = (0, 64, 128, 256, 512, gm.BINS)
     share = torch.stack([amp[:, a:b].sum(1) for a, b in zip(edges[:-1], edges[1:])], 1) / amp.sum(1, keepdim=True)
     np.testing.assert_allclose((cb * share[:, :, None].float()).sum(1).numpy(), c.numpy(), atol=1e-5)
