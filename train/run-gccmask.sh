@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# The learned pooled-GCC weighting (issue 11) exactly as shipped in models/tded-gccmask-v1:
-# labelled examples rendered from the training RIR bank (2 x 30000, seeds 21 and 22, SNR -15..30
-# dB, 30 % with a distractor), validation on 4000 renderings from the validation bank and pools
-# (other rooms, spacings, voices, noise), 10 epochs, export of the best validation epoch and the
-# engine's parity fixture. Needs train/fetch_data.sh and train/prepare_v2.sh first.
-# ~25 min on 2 idle cores (data 12, training 10). Writes runs/gccmask/ (gitignored).
+# The learned pooled-GCC weighting (issue 11) exactly as shipped in models/tded-gccmask-v3, a
+# model set of two networks chosen by how long the clip pooled (docs/gccmask-spec.md):
+# - member 0 (clips pooling < 0.25 s): labelled examples of 1151 samples (72 ms) rendered from
+#   the training RIR bank (2 x 30000, seeds 21 and 22, SNR -15..30 dB, 30 % with a distractor),
+#   validation on 4000 renderings from the validation bank and pools (other rooms, spacings,
+#   voices, noise), 10 epochs, the best validation epoch;
+# - member 1 (>= 0.25 s = 4000 samples): the same data plus 10000 renderings of 0.5 s and 10000
+#   of 0.25 s at 60 % with a distractor; validation adds 1000 two-source renderings of 0.5 s.
+# Then the bundle and the engine's parity fixture. Needs train/fetch_data.sh and
+# train/prepare_v2.sh first. About 1 h 45 min on 2 idle cores. Writes runs/gccmask*/ (gitignored).
 #   train/run-gccmask.sh            # then: git diff --stat ../models ../Tests/EngineTests/Fixtures
 set -euo pipefail
 cd "$(dirname "$0")"
 R=runs/gccmask B=../data/rirbank P=../data/pools
-mkdir -p $R
+TRAIN_POOLS="--speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz"
+VAL_POOLS="--speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz"
+mkdir -p $R $R-long
 for s in 21 22; do
-  [ -f $R/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz --speech $P/train_speech_real.npz \
-      --music $P/train_music.npz --noise $P/train_noise.npz --n 30000 --seed $s --out $R/train$s.npz &
+  [ -f $R/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 30000 --seed $s --out $R/train$s.npz &
 done
-[ -f $R/val.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 4000 --seed 777 \
-    --speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz --out $R/val.npz
+[ -f $R/val.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 4000 --seed 777 $VAL_POOLS --out $R/val.npz
 wait
+[ -f $R/long41.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 10000 --seed 41 --length 8000 --p-mix 0.6 --out $R/long41.npz &
+[ -f $R/long42.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 10000 --seed 42 --length 4000 --p-mix 0.6 --out $R/long42.npz &
+wait
+[ -f $R/valmix.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 1000 --seed 778 --length 8000 --p-mix 1.0 $VAL_POOLS --out $R/valmix.npz
 python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $R/val.npz --out $R --epochs 10 "$@"
-python3 -m tded_train.gccmask export $R/best.pt ../models/tded-gccmask-v1.safetensors
-python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v1.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
+python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz $R/long41.npz $R/long42.npz \
+    --val $R/val.npz $R/valmix.npz --out $R-long --epochs 10 --threads 1 "$@"
+python3 -m tded_train.gccmask export $R/best.pt $R/short.safetensors
+python3 -m tded_train.gccmask export $R-long/best.pt $R-long/long.safetensors
+python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v3.safetensors \
+    --member $R/short.safetensors:0 --member $R-long/long.safetensors:4000 \
+    --note "member 1 from 0.25 s pooled: the rule chosen on the dev and dev-len tuning sets (train/README.md v2b)"
+python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v3.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors

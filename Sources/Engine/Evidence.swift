@@ -29,8 +29,9 @@ public protocol EvidenceEstimator: DelayEstimator {
     /// Where `process`/`flush` write the evidence of their votes; nil = do not write any.
     var evidenceOutput: UnsafeMutablePointer<Float>? { get set }
     /// The delay and confidence of pooled evidence (`evidenceLength` floats, a weighted sum of
-    /// window vectors). `nil` when the evidence is empty or carries no information (all zero).
-    func resolve(pooled: UnsafePointer<Float>) -> PooledEstimate?
+    /// window vectors) of `windows` windows (for a decayed sum: its total weight, rounded up).
+    /// `nil` when the evidence is empty or carries no information (all zero).
+    func resolve(pooled: UnsafePointer<Float>, windows: Int) -> PooledEstimate?
 }
 
 /// Vertex offset in [-0.5, 0.5] of the parabola through (-1, a), (0, b), (1, c); 0 when the

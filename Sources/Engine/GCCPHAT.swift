@@ -52,8 +52,11 @@ public struct GCCPHATConfig: Equatable, Sendable {
     /// all. Bins outside carry no weight (e.g. below 300 Hz and above 3.5 kHz for speech, where
     /// its energy is low and whitening would give noise the same weight as speech).
     public var pooledBins: ClosedRange<Int>? = nil
-    /// The model of `pooling = .learned` (required then, unused otherwise).
-    public var poolingModel: GccMaskModel? = nil
+    /// The networks of `pooling = .learned` (required then, unused otherwise), in increasing
+    /// `minSpan` order (`GccMaskModel.members(file:)`): a pooled estimate uses the last one
+    /// whose `minSpan` its span `(windows - 1) x step + window` reaches (the first one also
+    /// takes every shorter span).
+    public var poolingModels: [GccMaskModel] = []
 
     /// Weighting of the pooled cross-power spectrum (the evidence of `post = pooled`).
     public enum PoolWeighting: Equatable, Sendable {
@@ -69,7 +72,7 @@ public struct GCCPHATConfig: Equatable, Sendable {
         /// not agree (uncorrelated noise, no source energy) lose their weight, which plain PHAT
         /// gives them in full.
         case masked(beta: Double, mask: BinMask)
-        /// The learned weighting (`GccMaskModel`, in `GCCPHATConfig.poolingModel`): a per-bin
+        /// The learned weighting (`GccMaskModel`, in `GCCPHATConfig.poolingModels`): a per-bin
         /// weight predicted from the pooled levels, a learned PHAT exponent and a small
         /// correction over the lag grid, trained on simulated rooms (docs/gccmask-spec.md).
         /// Two models: rectangular windows for one estimate over a whole clip (`--whole`) and
@@ -222,7 +225,9 @@ public final class GCCPHAT: EvidenceEstimator {
     private let wk: UnsafeMutablePointer<Float>?
     private let rotR: UnsafeMutablePointer<Float>?, rotI: UnsafeMutablePointer<Float>?
     private let fine: UnsafeMutablePointer<Double>?
-    private let learned: GccMaskEvaluator?
+    /// The learned weighting's networks and the fewest pooled windows each takes (the first
+    /// takes fewer too).
+    private let learned: [(minWindows: Int, evaluator: GccMaskEvaluator)]
 
     /// Creates the estimator; throws `EngineConfigError` for an invalid configuration.
     public init(config: GCCPHATConfig = GCCPHATConfig()) throws {
@@ -238,11 +243,19 @@ public final class GCCPHAT: EvidenceEstimator {
             throw EngineConfigError("GCC-PHAT upsampling factor must be in 2...64 (got \(f))")
         }
         if config.pooling == .learned {
-            guard let m = config.poolingModel else { throw EngineConfigError("pooling learned needs its model (poolingModel)") }
+            let models = config.poolingModels
+            guard !models.isEmpty else { throw EngineConfigError("pooling learned needs its model (poolingModels)") }
+            guard zip(models, models.dropFirst()).allSatisfy({ $0.minSpan < $1.minSpan }) else {
+                throw EngineConfigError("pooling learned: the models' minimum spans must increase")
+            }
             guard config.pooledBins == nil else { throw EngineConfigError("pooling learned uses every bin (no band)") }
-            learned = try GccMaskEvaluator(model: m, window: config.window, maxLag: config.maxLag, taper: config.taper)
+            learned = try models.map { m in
+                // fewest windows n with (n - 1) step + window >= minSpan
+                let n = 1 + max(0, (m.minSpan - config.window + config.step - 1) / config.step)
+                return (n, try GccMaskEvaluator(model: m, window: config.window, maxLag: config.maxLag, taper: config.taper))
+            }
         } else {
-            learned = nil
+            learned = []
         }
         self.config = config
         W = config.window; N = 2 * W; B = W + 1; L = config.maxLag
@@ -539,9 +552,13 @@ public final class GCCPHAT: EvidenceEstimator {
     /// `sum_k w_k |P_k|` (the weighted spectrum's magnitudes), i.e. how much of the pooled
     /// spectrum's weight agrees in phase with one delay: 1 for a pure delay, about
     /// `1/sqrt(bins)` for noise.
-    public func resolve(pooled: UnsafePointer<Float>) -> PooledEstimate? {
+    ///
+    /// `windows`: how many windows were pooled (the learned weighting picks its network by it).
+    public func resolve(pooled: UnsafePointer<Float>, windows: Int) -> PooledEstimate? {
         let gr = pooled, gi = pooled + B
-        if let m = learned { return m.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B) }
+        if let m = learned.last(where: { $0.minWindows <= windows }) ?? learned.first {
+            return m.evaluator.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B)
+        }
         var norm = 0.0
         // PHAT weightings: bins more than 200 dB below the strongest carry no phase information.
         var floor: Float = 0

@@ -46,6 +46,11 @@ public final class GccMaskModel: Equatable, Sendable {
     /// Grid points (`2 * maxLag / gridStep + 1`).
     public var gridCount: Int { Int((Double(2 * maxLag) / gridStep).rounded()) + 1 }
 
+    /// The shortest pooled span (samples, `(windows - 1) x step + window`) this network is for:
+    /// 0 for a single-network file; in a model set (version 3) each member takes the spans from
+    /// its `minSpan` up to the next member's.
+    public let minSpan: Int
+
     public static func == (a: GccMaskModel, b: GccMaskModel) -> Bool { a === b }
 
     private struct Header: Decodable {
@@ -65,22 +70,116 @@ public final class GccMaskModel: Equatable, Sendable {
         let head_kernel: Int
         let head_channels: Int
         let head_bands: [Int]?
+        let min_span: Int?
+    }
+
+    /// The header of a model set (version 3): member headers (each a version 1 or 2 header plus
+    /// `min_span`), whose tensors carry the prefix `m<index>.`.
+    private struct SetHeader: Decodable {
+        let format: String
+        let version: Int
+        let members: [Header]?
     }
 
     /// Metadata key of the JSON header.
     public static let metadataKey = "tded_gccmask"
     public static let format = "tded-gccmask"
+    /// Most members of a model set.
+    public static let maxMembers = 8
 
-    /// Reads and validates the model from a parsed file.
-    public init(file: SafetensorsFile) throws {
+    /// Reads and validates a single-network model (version 1 or 2) from a parsed file; a model
+    /// set (version 3) is read with `members(file:)`.
+    public convenience init(file: SafetensorsFile) throws {
+        let (version, headers) = try Self.headers(file)
+        guard version != 3 else {
+            throw GccMaskModelError("a model set of \(headers.count) networks (version 3): load it with GccMaskModel.members(file:)")
+        }
+        try self.init(header: headers[0], file: file, prefix: "", minSpan: 0)
+        try Self.checkTensorNames(file, [self], prefixes: [""])
+    }
+
+    /// The networks of a model file in increasing `minSpan` order: one for versions 1 and 2,
+    /// each member of a model set (version 3). The engine uses, for a pooled span, the last
+    /// member whose `minSpan` it reaches.
+    public static func members(file: SafetensorsFile) throws -> [GccMaskModel] {
+        let (version, headers) = try headers(file)
+        guard version == 3 else { return [try GccMaskModel(file: file)] }
         func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
-        guard let json = file.metadata[Self.metadataKey] else {
-            throw bad("no '\(Self.metadataKey)' metadata: not a learned-pooling model (an encoder model goes to --model)")
+        guard (1...maxMembers).contains(headers.count) else {
+            throw bad("model set: \(headers.count) members, expected 1...\(maxMembers)")
         }
-        let h: Header
-        do { h = try JSONDecoder().decode(Header.self, from: Data(json.utf8)) } catch {
-            throw bad("malformed '\(Self.metadataKey)' metadata")
+        var out: [GccMaskModel] = []
+        for (i, h) in headers.enumerated() {
+            guard h.version == 1 || h.version == 2 else { throw bad("model set member \(i): version \(h.version), expected 1 or 2") }
+            guard let span = h.min_span, (0...(1 << 24)).contains(span) else {
+                throw bad("model set member \(i): min_span missing or outside 0...16777216 samples")
+            }
+            guard i > 0 || span == 0 else { throw bad("model set: the first member's min_span is \(span), expected 0") }
+            guard i == 0 || span > out[i - 1].minSpan else {
+                throw bad("model set: min_span must increase from member to member (member \(i): \(span))")
+            }
+            let m: GccMaskModel
+            do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span) } catch let e as GccMaskModelError {
+                throw bad("model set member \(i): \(e.description)")
+            }
+            guard i == 0 || (m.window == out[0].window && m.taper == out[0].taper) else {
+                throw bad("model set member \(i): window \(m.window) / taper \(m.taper.rawValue) differ from member 0's (\(out[0].window) / \(out[0].taper.rawValue))")
+            }
+            out.append(m)
         }
+        try checkTensorNames(file, out, prefixes: out.indices.map { "m\($0)." })
+        return out
+    }
+
+    /// Parses and validates every network of a model file from its bytes (see `members(file:)`).
+    public static func members(safetensorsBytes bytes: [UInt8]) throws -> [GccMaskModel] {
+        let f: SafetensorsFile
+        do { f = try SafetensorsFile(bytes: bytes) } catch let e as SafetensorsError {
+            throw GccMaskModelError("\(e)")
+        }
+        return try members(file: f)
+    }
+
+    /// The file's version and its network headers (one, or a set's members).
+    private static func headers(_ file: SafetensorsFile) throws -> (Int, [Header]) {
+        func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
+        guard let json = file.metadata[metadataKey] else {
+            throw bad("no '\(metadataKey)' metadata: not a learned-pooling model (an encoder model goes to --model)")
+        }
+        let top: SetHeader
+        do { top = try JSONDecoder().decode(SetHeader.self, from: Data(json.utf8)) } catch {
+            throw bad("malformed '\(metadataKey)' metadata")
+        }
+        guard top.format == format else { throw bad("format '\(top.format)', expected '\(format)'") }
+        switch top.version {
+        case 1, 2:
+            do { return (top.version, [try JSONDecoder().decode(Header.self, from: Data(json.utf8))]) } catch {
+                throw bad("malformed '\(metadataKey)' metadata")
+            }
+        case 3:
+            guard let m = top.members else { throw bad("model set (version 3) without 'members'") }
+            return (3, m)
+        default:
+            throw bad("version \(top.version), expected 1, 2 or 3")
+        }
+    }
+
+    /// Every tensor of the file belongs to one of the networks (under its prefix).
+    private static func checkTensorNames(_ file: SafetensorsFile, _ nets: [GccMaskModel], prefixes: [String]) throws {
+        var expected = Set<String>()
+        for (net, p) in zip(nets, prefixes) {
+            expected.formUnion((0..<net.mask.count).flatMap { ["\(p)mask.\($0).weight", "\(p)mask.\($0).bias"] })
+            expected.formUnion((0..<net.head.count).flatMap { ["\(p)head.\($0).weight", "\(p)head.\($0).bias"] })
+            expected.formUnion(["\(p)beta", "\(p)temp"])
+        }
+        if let extra = file.tensors.keys.sorted().first(where: { !expected.contains($0) }) {
+            throw GccMaskModelError("unexpected tensor '\(extra)'")
+        }
+    }
+
+    /// One network: its header and its tensors under `prefix`.
+    private init(header h: Header, file: SafetensorsFile, prefix: String, minSpan: Int) throws {
+        func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
         guard h.format == Self.format else { throw bad("format '\(h.format)', expected '\(Self.format)'") }
         guard h.version == 1 || h.version == 2 else { throw bad("version \(h.version), expected 1 or 2") }
         guard h.sample_rate == 16000 else { throw bad("sample_rate \(h.sample_rate), expected 16000") }
@@ -95,7 +194,7 @@ public final class GccMaskModel: Equatable, Sendable {
             throw bad("grid_step \(h.grid_step) must be 1/n")
         }
         func tensor(_ name: String) throws -> [Float] {
-            do { return try file.floats(name) } catch let e as SafetensorsError { throw bad("\(e)") }
+            do { return try file.floats(prefix + name) } catch let e as SafetensorsError { throw bad("\(e)") }
         }
         func stack(_ name: String, layers: Int, kernel: Int, channels: Int, inputs: Int) throws -> [Conv] {
             guard (1...16).contains(layers), (1...63).contains(kernel), kernel % 2 == 1, (1...256).contains(channels) else {
@@ -125,13 +224,9 @@ public final class GccMaskModel: Equatable, Sendable {
         guard beta.count == 1, temp.count == 1, (0...1.5).contains(beta[0]), temp[0].isFinite, abs(temp[0]) < 20 else {
             throw bad("beta \(beta) / temp \(temp): expected one beta in 0...1.5 and one finite temp")
         }
-        let expected = Set((0..<h.mask_layers).flatMap { ["mask.\($0).weight", "mask.\($0).bias"] }
-            + (0..<h.head_layers).flatMap { ["head.\($0).weight", "head.\($0).bias"] } + ["beta", "temp"])
-        if let extra = file.tensors.keys.first(where: { !expected.contains($0) }) {
-            throw bad("unexpected tensor '\(extra)'")
-        }
         window = h.window; self.taper = taper; maskInputs = inputs; sampleRate = h.sample_rate; maxLag = h.max_lag; gridStep = h.grid_step
         self.mask = mask; self.head = head; headBands = bands; self.beta = beta[0]; self.temp = temp[0]
+        self.minSpan = minSpan
     }
 
     /// Parses and validates a model from the file's bytes.

@@ -267,7 +267,7 @@ public final class LearnedEstimator: EvidenceEstimator {
     /// logarithms of it and its two neighbours (exact for a Gaussian-shaped peak).
     ///
     /// Confidence: the pooled probability mass within one sample of that delay.
-    public func resolve(pooled q: UnsafePointer<Float>) -> PooledEstimate? {
+    public func resolve(pooled q: UnsafePointer<Float>, windows: Int) -> PooledEstimate? {
         let n = 2 * maxDelay + 1
         var total = 0.0
         var best = 0

@@ -358,7 +358,7 @@ public final class TDEPipeline {
     /// the update is flagged `low_confidence` (and `silent`) and the smoother holds.
     private func pooledResult(_ ev: EvidenceEstimator, _ v: UnsafeMutablePointer<Float>, count: Int) -> Aggregate {
         guard count > 0 else { return Aggregate(delay: 0, count: 0, confidence: 0) }
-        guard let e = ev.resolve(pooled: v) else { return Aggregate(delay: 0, count: count, confidence: 0) }
+        guard let e = ev.resolve(pooled: v, windows: count) else { return Aggregate(delay: 0, count: count, confidence: 0) }
         return Aggregate(delay: e.delay, count: count, confidence: e.confidence)
     }
 

@@ -56,11 +56,13 @@ public struct EstimatorOptions: Equatable, Sendable {
     }
 
     /// Default weighting of one estimate over a whole short clip (`tded analyze --whole`): the
-    /// learned weighting (`learned`, models/tded-gccmask-v1.safetensors, trained on simulated
-    /// rooms; docs/gccmask-spec.md). On the full evaluation set (3600 single-source clips) it
-    /// measured 0.147 ms against the classical default's 0.170 (`classicalWholePooling`), ahead
-    /// in every SNR and RT60 band; on mixtures 0.0844 vs 0.0836 ms. When its model file is
-    /// missing, `tded analyze` falls back to `classicalWholePooling` with a note.
+    /// learned weighting (`learned`, models/tded-gccmask-v3.safetensors, trained on simulated
+    /// rooms; a set of two networks chosen by the pooled span, docs/gccmask-spec.md). On the full
+    /// evaluation set it measured 0.147 ms against the classical default's 0.170
+    /// (`classicalWholePooling`) on 3600 single-source clips of 72 ms, 0.085 vs 0.084 ms on 1200
+    /// mixtures of 0.5 s; on held-out single-source clips of 0.5 s and 1 s, 0.050 and 0.044 ms
+    /// against 0.084 and 0.110. When its model file is missing, `tded analyze` falls back to
+    /// `classicalWholePooling` with a note.
     public static let defaultWholePooling = GCCPHATConfig.PoolWeighting.learned
 
     /// The classical weighting of one estimate over a whole short clip:
@@ -191,10 +193,10 @@ public enum EstimatorFactory {
             }
             if options.pooling == .learned {
                 // Model: options.poolingModelPath (--pooling-model), else $TDED_POOLING_MODEL,
-                // else the shipped models/tded-gccmask-v1.safetensors (rectangular windows,
-                // --whole) or tded-gccmask-live-v1 (Hann, per update) (see ModelLoader).
+                // else the shipped models/tded-gccmask-v3.safetensors (a model set; rectangular
+                // windows, --whole) or tded-gccmask-live-v1 (Hann, per update) (see ModelLoader).
                 let kind: ModelLoader.Kind = options.taper == .hann ? .gccMaskLive : .gccMask
-                do { cfg.poolingModel = try ModelLoader.loadGccMask(explicit: options.poolingModelPath, kind: kind).model } catch let e as ModelLoaderError {
+                do { cfg.poolingModels = try ModelLoader.loadGccMask(explicit: options.poolingModelPath, kind: kind).models } catch let e as ModelLoaderError {
                     throw EstimatorFactoryError(e.description)
                 }
                 guard options.sampleRate == 16000 else {

@@ -98,7 +98,7 @@ public enum ModelLoader {
     }
 
     /// The shipped learned pooling model relative to the repository (or install) root.
-    public static let gccMaskRelativePath = "models/tded-gccmask-v1.safetensors"
+    public static let gccMaskRelativePath = "models/tded-gccmask-v3.safetensors"
     /// Where a live (per-update, Hann) learned pooling model is looked for; none is shipped.
     public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v1.safetensors"
 
@@ -121,18 +121,19 @@ public enum ModelLoader {
         }
     }
 
-    /// Reads and validates the learned pooling model at `path`; errors name the file.
-    public static func loadGccMask(path: String) throws -> GccMaskModel {
+    /// Reads and validates the learned pooling model at `path` (its networks, one or a model
+    /// set's members, in increasing `minSpan` order); errors name the file.
+    public static func loadGccMask(path: String) throws -> [GccMaskModel] {
         let file = try readFile(path: path)
         do {
-            return try GccMaskModel(file: file)
+            return try GccMaskModel.members(file: file)
         } catch let e as GccMaskModelError {
             throw ModelLoaderError("\(path): \(e.description)")
         }
     }
 
     /// Resolves (see `candidates`, `Kind.gccMask`) and loads the learned pooling model.
-    public static func loadGccMask(explicit: String?, kind: Kind = .gccMask) throws -> (model: GccMaskModel, path: String) {
+    public static func loadGccMask(explicit: String?, kind: Kind = .gccMask) throws -> (models: [GccMaskModel], path: String) {
         let p = try resolve(explicit: explicit, kind: kind)
         return (try loadGccMask(path: p), p)
     }

@@ -5,39 +5,70 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    try committedModelURL("tded-gccmask-v1.safetensors", file: file, line: line)
+    try committedModelURL("tded-gccmask-v3.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {
-    private func shipped() throws -> GccMaskModel {
-        try GccMaskModel(safetensorsBytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
+    /// The shipped model set's networks (member 0 for short pools, member 1 from 0.25 s).
+    private func shipped() throws -> [GccMaskModel] {
+        try GccMaskModel.members(safetensorsBytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
+    }
+
+    private func gcc(_ m: [GccMaskModel], maxLag: Int, step: Int = 16,
+                     taper: GCCPHATConfig.Taper = .rectangular) throws -> GCCPHAT {
+        var c = GCCPHATConfig(step: step, maxLag: maxLag, taper: taper, pooling: .learned)
+        c.poolingModels = m
+        return try GCCPHAT(config: c)
     }
 
     private func gcc(_ m: GccMaskModel, maxLag: Int, step: Int = 16,
                      taper: GCCPHATConfig.Taper = .rectangular) throws -> GCCPHAT {
-        var c = GCCPHATConfig(step: step, maxLag: maxLag, taper: taper, pooling: .learned)
-        c.poolingModel = m
-        return try GCCPHAT(config: c)
+        try gcc([m], maxLag: maxLag, step: step, taper: taper)
     }
 
     /// The engine's delay of the fixture's pooled spectra equals PyTorch's
-    /// (`python3 -m tded_train.gccmask fixture`) within 0.01 sample, and is near the truth on
-    /// the clean clips.
+    /// (`python3 -m tded_train.gccmask fixture`) within 0.01 sample for each network of the
+    /// shipped set, each picked by the pooled window count, and is near the truth on the clean
+    /// clips.
     func testParityWithPyTorchOnFixtureSpectra() throws {
         let m = try shipped()
-        XCTAssertEqual(m.headBands, [], "the shipped model is format version 1")
+        XCTAssertEqual(m.map(\.minSpan), [0, 4000], "the shipped model set: short pools, and from 0.25 s")
+        XCTAssertEqual(m.map(\.headBands), [[], []], "both networks are format version 1")
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
-        let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), want = try fx.floats("delay"),
-            truth = try fx.floats("truth")
+        let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), truth = try fx.floats("truth")
+        let want = [try fx.floats("delay.m0"), try fx.floats("delay.m1")]
+        XCTAssertEqual(want[0], try fx.floats("delay"))
         let B = 1025
-        XCTAssertEqual(spectra.count, want.count * 4 * B)
-        for i in 0..<want.count {
-            let est = try gcc(m, maxLag: Int(lags[i]))
-            let got = spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * B) }
-            let d = try XCTUnwrap(got, "clip \(i)")
-            print("[gccmask parity] clip \(i): engine \(d.delay) torch \(want[i]) truth \(truth[i]) conf \(d.confidence)")
-            XCTAssertEqual(d.delay, Double(want[i]), accuracy: 0.01, "clip \(i)")
-            XCTAssertTrue((0...1).contains(d.confidence))
+        XCTAssertEqual(spectra.count, truth.count * 4 * B)
+        // 0.25 s = 4000 samples pooled = 187 windows of 1024 at step 16
+        for (member, windows) in [(0, 1), (0, 186), (1, 187), (1, 100_000)] {
+            for i in 0..<truth.count {
+                let est = try gcc(m, maxLag: Int(lags[i]))
+                let got = spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * B, windows: windows) }
+                let d = try XCTUnwrap(got, "clip \(i)")
+                print("[gccmask parity] member \(member) clip \(i): engine \(d.delay) torch \(want[member][i]) truth \(truth[i]) conf \(d.confidence)")
+                XCTAssertEqual(d.delay, Double(want[member][i]), accuracy: 0.01, "member \(member) (\(windows) windows) clip \(i)")
+                XCTAssertTrue((0...1).contains(d.confidence))
+            }
+        }
+        // the two networks differ on these clips by more than the tolerance, so the pick is tested
+        XCTAssertGreaterThan(zip(want[0], want[1]).map { abs($0 - $1) }.max() ?? 0, 0.02)
+    }
+
+    /// The window count at which the second network takes over follows its `minSpan` and the
+    /// estimator's step: `(windows - 1) x step + window >= minSpan`.
+    func testMemberIsPickedByPooledSpan() throws {
+        let m = try shipped()
+        let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
+        let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag")
+        let want = [try fx.floats("delay.m0"), try fx.floats("delay.m1")]
+        let i = try XCTUnwrap(want[0].indices.max { abs(want[0][$0] - want[1][$0]) < abs(want[0][$1] - want[1][$1]) })
+        for (step, firstLong) in [(16, 187), (8, 373), (64, 48), (1, 2977)] {
+            let est = try gcc(m, maxLag: Int(lags[i]), step: step)
+            for (windows, member) in [(firstLong - 1, 0), (firstLong, 1)] {
+                let d = try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * 1025, windows: windows) })
+                XCTAssertEqual(d.delay, Double(want[member][i]), accuracy: 0.005, "step \(step), \(windows) windows")
+            }
         }
     }
 
@@ -55,7 +86,7 @@ final class GccMaskTests: XCTestCase {
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), want = try fx.floats("delay")
         for i in 0..<want.count {
             let est = try gcc(m, maxLag: Int(lags[i]), taper: .hann)
-            let d = try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * 1025) })
+            let d = try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * 1025, windows: 1) })
             XCTAssertEqual(d.delay, Double(want[i]), accuracy: 0.01, "clip \(i)")
         }
         XCTAssertThrowsError(try gcc(m, maxLag: 8)) { XCTAssertTrue("\($0)".contains("hann")) }
@@ -76,6 +107,24 @@ final class GccMaskTests: XCTestCase {
             print("[gccmask pipeline] \(kind) \(d): \(w.delaySamples)")
             XCTAssertEqual(w.delaySamples, d, accuracy: 0.25, "\(kind) \(d)")
         }
+        // The pipeline passes its window count: a 72-ms clip is resolved by member 0 alone, a
+        // 0.5-s clip by member 1 alone.
+        for (count, member) in [(1151, 0), (8000, 1)] {
+            let s = TestSignals.stereo(.speechLike, count: count, delay: 4.4, snrDb: 0, seed: 8)
+            func whole(_ models: [GccMaskModel]) throws -> Double {
+                var c = PipelineConfig()
+                c.post = .pooled; c.keepAllVotes = true; c.micDistance = 0.3
+                let p = try TDEPipeline(estimator: try gcc(models, maxLag: 16), config: c)
+                _ = p.process(left: s.left, right: s.right)
+                p.finish()
+                return p.wholeResult().delaySamples
+            }
+            let set = try whole(m), alone = try whole([m[member]]), other = try whole([m[1 - member]])
+            print("[gccmask pipeline] \(count) samples: set \(set), member \(member) \(alone), member \(1 - member) \(other)")
+            XCTAssertEqual(set, alone, "\(count) samples")
+            XCTAssertNotEqual(alone, other, "the two networks must differ here for the pick to be tested")
+            XCTAssertEqual(set, 4.4, accuracy: 0.25)
+        }
     }
 
     /// Swapping the channels (conj(G), the two auto spectra exchanged) negates the delay, and
@@ -90,8 +139,8 @@ final class GccMaskTests: XCTestCase {
             let s = Array(spectra[(i * 4 * B)..<((i + 1) * 4 * B)])
             var sw = s
             for k in 0..<B { sw[B + k] = -s[B + k]; sw[2 * B + k] = s[3 * B + k]; sw[3 * B + k] = s[2 * B + k] }
-            let a = try XCTUnwrap(s.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
-            let b = try XCTUnwrap(sw.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
+            let a = try XCTUnwrap(s.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!, windows: 1) })
+            let b = try XCTUnwrap(sw.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!, windows: 1) })
             XCTAssertEqual(a.delay, -b.delay, accuracy: 1e-9, "clip \(i)")
         }
         let x = TestSignals.stereo(.speechLike, count: 1151, delay: 0, snrDb: 60, seed: 2).left
@@ -107,7 +156,7 @@ final class GccMaskTests: XCTestCase {
     func testSilenceGivesNoEstimate() throws {
         let est = try gcc(try shipped(), maxLag: 16)
         let zeros = [Float](repeating: 0, count: 4 * 1025)
-        XCTAssertNil(zeros.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
+        XCTAssertNil(zeros.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!, windows: 1) })
     }
 
     /// Configurations the model was not trained for are refused with one line.
@@ -117,7 +166,7 @@ final class GccMaskTests: XCTestCase {
         XCTAssertThrowsError(try gcc(m, maxLag: 8, taper: .hann)) { XCTAssertTrue("\($0)".contains("rectangular")) }
         XCTAssertThrowsError(try GCCPHAT(config: GCCPHATConfig(pooling: .learned))) { XCTAssertTrue("\($0)".contains("needs its model")) }
         var c = GCCPHATConfig(window: 512, step: 16, maxLag: 8, pooling: .learned)
-        c.poolingModel = m
+        c.poolingModels = m
         XCTAssertThrowsError(try GCCPHAT(config: c)) { XCTAssertTrue("\($0)".contains("512")) }
     }
 
@@ -125,20 +174,22 @@ final class GccMaskTests: XCTestCase {
     func testBadModelFilesAreRefused() throws {
         let enc = [UInt8](try Data(contentsOf: try shippedModelURL()))
         XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: enc)) { XCTAssertTrue("\($0)".contains("not a learned-pooling model")) }
+        XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: enc)) { XCTAssertTrue("\($0)".contains("not a learned-pooling model")) }
         XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: [1, 2, 3]))
+        XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: [1, 2, 3]))
         let good = [UInt8](try Data(contentsOf: try shippedGccMaskURL()))
         let f = try SafetensorsFile(bytes: good)
-        // Overwrite the first weight of mask.0 with NaN: refused.
+        // Overwrite the first weight of the second member's mask.0 with NaN: refused.
         var nan = good
-        let r = try XCTUnwrap(f.tensors["mask.0.weight"]).byteRange
+        let r = try XCTUnwrap(f.tensors["m1.mask.0.weight"]).byteRange
         withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { for i in 0..<4 { nan[r.lowerBound + i] = $0[i] } }
-        XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: nan)) { XCTAssertTrue("\($0)".contains("non-finite")) }
+        XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: nan)) { XCTAssertTrue("\($0)".contains("member 1: mask.0 has non-finite"), "\($0)") }
         // Rename a tensor in the header (same length): missing tensor.
-        let key = Array("\"head.0.bias\"".utf8)
+        let key = Array("\"m1.head.0.bias\"".utf8)
         let at = try XCTUnwrap((0...(good.count - key.count)).first { Array(good[$0..<($0 + key.count)]) == key })
         var renamed = good
-        renamed[at + 6] = UInt8(ascii: "9")
-        XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: renamed)) { XCTAssertTrue("\($0)".contains("head.0")) }
+        renamed[at + 9] = UInt8(ascii: "9")
+        XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: renamed)) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
     }
 
     /// The version-2 header's sub-band edges: a version-1 file may not have them, they must
@@ -160,6 +211,49 @@ final class GccMaskTests: XCTestCase {
         XCTAssertThrowsError(try model { $0["head_bands"] = [64, 128, 256, 2000] }) { XCTAssertTrue("\($0)".contains("increasing"), "\($0)") }
         XCTAssertThrowsError(try model { $0["head_bands"] = [128, 256, 512] }) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
         XCTAssertThrowsError(try model { $0.removeValue(forKey: "head_bands") }) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
+    }
+
+    /// Model sets (version 3): members under `m<i>.`, `min_span` from 0 and increasing, one
+    /// window and taper; a set is not a single network; stray tensors are refused.
+    func testModelSetHeaderIsChecked() throws {
+        let f = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
+        let tensors = try f.tensors.keys.sorted().map { ($0, f.tensors[$0]!.shape, try f.floats($0)) }
+        let header = try XCTUnwrap(f.metadata[GccMaskModel.metadataKey])
+        func bytes(_ tensors: [(String, [Int], [Float])], _ edit: (inout [String: Any], inout [[String: Any]]) -> Void) throws -> [UInt8] {
+            var h = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(header.utf8)) as? [String: Any])
+            var members = try XCTUnwrap(h["members"] as? [[String: Any]])
+            edit(&h, &members)
+            if h["members"] != nil { h["members"] = members }
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: h), as: UTF8.self)
+            return makeSafetensors(tensors, metadata: [GccMaskModel.metadataKey: json])
+        }
+        func set(_ edit: (inout [String: Any], inout [[String: Any]]) -> Void) throws -> [GccMaskModel] {
+            try GccMaskModel.members(safetensorsBytes: try bytes(tensors, edit))
+        }
+        XCTAssertEqual(try set { _, _ in }.map(\.minSpan), [0, 4000])
+        XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: try bytes(tensors) { _, _ in })) { XCTAssertTrue("\($0)".contains("model set"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[0]["min_span"] = 16 }) { XCTAssertTrue("\($0)".contains("first member"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[1]["min_span"] = 0 }) { XCTAssertTrue("\($0)".contains("increase"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[1].removeValue(forKey: "min_span") }) { XCTAssertTrue("\($0)".contains("min_span missing"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[1]["taper"] = "hann" }) { XCTAssertTrue("\($0)".contains("differ from member 0"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[1]["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 1: version 3"), "\($0)") }
+        XCTAssertThrowsError(try set { h, _ in h.removeValue(forKey: "members") }) { XCTAssertTrue("\($0)".contains("without 'members'"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m = [] }) { XCTAssertTrue("\($0)".contains("0 members"), "\($0)") }
+        // one member only: the tensors of member 1 are strays
+        XCTAssertThrowsError(try set { _, m in m.removeLast() }) { XCTAssertTrue("\($0)".contains("unexpected tensor 'm1."), "\($0)") }
+        // a member's tensor missing
+        let missing = tensors.filter { $0.0 != "m1.head.2.bias" }
+        XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: try bytes(missing) { _, _ in })) {
+            XCTAssertTrue("\($0)".contains("member 1") && "\($0)".contains("head.2.bias"), "\($0)")
+        }
+        // a single-network file is a one-member list
+        let live = try GccMaskModel.members(safetensorsBytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
+        XCTAssertEqual(live.map(\.minSpan), [0])
+        // the engine refuses member lists whose minimum spans do not increase
+        var c = GCCPHATConfig(step: 16, maxLag: 8, pooling: .learned)
+        let m = try shipped()
+        c.poolingModels = [m[1], m[0]]
+        XCTAssertThrowsError(try GCCPHAT(config: c)) { XCTAssertTrue("\($0)".contains("minimum spans"), "\($0)") }
     }
 
     func testLearnedPoolingNameRoundTrips() {

@@ -115,7 +115,7 @@ final class PooledEvidenceTests: XCTestCase {
                 for j in 0..<L { sum[j] += e[j] }
                 count += 1
             }
-            let r = try XCTUnwrap(ref.resolve(pooled: sum))
+            let r = try XCTUnwrap(ref.resolve(pooled: sum, windows: count))
             XCTAssertEqual(u.votes, count)
             XCTAssertEqual(u.delaySamples, r.delay, "update at \(u.sampleIndex)")
             XCTAssertEqual(u.confidence, r.confidence)
@@ -185,12 +185,12 @@ final class PooledEvidenceTests: XCTestCase {
         XCTAssertEqual(n, 49)
         var q = [Float](repeating: 0, count: n)
         for k in 0..<n { let d = Double(k - 24) - 2.3; q[k] = Float(exp(-d * d / 2)) * 7 }
-        let r = try XCTUnwrap(q.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
+        let r = try XCTUnwrap(q.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!, windows: 1) })
         XCTAssertEqual(r.delay, 2.3, accuracy: 1e-3)
         let total = q.reduce(0, +)
         XCTAssertEqual(r.confidence, Double((q[25] + q[26] + q[27]) / total), accuracy: 1e-5)
         let zero = [Float](repeating: 0, count: n)
-        XCTAssertNil(zero.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!) })
+        XCTAssertNil(zero.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress!, windows: 1) })
     }
 
     /// Learned evidence is each window's softmax band; the pooled whole-stream estimate of the
@@ -219,7 +219,7 @@ final class PooledEvidenceTests: XCTestCase {
         let w = p.wholeResult()
         XCTAssertEqual(w.votes, rows)
         let f = sum.map { Float($0) }
-        let r = try XCTUnwrap(f.withUnsafeBufferPointer { ref.resolve(pooled: $0.baseAddress!) })
+        let r = try XCTUnwrap(f.withUnsafeBufferPointer { ref.resolve(pooled: $0.baseAddress!, windows: rows) })
         XCTAssertEqual(w.delaySamples, r.delay, accuracy: 1e-3)
         XCTAssertEqual(w.confidence, r.confidence, accuracy: 1e-3)
     }

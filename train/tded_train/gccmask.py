@@ -42,6 +42,7 @@ GRID = np.arange(-MAX_LAG / GRID_STEP, MAX_LAG / GRID_STEP + 1) * GRID_STEP  # 1
 C_SOUND = 343.0
 FORMAT = "tded-gccmask"
 VERSION = 1
+SET_VERSION = 3  # a model set: several networks, each for pooled spans from its min_span on
 
 
 # ---- features (numpy, the engine's pooled evidence) -------------------------------------------
@@ -360,24 +361,79 @@ def export(net: GccMask, path, training: dict | None = None) -> dict:
     return h
 
 
-def load_exported(path) -> GccMask:
+def _read_meta(path) -> dict:
     import struct
-    from safetensors.torch import load_file
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
-        h = json.loads(json.loads(f.read(n))["__metadata__"]["tded_gccmask"])
+        return json.loads(json.loads(f.read(n))["__metadata__"]["tded_gccmask"])
+
+
+def _net_from(h: dict, t: dict, prefix: str = "") -> GccMask:
     net = GccMask(ch=h["mask_channels"], mask_kernel=h["mask_kernel"], mask_layers=h["mask_layers"] - 1,
                   head_ch=h["head_channels"], head_kernel=h["head_kernel"], head_layers=h["head_layers"] - 1,
                   taper=h["taper"], coherence=h.get("mask_inputs", 4) == 5, bands=tuple(h.get("head_bands", ())))
-    t = load_file(str(path))
     with torch.no_grad():
         for name, seq in (("mask", net.mask), ("head", net.head)):
             for i, conv in enumerate(m for m in seq if isinstance(m, nn.Conv1d)):
-                conv.weight.copy_(t[f"{name}.{i}.weight"])
-                conv.bias.copy_(t[f"{name}.{i}.bias"])
-        net.beta.copy_(t["beta"][0])
-        net.temp.copy_(t["temp"][0])
+                conv.weight.copy_(t[f"{prefix}{name}.{i}.weight"])
+                conv.bias.copy_(t[f"{prefix}{name}.{i}.bias"])
+        net.beta.copy_(t[f"{prefix}beta"][0])
+        net.temp.copy_(t[f"{prefix}temp"][0])
     return net.eval()
+
+
+def load_exported(path) -> GccMask:
+    """The network of a single-network file (format version 1 or 2); see `load_members`."""
+    from safetensors.torch import load_file
+    h = _read_meta(path)
+    if h["version"] == SET_VERSION:
+        raise ValueError(f"{path}: a model set of {len(h['members'])} networks: use load_members")
+    return _net_from(h, load_file(str(path)))
+
+
+def load_members(path) -> list[tuple[int, GccMask]]:
+    """(min_span, network) of every network in the file, in increasing min_span order: one
+    (min_span 0) for versions 1 and 2, each member of a model set (version 3)."""
+    from safetensors.torch import load_file
+    h = _read_meta(path)
+    if h["version"] != SET_VERSION:
+        return [(0, load_exported(path))]
+    t = load_file(str(path))
+    return [(m["min_span"], _net_from(m, t, f"m{i}.")) for i, m in enumerate(h["members"])]
+
+
+def member_for(members: list[tuple[int, GccMask]], windows: int) -> GccMask:
+    """The network the engine uses for `windows` pooled windows (step STEP, window WINDOW): the
+    last whose min_span the span (windows - 1) x STEP + WINDOW reaches."""
+    span = (windows - 1) * STEP + WINDOW
+    return [net for m, net in members if m <= span][-1]
+
+
+def bundle(members: list[tuple[str, int]], out, training: dict | None = None) -> dict:
+    """A model set (format version 3) from exported single-network files and the shortest pooled
+    span (samples) each is for: the engine picks, per estimate, the last member whose min_span
+    the pooled span reaches (e.g. a model trained on short clips from 0, one trained on longer
+    clips and mixtures from 4000 = 0.25 s)."""
+    from safetensors.torch import load_file, save_file
+    from .export import add_checksum
+    spans = [s for _, s in members]
+    if not members or spans[0] != 0 or any(a >= b for a, b in zip(spans, spans[1:])):
+        raise ValueError(f"min_span must start at 0 and increase: {spans}")
+    tensors, heads = {}, []
+    for i, (path, span) in enumerate(members):
+        h = _read_meta(path)
+        if h["version"] == SET_VERSION:
+            raise ValueError(f"{path} is already a model set")
+        if heads and (h["window"], h["taper"]) != (heads[0]["window"], heads[0]["taper"]):
+            raise ValueError(f"{path}: window/taper differ from the first member's")
+        heads.append({**h, "min_span": span, "source": Path(path).name})
+        tensors.update({f"m{i}.{k}": v.contiguous() for k, v in load_file(str(path)).items()})
+    head = {"format": FORMAT, "version": SET_VERSION, "members": heads, "training": training or {}}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out), metadata={"tded_gccmask": json.dumps(head)})
+    add_checksum(out)
+    return head
 
 
 def estimate(net: GccMask, x: np.ndarray, mic_distance: float) -> float:
@@ -412,13 +468,16 @@ def fixture_clips(seed: int = 5):
     return clips
 
 
-def write_fixture(net: GccMask, out) -> dict:
+def write_fixture(net: GccMask | list, out) -> dict:
     """(Pooled with the model's taper: rectangular and equal weights, or Hann with the live
     0.2 s memory.)"""
     """Spectra of `fixture_clips` (float32, what the engine pools), their search ranges, the
     model's bin weights and delays: the Swift parity test feeds the spectra to the engine's
-    resolve and compares."""
+    resolve and compares. For a model set (`load_members`): `delay` and `weights` of the first
+    member, and `delay.m<i>` of every member."""
     from safetensors.torch import save_file
+    members = net if isinstance(net, list) else [(0, net)]
+    net = members[0][1]
     clips = fixture_clips()
     memory = 0.2 if net.taper == "hann" else 0.0
     S = torch.from_numpy(np.stack([pooled_spectra(x, net.taper, memory) for x, _, _ in clips]))
@@ -427,10 +486,15 @@ def write_fixture(net: GccMask, out) -> dict:
     with torch.no_grad():
         delays = decode(net(S, M), M)
         _, w = net.correlation(S)
-    save_file({"spectra": S.contiguous(), "max_lag": torch.tensor(lags, dtype=torch.float32),
-               "delay": delays.float().contiguous(), "weights": w.float().contiguous(),
-               "truth": torch.tensor([d for _, d, _ in clips], dtype=torch.float32)}, str(out))
-    return {"delay": delays.tolist(), "truth": [d for _, d, _ in clips]}
+    t = {"spectra": S.contiguous(), "max_lag": torch.tensor(lags, dtype=torch.float32),
+         "delay": delays.float().contiguous(), "weights": w.float().contiguous(),
+         "truth": torch.tensor([d for _, d, _ in clips], dtype=torch.float32)}
+    if len(members) > 1:
+        with torch.no_grad():
+            for i, (_, m) in enumerate(members):
+                t[f"delay.m{i}"] = decode(m(S, M), M).float().contiguous()
+    save_file(t, str(out))
+    return {k: v.tolist() for k, v in t.items() if k.startswith("delay")} | {"truth": [d for _, d, _ in clips]}
 
 
 def main(argv=None):
@@ -468,6 +532,11 @@ def main(argv=None):
     e = sub.add_parser("export")
     e.add_argument("checkpoint")
     e.add_argument("out")
+    bd = sub.add_parser("bundle", help="a model set (format version 3): exported networks, each for pooled spans from its MIN_SPAN samples on")
+    bd.add_argument("out")
+    bd.add_argument("--member", action="append", required=True, metavar="FILE:MIN_SPAN",
+                    help="an exported network and the shortest pooled span (samples) it is for; the first 0")
+    bd.add_argument("--note", default="", help="provenance note stored in the header")
     fx = sub.add_parser("fixture", help="write the engine parity fixture of an exported model")
     fx.add_argument("model")
     fx.add_argument("out")
@@ -488,7 +557,13 @@ def main(argv=None):
               coherence=a.coherence, bands=tuple(a.bands), head_layers=a.head_layers, head_kernel=a.head_kernel,
               head_ch=a.head_channels)
     elif a.cmd == "fixture":
-        print(json.dumps(write_fixture(load_exported(a.model), a.out)))
+        print(json.dumps(write_fixture(load_members(a.model), a.out)))
+    elif a.cmd == "bundle":
+        members = []
+        for m in a.member:
+            path, _, span = m.rpartition(":")
+            members.append((path, int(span)))
+        print(json.dumps(bundle(members, a.out, training={"note": a.note} if a.note else None), indent=1))
     else:
         st = torch.load(a.checkpoint, weights_only=True)
         if not (st.get("use_mask", True) and st.get("use_head", True)):

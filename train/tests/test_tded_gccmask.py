@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from tded_train import gccmask as gm
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "tded-gccmask-v1.safetensors"
+MODEL = REPO / "models" / "tded-gccmask-v3.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
@@ -105,11 +105,14 @@ def test_export_round_trip(tmp_path, bands):
 
 
 def test_committed_fixture_matches_the_committed_model():
-    net = gm.load_exported(MODEL)
+    members = gm.load_members(MODEL)
+    assert [m for m, _ in members] == [0, 4000]  # the shipped set: short pools, and from 0.25 s
     fx = load_file(str(FIXTURE))
     M = gm.in_range_mask(fx["max_lag"].numpy())
     with torch.no_grad():
-        d = gm.decode(net(fx["spectra"], M), M)
+        for i, (_, net) in enumerate(members):
+            np.testing.assert_allclose(gm.decode(net(fx["spectra"], M), M).numpy(), fx[f"delay.m{i}"].numpy(), atol=1e-4)
+        d = gm.decode(members[0][1](fx["spectra"], M), M)
     np.testing.assert_allclose(d.numpy(), fx["delay"].numpy(), atol=1e-4)
     # and the fixture's clips are what fixture_clips renders today
     S = torch.from_numpy(np.stack([gm.pooled_spectra(x) for x, _, _ in gm.fixture_clips()]))
@@ -117,6 +120,35 @@ def test_committed_fixture_matches_the_committed_model():
     # clean clips are within a tenth of a sample of the truth
     err = (d - fx["truth"]).abs().numpy()
     assert err[0] < 0.1 and err[1] < 0.1 and err[4] < 0.1, err
+
+
+def test_bundle_round_trip_and_member_choice(tmp_path):
+    nets = []
+    for seed in (3, 4):
+        torch.manual_seed(seed)
+        net = gm.GccMask().eval()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        gm.export(net, tmp_path / f"n{seed}.safetensors")
+        nets.append(net)
+    h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000)], tmp_path / "set.safetensors")
+    assert h["version"] == gm.SET_VERSION and [m["min_span"] for m in h["members"]] == [0, 4000]
+    back = gm.load_members(tmp_path / "set.safetensors")
+    S = torch.from_numpy(np.stack([gm.pooled_spectra(delayed_noise(d, snr=5, seed=2)) for d in (1.0, -4.0)]))
+    M = gm.in_range_mask([10, 10])
+    with torch.no_grad():
+        for (span, b), net in zip(back, nets):
+            assert torch.equal(net(S, M), b(S, M))
+    # the engine's rule: 4000 samples pooled = 187 windows of 1024 at step 16
+    assert gm.member_for(back, 1) is back[0][1] and gm.member_for(back, 186) is back[0][1]
+    assert gm.member_for(back, 187) is back[1][1]
+    with pytest.raises(ValueError, match="model set"):
+        gm.load_exported(tmp_path / "set.safetensors")
+    with pytest.raises(ValueError, match="increase"):
+        gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0)], tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="already a model set"):
+        gm.bundle([(tmp_path / "set.safetensors", 0)], tmp_path / "bad.safetensors")
 
 
 def test_live_fixture_matches_its_model():
