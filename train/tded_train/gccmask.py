@@ -43,6 +43,7 @@ C_SOUND = 343.0
 FORMAT = "tded-gccmask"
 VERSION = 1
 SET_VERSION = 3  # a model set: several networks, each for pooled spans from its min_span on
+MAX_MEMBERS = 8  # the engine's limit (GccMaskModel.maxMembers)
 
 
 # ---- features (numpy, the engine's pooled evidence) -------------------------------------------
@@ -417,7 +418,9 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None) ->
     from safetensors.torch import load_file, save_file
     from .export import add_checksum
     spans = [s for _, s in members]
-    if not members or spans[0] != 0 or any(a >= b for a, b in zip(spans, spans[1:])):
+    if not 1 <= len(members) <= MAX_MEMBERS:
+        raise ValueError(f"a model set holds 1 to {MAX_MEMBERS} networks, not {len(members)}")
+    if spans[0] != 0 or any(a >= b for a, b in zip(spans, spans[1:])):
         raise ValueError(f"min_span must start at 0 and increase: {spans}")
     tensors, heads = {}, []
     for i, (path, span) in enumerate(members):

@@ -147,6 +147,8 @@ def test_bundle_round_trip_and_member_choice(tmp_path):
         gm.load_exported(tmp_path / "set.safetensors")
     with pytest.raises(ValueError, match="increase"):
         gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0)], tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="1 to 8 networks"):
+        gm.bundle([(tmp_path / "n3.safetensors", 16 * i) for i in range(9)], tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="already a model set"):
         gm.bundle([(tmp_path / "set.safetensors", 0)], tmp_path / "bad.safetensors")
 
