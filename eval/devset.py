@@ -6,7 +6,9 @@ set, never on the evaluation set (eval/generate.py), so the evaluation stays a t
 - rooms: random shoeboxes (3-10 m x 3-9 m x 2.4-3.5 m), none of the evaluation's three rooms;
 - microphone pairs: random position and orientation, spacing 0.05-0.30 m (the evaluation uses
   0.20-0.30 m);
-- sources: espeak-ng synthetic voices (the evaluation uses recorded speech and music);
+- sources: espeak-ng synthetic voices (the evaluation uses recorded speech and music), or with
+  `--sources DIR` recorded material that is not the evaluation's (DIR/speech/*.wav,
+  DIR/music/*.wav; e.g. `eval/devsources.py` writes the training data's validation pools there);
 - conditions: RT60 and SNR drawn from continuous ranges, not the evaluation's grid.
 
     python3 eval/devset.py --out eval/out/dev --n-single 300 --n-mixture 60 --seconds 1.0
@@ -92,13 +94,18 @@ def main(argv=None) -> int:
     ap.add_argument("--rooms", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1001)
     ap.add_argument("--snr", default="-5,30", help="single-source SNR range LO,HI in dB (uniform)")
+    ap.add_argument("--sources", help="recorded sources root (DIR/speech, DIR/music) instead of espeak-ng voices; "
+                    "never the evaluation's sources")
     a = ap.parse_args(argv)
     rooms = random_rooms(a.rooms, a.seed)
     gen.ROOMS.clear()
     gen.ROOMS.update(rooms)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    pool = src_mod.load_pool(None, ("synthetic",))
+    if a.sources:
+        pool = src_mod.load_pool(a.sources, ("speech", "music"), synth_fallback=False)
+    else:
+        pool = src_mod.load_pool(None, ("synthetic",))
     if not pool:
         print("devset: no synthetic speech (is espeak-ng installed?)", file=sys.stderr)
         return 2

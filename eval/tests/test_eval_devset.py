@@ -1,0 +1,45 @@
+"""Tuning set with recorded sources: the validation pools written as WAVs (devsources.py) and
+`devset.py --sources` using them instead of espeak-ng voices."""
+import csv
+
+import numpy as np
+import soundfile as sf
+
+import devset
+import devsources
+
+
+def fake_pool(path, n, seconds, seed):
+    rng = np.random.default_rng(seed)
+    clips = [rng.standard_normal(int(s * 16000)) * 0.1 for s in seconds[:n]]
+    offsets = np.cumsum([0] + [len(c) for c in clips])
+    np.savez(path, audio=np.concatenate(clips).astype(np.float16), offsets=offsets,
+             names=np.array([f"clip{i}" for i in range(n)]))
+
+
+def test_devsources_writes_long_enough_clips(tmp_path):
+    pools = tmp_path / "pools"
+    pools.mkdir()
+    fake_pool(pools / "val_speech.npz", 3, [3.0, 1.0, 4.0], 1)  # the 1-s clip is too short
+    fake_pool(pools / "val_music.npz", 1, [5.0], 2)
+    assert devsources.main(["--pools", str(pools), "--out", str(tmp_path / "src")]) == 0
+    speech = sorted(p.name for p in (tmp_path / "src" / "speech").glob("*.wav"))
+    assert speech == ["clip0.wav", "clip2.wav"]
+    x, sr = sf.read(tmp_path / "src" / "speech" / "clip2.wav")
+    assert sr == 16000 and len(x) == 4 * 16000
+    assert len(list((tmp_path / "src" / "music").glob("*.wav"))) == 1
+
+
+def test_devset_uses_the_given_sources(tmp_path):
+    pools = tmp_path / "pools"
+    pools.mkdir()
+    fake_pool(pools / "val_speech.npz", 2, [3.0, 3.0], 3)
+    fake_pool(pools / "val_music.npz", 1, [5.0], 4)
+    devsources.main(["--pools", str(pools), "--out", str(tmp_path / "src")])
+    out = tmp_path / "dev"
+    assert devset.main(["--out", str(out), "--n-single", "4", "--n-mixture", "0", "--seconds", "0.5",
+                        "--rooms", "2", "--seed", "7", "--sources", str(tmp_path / "src")]) == 0
+    rows = list(csv.DictReader(open(out / "truth.csv")))
+    assert len(rows) == 4
+    assert all(r["source"].split("/")[0] in ("speech", "music") for r in rows), rows
+    assert all(len(sf.read(out / r["file"])[0]) == 8000 for r in rows)
