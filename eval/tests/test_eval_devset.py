@@ -7,6 +7,7 @@ import soundfile as sf
 
 import devset
 import devsources
+import generate as gen
 
 
 def fake_pool(path, n, seconds, seed):
@@ -30,7 +31,9 @@ def test_devsources_writes_long_enough_clips(tmp_path):
     assert len(list((tmp_path / "src" / "music").glob("*.wav"))) == 1
 
 
-def test_devset_uses_the_given_sources(tmp_path):
+def test_devset_uses_the_given_sources(tmp_path, monkeypatch):
+    # devset replaces the generator's rooms with its own: give it a copy to replace
+    monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
     pools = tmp_path / "pools"
     pools.mkdir()
     fake_pool(pools / "val_speech.npz", 2, [3.0, 3.0], 3)
