@@ -65,11 +65,13 @@ def add_checksum(path) -> str:
     return digest
 
 
-def read_header(path) -> dict:
+def read_header(path, key: str = "tded_model") -> dict:
+    """The JSON header stored under ``__metadata__[key]`` of a ``.safetensors`` file (the
+    encoder's ``tded_model``, or the learned pooling's ``tded_gccmask``)."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         meta = json.loads(f.read(n))["__metadata__"]
-    return json.loads(meta["tded_model"])
+    return json.loads(meta[key])
 
 
 def import_model(path) -> Tuple[StreamEncoder, dict]:

@@ -363,10 +363,8 @@ def export(net: GccMask, path, training: dict | None = None) -> dict:
 
 
 def _read_meta(path) -> dict:
-    import struct
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return json.loads(json.loads(f.read(n))["__metadata__"]["tded_gccmask"])
+    from .export import read_header
+    return read_header(path, "tded_gccmask")
 
 
 def _net_from(h: dict, t: dict, prefix: str = "") -> GccMask:
