@@ -102,12 +102,13 @@ def main(argv=None) -> int:
     gen.ROOMS.update(rooms)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    if a.sources:
-        pool = src_mod.load_pool(a.sources, ("speech", "music"), synth_fallback=False)
-    else:
-        pool = src_mod.load_pool(None, ("synthetic",))
-    if not pool:
-        print("devset: no synthetic speech (is espeak-ng installed?)", file=sys.stderr)
+    try:  # (load_pool raises, never returns an empty pool)
+        if a.sources:
+            pool = src_mod.load_pool(a.sources, ("speech", "music"), synth_fallback=False)
+        else:
+            pool = src_mod.load_pool(None, ("synthetic",))
+    except RuntimeError as e:
+        print(f"devset: {e}", file=sys.stderr)
         return 2
     specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms,
                  tuple(float(x) for x in a.snr.split(",")))

@@ -46,3 +46,11 @@ def test_devset_uses_the_given_sources(tmp_path, monkeypatch):
     assert len(rows) == 4
     assert all(r["source"].split("/")[0] in ("speech", "music") for r in rows), rows
     assert all(len(sf.read(out / r["file"])[0]) == 8000 for r in rows)
+
+
+def test_devset_without_sources_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
+    assert devset.main(["--out", str(tmp_path / "dev"), "--n-single", "1", "--n-mixture", "0",
+                        "--sources", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("devset: no source audio under") and err.count("\n") == 1, err
