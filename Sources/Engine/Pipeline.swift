@@ -22,6 +22,10 @@ public struct PipelineConfig: Equatable, Sendable {
     /// in seconds (each update adds the windows that completed since the previous update and
     /// multiplies the older sum by `exp(-updateHop / (memorySeconds * sampleRate))`).
     public var memorySeconds: Double = 0
+    /// Cut-off in Hz of the input high-pass (`HighPassFilter`, both channels, before the
+    /// estimator and the level); 0 = off. The daemon's and `tded analyze`'s default is
+    /// `PipelineConfig.defaultHighpassHz`.
+    public var highpassHz: Double = 0
     /// Microphone spacing (m) and speed of sound (m/s) for the azimuth.
     public var micDistance: Double = 0.1
     public var soundSpeed: Double = 343
@@ -38,6 +42,10 @@ public struct PipelineConfig: Equatable, Sendable {
     public var sources = SourceSearchConfig()
 
     public init() {}
+
+    /// The input high-pass of `tded` and the daemon (Hz): below it sound carries almost no delay
+    /// information at array spacings, but rumble or a DC offset can mislead every estimator.
+    public static let defaultHighpassHz = 100.0
 }
 
 /// Flags attached to an update.
@@ -147,6 +155,8 @@ public final class TDEPipeline {
     private var lastPooledEnd: Int64 = Int64.min       // memory mode: last window start added
     private var memoryWeight = 0.0                     // memory mode: decayed window count
     private let multi: MultiSourceStage?               // several sources (sources.maxSources > 0)
+    private var highpass: HighPassFilter?              // input high-pass (config.highpassHz > 0)
+    private let filtered: UnsafeMutablePointer<Float>  // 2 x chunk: the filtered block
 
     /// Creates a pipeline; throws `EngineConfigError` for an inconsistent configuration.
     public init(estimator: DelayEstimator, config: PipelineConfig = PipelineConfig()) throws {
@@ -166,6 +176,11 @@ public final class TDEPipeline {
                                    sampleRate: config.sampleRate)
         smoother = DelaySmoother(config: config.smoother)
         chunk = min(config.updateHop, 4096)
+        guard config.highpassHz >= 0, config.highpassHz.isFinite else {
+            throw EngineConfigError("high-pass cut-off must be 0 (off) or a positive number of Hz, got \(config.highpassHz)")
+        }
+        highpass = config.highpassHz > 0 ? try HighPassFilter(cutoffHz: config.highpassHz, sampleRate: config.sampleRate) : nil
+        filtered = .allocate(capacity: 2 * chunk)
         scratch = .allocate(capacity: estimator.maxVotes(forBlockLength: max(chunk, 64)))
         // Votes of the span plus those newer than it (up to `voteLatency` samples of them:
         // released early, counted by a later update).
@@ -215,7 +230,7 @@ public final class TDEPipeline {
     }
 
     deinit {
-        scratch.deallocate(); ring.deallocate(); gather.deallocate(); energy.deallocate()
+        scratch.deallocate(); ring.deallocate(); gather.deallocate(); energy.deallocate(); filtered.deallocate()
         pool?.evidenceOutput = nil
         evScratch?.deallocate(); evRing?.deallocate(); evSum?.deallocate(); evWhole?.deallocate()
     }
@@ -229,6 +244,7 @@ public final class TDEPipeline {
         evWhole?.update(repeating: 0, count: evLen)
         evWholeCount = 0; lastPooledEnd = Int64.min; memoryWeight = 0
         multi?.reset()
+        highpass?.reset()
     }
 
     /// Consumes one planar stereo block (equal lengths) and calls `onUpdate` for every update
@@ -236,22 +252,28 @@ public final class TDEPipeline {
     public func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
                         onUpdate: (Update) -> Void) {
         precondition(left.count == right.count, "left and right blocks differ in length")
-        guard let lb = left.baseAddress, let rb = right.baseAddress else { return }
+        guard let lin = left.baseAddress, let rin = right.baseAddress else { return }
         let hop = Int64(config.updateHop)
         var i = 0
         while i < left.count {
             let toBoundary = Int(hop - samplesProcessed % hop)
             let n = min(left.count - i, toBoundary, chunk)
+            // The block the estimator sees: the input, or its high-passed copy at offset 0.
+            var lb = lin, rb = rin, at = i
+            if highpass != nil {
+                highpass!.process(lin + i, rin + i, filtered, filtered + chunk, count: n)
+                lb = UnsafePointer(filtered); rb = UnsafePointer(filtered + chunk); at = 0
+            }
             // level ring
             let span = config.analysisSpan
             for j in 0..<n {
-                let a = lb[i + j], b = rb[i + j]
+                let a = lb[at + j], b = rb[at + j]
                 let e = 0.5 * (a * a + b * b)
                 energy[Int((samplesProcessed + Int64(j)) % Int64(span))] = e
                 totalEnergy += Double(e)
             }
-            let got = estimator.process(left: UnsafeBufferPointer(start: lb + i, count: n),
-                                        right: UnsafeBufferPointer(start: rb + i, count: n),
+            let got = estimator.process(left: UnsafeBufferPointer(start: lb + at, count: n),
+                                        right: UnsafeBufferPointer(start: rb + at, count: n),
                                         votes: scratch)
             storeVotes(got)
             samplesProcessed += Int64(n)

@@ -85,6 +85,8 @@ public struct DaemonConfig: Equatable, Sendable {
         public var memorySeconds = EstimatorOptions.defaultMemorySeconds
         /// gcc-phat, `post = "pooled"`: frequency band used, `"LO-HI"` in Hz, or `"all"`.
         public var band = "all"
+        /// Cut-off (Hz) of the input high-pass in front of every estimator; 0 = off.
+        public var highpassHz = PipelineConfig.defaultHighpassHz
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
         public var subsample = SubsampleChoice.none
         /// GCC-PHAT window shape: `hann` or `rectangular`.
@@ -230,7 +232,7 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("capture.retry_max_seconds", 0.1...600) { c.capture.retryMaxSeconds = v }
 
         try r.section("engine", keys: ["method", "model", "pooling_model", "rate", "window", "step", "max_delay_ms", "post",
-                                       "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance",
+                                       "pooling", "memory_s", "band", "highpass_hz", "subsample", "taper", "span", "mic_distance",
                                        "sound_speed", "max_sources"])
         if let v = try r.choice("engine.method", EstimatorMethod.self) { c.engine.method = v }
         if let v = try r.string("engine.model") { c.engine.model = v }
@@ -262,6 +264,12 @@ public struct DaemonConfig: Equatable, Sendable {
                 throw ConfigError(key: "engine.band", "expected \"all\" or \"LO-HI\" in Hz with 0 <= LO < HI, got \"\(v)\"")
             }
             c.engine.band = v
+        }
+        if let v = try r.double("engine.highpass_hz", 0...96_000) {
+            guard v < 0.45 * Double(c.engine.rate) else {
+                throw ConfigError(key: "engine.highpass_hz", "expected 0 (off) or a cut-off below 0.45 x engine.rate (\(0.45 * Double(c.engine.rate)) Hz), got \(v)")
+            }
+            c.engine.highpassHz = v
         }
         if let v = try r.choice("engine.subsample", SubsampleChoice.self) { c.engine.subsample = v }
         if let v = try r.choice("engine.taper", GCCPHATConfig.Taper.self) { c.engine.taper = v }

@@ -28,6 +28,7 @@ extension DaemonConfig.Engine {
         pc.analysisSpan = max(window, span)
         pc.post = post
         pc.memorySeconds = memorySeconds
+        pc.highpassHz = highpassHz
         pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed
         pc.sources.maxSources = maxSources

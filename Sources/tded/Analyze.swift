@@ -50,6 +50,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "GCC-PHAT, --post pooled: frequency band used, LO-HI in Hz (e.g. 300-3500), or all.")
     var band: String = "all"
 
+    @Option(help: "Cut-off in Hz of the input high-pass (both channels, before any estimator; removes DC and rumble, which carry no delay information but can pull estimates to 0); 0 = off. The daemon's default (engine.highpass_hz).")
+    var highpass: Double = PipelineConfig.defaultHighpassHz
+
     @Option(name: .customLong("mic-distance"), help: "Microphone spacing in metres (for the azimuth).")
     var micDistance: Double = 0.1
 
@@ -143,6 +146,10 @@ struct Analyze: ParsableCommand {
         pc.post = post; pc.sampleRate = Double(rate); pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed; pc.updateHop = hop; pc.analysisSpan = span
         pc.keepAllVotes = whole
+        guard highpass.isFinite, highpass == 0 || (highpass > 0 && highpass < 0.45 * Double(rate)) else {
+            throw ValidationError("--highpass must be 0 (off) or a cut-off in Hz below 0.45 x --rate (\(0.45 * Double(rate)) Hz) (got \(highpass))")
+        }
+        pc.highpassHz = highpass
         if let n = maxSources {
             guard (1...SourceSearchConfig.sourceLimit).contains(n) else {
                 throw ValidationError("--max-sources must be an integer in 1...\(SourceSearchConfig.sourceLimit) (got \(n))")

@@ -139,7 +139,7 @@ struct Bench: ParsableCommand {
             src2[i] = Float(Int32(truncatingIfNeeded: rng2 >> 32)) / Float(Int32.max) * 0.3
         }
         for i in left.indices where (i / 3200) % 2 == 1 { left[i] = src2[i]; right[i] = src2[i + 5] }
-        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory, 2 sources (default)",
+        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory, 2 sources, high-pass (default)",
                                                            GCCPHATConfig(step: 16, pooling: EstimatorOptions.defaultPooling), .pooled),
                                                           ("step 1, pooled span", GCCPHATConfig(), .pooled),
                                                           ("step 1, mode, 4 sources", GCCPHATConfig(), .mode),
@@ -149,6 +149,7 @@ struct Bench: ParsableCommand {
             for (name, cfg, post, sources) in [("pooled memory", memory, VotePost.pooled, 0), ("pooled memory", memory, .pooled, 2),
                                                ("mode", GCCPHATConfig(step: 16), .mode, 0), ("mode", GCCPHATConfig(step: 16), .mode, 4)] {
                 var pc = PipelineConfig(); pc.post = post; pc.sources.maxSources = sources
+                pc.highpassHz = PipelineConfig.defaultHighpassHz
                 if post == .pooled { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds }
                 let p = try TDEPipeline(estimator: try GCCPHAT(config: cfg), config: pc)
                 let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
@@ -159,7 +160,10 @@ struct Bench: ParsableCommand {
         }
         for k in cfgs.indices {
             var pc = PipelineConfig(); pc.post = cfgs[k].2
-            if k == 0 { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds; pc.sources.maxSources = 2 }
+            if k == 0 {
+                pc.memorySeconds = EstimatorOptions.defaultMemorySeconds; pc.sources.maxSources = 2
+                pc.highpassHz = PipelineConfig.defaultHighpassHz
+            }
             if k == 2 { pc.sources.maxSources = 4 }
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
             let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import LiveTDE
+import Engine
 
 final class DaemonConfigTests: XCTestCase {
     static var repoRoot: URL {
@@ -16,7 +17,7 @@ final class DaemonConfigTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for key in ["device", "rate", "format", "device_channels", "channels", "period_frames", "buffer_frames",
                     "ring_seconds", "retry_max_seconds", "method", "model", "window", "step", "max_delay_ms",
-                    "post", "pooling", "memory_s", "band", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
+                    "post", "pooling", "memory_s", "band", "highpass_hz", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
                     "client_queue_lines", "max_skipped_lines", "level"] {
             XCTAssertNotNil(text.range(of: "\n\(key) = "), "config/tded.toml does not document \(key)")
         }
@@ -55,6 +56,7 @@ final class DaemonConfigTests: XCTestCase {
         pooling = "phat-beta=0.7"
         memory_s = 0.5
         band = "300-3500"
+        highpass_hz = 0
         [publish]
         socket_mode = "0600"
         rate_hz = 10
@@ -67,6 +69,9 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.engine.pooling, .phat(beta: 0.7))
         XCTAssertEqual(c.engine.memorySeconds, 0.5)
         XCTAssertEqual(c.engine.band, "300-3500")
+        XCTAssertEqual(c.engine.highpassHz, 0)
+        XCTAssertEqual(c.engine.pipelineConfig(rateHz: 20).highpassHz, 0)
+        XCTAssertEqual(DaemonConfig().engine.pipelineConfig(rateHz: 20).highpassHz, PipelineConfig.defaultHighpassHz)
         XCTAssertEqual(c.publish.socketMode, 0o600)
         XCTAssertEqual(c.publish.rateHz, 10)
     }
@@ -106,6 +111,9 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\npooling = \"phat-beta=0\"", "engine.pooling", "0 < B <= 1"),
             ("[engine]\nmemory_s = -0.1", "engine.memory_s", "0...60"),
             ("[engine]\nband = \"3500-300\"", "engine.band", "\"all\" or \"LO-HI\""),
+            ("[engine]\nhighpass_hz = -1", "engine.highpass_hz", "0...96000"),
+            ("[engine]\nhighpass_hz = \"100\"", "engine.highpass_hz", "expected a number"),
+            ("[engine]\nrate = 8000\nhighpass_hz = 3600", "engine.highpass_hz", "below 0.45 x engine.rate (3600.0 Hz)"),
             ("[engine]\nsubsample = \"cubic\"", "engine.subsample", "\"none\", \"parabolic\" or \"upsampled\""),
             ("[engine]\ntaper = \"kaiser\"", "engine.taper", "\"rectangular\" or \"hann\""),
             ("[engine]\nspan = 512", "engine.span", "at least engine.window"),

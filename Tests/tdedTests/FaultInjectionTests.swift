@@ -287,7 +287,10 @@ final class FaultInjectionTests: XCTestCase {
                                (["--sound-speed", "nan"], "--sound-speed"),
                                (["--mic-distance", "1e300"], "--mic-distance"),
                                (["--max-delay-ms", "1e18"], "--max-delay-ms must be auto or a number in 0.01...100"),
-                               (["--rate", "1"], "--rate must be in 8000...192000")] {
+                               (["--rate", "1"], "--rate must be in 8000...192000"),
+                               (["--highpass=-5"], "--highpass must be 0 (off) or a cut-off in Hz below 0.45 x --rate (7200.0 Hz)"),
+                               (["--highpass", "nan"], "--highpass must be 0"),
+                               (["--rate", "8000", "--highpass", "3600"], "below 0.45 x --rate (3600.0 Hz)")] {
             let (code, out, err) = try runTded(["analyze"] + args + [clip])
             XCTAssertNotEqual(code, 0, "\(args)")
             XCTAssertTrue(out.isEmpty)

@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .lowfreq import DEFAULT_HIGHPASS_HZ, add_rumble, highpass, highpass_power_gain
+
 WINDOW, STEP, NFFT = 1024, 16, 2048
 BINS = NFFT // 2 + 1
 MAX_LAG = 24
@@ -232,9 +234,14 @@ def soft_target(delay: torch.Tensor) -> torch.Tensor:
 
 # ---- data --------------------------------------------------------------------------------------
 def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.0), p_mix: float = 0.3,
-             length: int = 1151, taper: str = "rectangular", memory_s: float = 0.0) -> dict:
+             length: int = 1151, taper: str = "rectangular", memory_s: float = 0.0,
+             highpass_hz: float = DEFAULT_HIGHPASS_HZ, p_rumble: float = 0.0) -> dict:
+    """Pooled spectra of n rendered examples, high-passed as the engine does (``highpass_hz``,
+    0 = off); a share ``p_rumble`` of them first get low-frequency rumble and DC offsets
+    (``lowfreq.add_rumble``, from their own random stream: the renderings do not change)."""
     from .pools import Pool
     from .supervised import SupConfig, SupSampler
+    rumble_rng = np.random.default_rng([seed, 0x52554D42])
     bank = dict(np.load(bank_path))
     s = SupSampler(bank, [Pool.load(speech)], [Pool.load(music)] if music else [],
                    Pool.load(noise) if noise else None, SupConfig(snr_range=tuple(snr), p_mix=p_mix),
@@ -243,7 +250,9 @@ def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.
     Y, D, SNR = np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
         x, Y[i] = s.example()
-        S[i] = pooled_spectra(x, taper, memory_s)
+        if p_rumble > 0 and rumble_rng.random() < p_rumble:
+            x = add_rumble(np.asarray(x, np.float64), rumble_rng)
+        S[i] = pooled_spectra(highpass(x, highpass_hz), taper, memory_s)
         D[i], SNR[i] = s.info["mic_distance"], s.info["snr_db"]
     return dict(S=S, Y=Y, D=D, SNR=SNR)
 
@@ -515,6 +524,15 @@ def main(argv=None):
     d.add_argument("--memory", type=float, default=0.0, help="live pooling: time constant (s) of the window weights")
     d.add_argument("--p-mix", type=float, default=None,
                    help="share of examples with a distractor (default 0.3; 0 with --val)")
+    d.add_argument("--highpass", type=float, default=DEFAULT_HIGHPASS_HZ,
+                   help="the engine's input high-pass (Hz; engine.highpass_hz), 0 = off")
+    d.add_argument("--p-rumble", type=float, default=0.0,
+                   help="share of examples given low-frequency rumble and DC offsets before the high-pass")
+    hp = sub.add_parser("highpass", help="apply the engine's high-pass to spectra pooled without it "
+                        "(|H|^2 per bin; exact for audio without strong low-frequency content)")
+    hp.add_argument("spectra")
+    hp.add_argument("out")
+    hp.add_argument("--highpass", type=float, default=DEFAULT_HIGHPASS_HZ)
     t = sub.add_parser("train")
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--val", nargs="+", required=True)
@@ -545,11 +563,18 @@ def main(argv=None):
     if a.cmd == "data":
         if a.val:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, snr=(-10.0, 30.0),
-                         p_mix=0.0 if a.p_mix is None else a.p_mix, length=a.length, taper=a.taper, memory_s=a.memory)
+                         p_mix=0.0 if a.p_mix is None else a.p_mix, length=a.length, taper=a.taper, memory_s=a.memory,
+                         highpass_hz=a.highpass, p_rumble=a.p_rumble)
         else:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
-                         memory_s=a.memory, p_mix=0.3 if a.p_mix is None else a.p_mix)
+                         memory_s=a.memory, p_mix=0.3 if a.p_mix is None else a.p_mix,
+                         highpass_hz=a.highpass, p_rumble=a.p_rumble)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(a.out, **z)
+        print(a.out, z["S"].shape)
+    elif a.cmd == "highpass":
+        z = dict(np.load(a.spectra))
+        z["S"] = z["S"] * highpass_power_gain(a.highpass, BINS, NFFT)[None, None, :]
         np.savez(a.out, **z)
         print(a.out, z["S"].shape)
     elif a.cmd == "train":
