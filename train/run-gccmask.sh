@@ -13,8 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 R=runs/gccmask B=../data/rirbank P=../data/pools
-TRAIN_POOLS="--speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz"
-VAL_POOLS="--speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz"
+# The shipped networks were trained on spectra pooled without the engine's input high-pass
+# (added later; `gccmask data` now applies it by default), hence --highpass 0 below.
+TRAIN_POOLS="--highpass 0 --speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz"
+VAL_POOLS="--highpass 0 --speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz"
 mkdir -p $R $R-long
 for s in 21 22; do
   [ -f $R/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 30000 --seed $s --out $R/train$s.npz &
