@@ -212,7 +212,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         publisher.update(settings: new.publish)
-        if let lvl = Logger.Level(rawValue: new.log.level) { DaemonLogLevel.current = lvl }
+        DaemonLogLevel.current = new.log.level
         configLock.lock(); config = new; configLock.unlock()
         logger.notice("SIGHUP: configuration reloaded from \(path)")
     }

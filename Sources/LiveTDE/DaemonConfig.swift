@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Logging
 import TOMLKit
 
 /// A configuration problem: one line that names the key and the expected form.
@@ -130,8 +131,8 @@ public struct DaemonConfig: Equatable, Sendable {
 
     /// `[log]`
     public struct Log: Equatable, Sendable {
-        /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`.
-        public var level = "info"
+        /// `trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical` (swift-log's levels).
+        public var level = Logger.Level.info
         /// Creates defaults.
         public init() {}
     }
@@ -302,13 +303,7 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.int("publish.max_skipped_lines", 1...10_000_000) { c.publish.maxSkippedLines = v }
 
         try r.section("log", keys: ["level"])
-        if let v = try r.string("log.level") {
-            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-            guard levels.contains(v) else {
-                throw ConfigError(key: "log.level", "expected one of \(levels.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(v)\"")
-            }
-            c.log.level = v
-        }
+        if let v = try r.choice("log.level", Logger.Level.self) { c.log.level = v }
         return c
     }
 

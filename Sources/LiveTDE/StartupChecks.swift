@@ -49,8 +49,8 @@ public struct ConfigOverrides: Equatable, Sendable {
             c.publish.rateHz = h
         }
         if let l = logLevel {
-            guard Logger.Level(rawValue: l) != nil else { throw ConfigError(key: "--log-level", "expected trace, debug, info, notice, warning, error or critical, got \"\(l)\"") }
-            c.log.level = l
+            guard let level = Logger.Level(rawValue: l) else { throw ConfigError(key: "--log-level", "expected \(Logger.Level.spellings(quoted: false)), got \"\(l)\"") }
+            c.log.level = level
         }
     }
 }

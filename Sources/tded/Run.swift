@@ -109,7 +109,7 @@ struct Run: ParsableCommand {
             FileHandle.standardError.write("tded: \(error)\n".data(using: .utf8)!)
             throw ExitCode(2)
         }
-        let level = Logger.Level(rawValue: cfg.log.level) ?? .info
+        let level = cfg.log.level
         DaemonLogLevel.current = level
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = Logger(label: "tded")

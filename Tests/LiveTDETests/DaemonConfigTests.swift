@@ -76,6 +76,21 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.publish.rateHz, 10)
     }
 
+    /// `log.level` and `--log-level` take swift-log's level names and nothing else.
+    func testLogLevelIsALoggerLevel() throws {
+        XCTAssertEqual(DaemonConfig().log.level, .info)
+        XCTAssertEqual(try DaemonConfig.parse("[log]\nlevel = \"debug\"\n").log.level, .debug)
+        var c = DaemonConfig()
+        var o = ConfigOverrides(); o.logLevel = "warning"
+        try o.apply(to: &c)
+        XCTAssertEqual(c.log.level, .warning)
+        o.logLevel = "loud"
+        XCTAssertThrowsError(try o.apply(to: &c)) { e in
+            XCTAssertEqual("\(e)", "config: --log-level: expected trace, debug, info, notice, warning, error or critical, got \"loud\"")
+        }
+        XCTAssertEqual(c.log.level, .warning)
+    }
+
     /// Each invalid key (wrong type or out of range) is rejected with an error naming that key
     /// and the expected form.
     func testEachInvalidKeyGetsNamedError() {
