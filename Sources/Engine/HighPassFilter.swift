@@ -17,10 +17,14 @@ import Foundation
 public struct HighPassFilter: Sendable {
     /// Cut-off (-3 dB) frequency in Hz.
     public let cutoffHz: Double
+    /// The sample rate the coefficients are for, Hz.
+    public let sampleRate: Double
     private let b0: Double, b1: Double, b2: Double, a1: Double, a2: Double
-    // Transposed direct form II state per channel.
-    private var l1 = 0.0, l2 = 0.0, r1 = 0.0, r2 = 0.0
+    // Transposed direct form II state of each channel.
+    private var left = State(), right = State()
     private var started = false
+
+    private struct State: Sendable { var s1 = 0.0, s2 = 0.0 }
 
     /// A filter with cut-off `cutoffHz` at `sampleRate`; throws `EngineConfigError` unless
     /// `0 < cutoffHz < 0.45 x sampleRate`.
@@ -29,6 +33,7 @@ public struct HighPassFilter: Sendable {
             throw EngineConfigError("high-pass cut-off must be above 0 and below 0.45 x the sample rate (\(0.45 * sampleRate) Hz), got \(cutoffHz) Hz")
         }
         self.cutoffHz = cutoffHz
+        self.sampleRate = sampleRate
         // Bilinear transform of the analogue Butterworth prototype (Q = 1/sqrt 2), pre-warped.
         let w = 2 * Double.pi * cutoffHz / sampleRate
         let cw = cos(w), alpha = sin(w) / 2.0.squareRoot()   // sin(w) / (2 Q), Q = 1 / sqrt 2
@@ -40,8 +45,8 @@ public struct HighPassFilter: Sendable {
         a2 = (1 - alpha) / a0
     }
 
-    /// Gain |H| at `hz` for a rate of `sampleRate` (tests and docs).
-    public func gain(atHz hz: Double, sampleRate: Double) -> Double {
+    /// Gain |H| at `hz` (tests and docs).
+    public func gain(atHz hz: Double) -> Double {
         let w = 2 * Double.pi * hz / sampleRate
         // H(z) = (b0 + b1 z^-1 + b2 z^-2) / (1 + a1 z^-1 + a2 z^-2), z = e^{iw}
         func mag(_ c0: Double, _ c1: Double, _ c2: Double) -> Double {
@@ -54,7 +59,7 @@ public struct HighPassFilter: Sendable {
 
     /// Forgets the state; the next sample starts the stream again.
     public mutating func reset() {
-        l1 = 0; l2 = 0; r1 = 0; r2 = 0; started = false
+        left = State(); right = State(); started = false
     }
 
     /// Filters `n` samples of each channel from `l`, `r` into `outL`, `outR` (which may be the
@@ -63,29 +68,27 @@ public struct HighPassFilter: Sendable {
                                  _ outL: UnsafeMutablePointer<Float>, _ outR: UnsafeMutablePointer<Float>, count n: Int) {
         guard n > 0 else { return }
         if !started {
-            // Steady state for a constant input x0 (the output of a high-pass is then 0).
-            let x0 = Double(l[0]), y0 = Double(r[0])
-            l1 = -b0 * x0; l2 = b2 * x0
-            r1 = -b0 * y0; r2 = b2 * y0
+            left = steadyState(Double(l[0])); right = steadyState(Double(r[0]))
             started = true
         }
-        var s1 = l1, s2 = l2
+        run(l, outL, n, &left)
+        run(r, outR, n, &right)
+    }
+
+    /// The state a constant input `x0` leaves (the output of a high-pass is then 0).
+    private func steadyState(_ x0: Double) -> State { State(s1: -b0 * x0, s2: b2 * x0) }
+
+    /// One channel through the biquad, continuing from `state`.
+    @inline(__always)
+    private func run(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, _ state: inout State) {
+        var s1 = state.s1, s2 = state.s2
         for i in 0..<n {
-            let x = Double(l[i])
-            let y = b0 * x + s1
-            s1 = b1 * x - a1 * y + s2
-            s2 = b2 * x - a2 * y
-            outL[i] = Float(y)
+            let v = Double(x[i])
+            let y = b0 * v + s1
+            s1 = b1 * v - a1 * y + s2
+            s2 = b2 * v - a2 * y
+            out[i] = Float(y)
         }
-        l1 = s1; l2 = s2
-        s1 = r1; s2 = r2
-        for i in 0..<n {
-            let x = Double(r[i])
-            let y = b0 * x + s1
-            s1 = b1 * x - a1 * y + s2
-            s2 = b2 * x - a2 * y
-            outR[i] = Float(y)
-        }
-        r1 = s1; r2 = s2
+        state = State(s1: s1, s2: s2)
     }
 }
