@@ -61,7 +61,8 @@ def fits(room: dict, az: float, dist: float) -> bool:
 
 
 def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
-         snr_range: tuple[float, float] = (-5.0, 30.0)) -> list[dict]:
+         snr_range: tuple[float, float] = (-5.0, 30.0),
+         levels: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[dict]:
     rng = np.random.default_rng([seed, 77])
     names = list(rooms)
     specs = []
@@ -79,7 +80,7 @@ def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
                 "music_fraction": 0.0,
                 "name": f"{'mix' if kind == 'mixture' else 'one'}_{i:05d}.wav"}
         if kind == "mixture":
-            spec["level"] = float((0.3, 0.5, 0.7)[i % 3])
+            spec["level"] = float(levels[i % len(levels)])
         specs.append(spec)
     return specs
 
@@ -94,9 +95,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rooms", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1001)
     ap.add_argument("--snr", default="-5,30", help="single-source SNR range LO,HI in dB (uniform)")
+    ap.add_argument("--levels", default="0.3,0.5,0.7",
+                    help="distractor levels of the mixtures, in turn (RMS of the distractor / the "
+                         "dominant source's, at the microphones, as in the evaluation)")
     ap.add_argument("--sources", help="recorded sources root (DIR/speech, DIR/music) instead of espeak-ng voices; "
                     "never the evaluation's sources")
     a = ap.parse_args(argv)
+    try:
+        levels = tuple(float(x) for x in a.levels.split(","))
+    except ValueError:
+        levels = ()
+    if not levels or not all(0 < v <= 10 for v in levels):
+        print(f"devset: --levels wants distractor levels like 0.5,0.7,0.9 (each in 0...10), got '{a.levels}'", file=sys.stderr)
+        return 2
     rooms = random_rooms(a.rooms, a.seed)
     gen.ROOMS.clear()
     gen.ROOMS.update(rooms)
@@ -111,7 +122,7 @@ def main(argv=None) -> int:
         print(f"devset: {e}", file=sys.stderr)
         return 2
     specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms,
-                 tuple(float(x) for x in a.snr.split(",")))
+                 tuple(float(x) for x in a.snr.split(",")), levels)
     rows = []
     for s in specs:
         for attempt in range(20):

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The learned pooled-GCC weighting (issue 11) exactly as shipped in models/tded-gccmask-v3, a
-# model set of two networks chosen by how long the clip pooled (docs/gccmask-spec.md):
-# - member 0 (clips pooling < 0.25 s): labelled examples of 1151 samples (72 ms) rendered from
-#   the training RIR bank (2 x 30000, seeds 21 and 22, SNR -15..30 dB, 30 % with a distractor),
-#   validation on 4000 renderings from the validation bank and pools (other rooms, spacings,
-#   voices, noise), 10 epochs, the best validation epoch;
-# - member 1 (>= 0.25 s = 4000 samples): the same data plus 10000 renderings of 0.5 s and 10000
+# The learned pooled-GCC weighting (issue 11) exactly as shipped in models/tded-gccmask-v5, a
+# model set of three networks chosen by how long the clip pooled (docs/gccmask-spec.md):
+# - members 0 and 1 (clips pooling < 0.25 s, an ensemble: log-probabilities averaged):
+#   labelled examples of 1151 samples (72 ms) rendered from the training RIR bank (2 x 30000,
+#   seeds 21 and 22, SNR -15..30 dB, 30 % with a distractor), validation on 4000 renderings from
+#   the validation bank and pools (other rooms, spacings, voices, noise), 10 epochs, the best
+#   validation epoch; member 0 with the 3-input head, member 1 with the sub-band head (--bands,
+#   3 hidden head layers);
+# - member 2 (>= 0.25 s = 4000 samples): the same data plus 10000 renderings of 0.5 s and 10000
 #   of 0.25 s at 60 % with a distractor; validation adds 1000 two-source renderings of 0.5 s.
 # Then the bundle and the engine's parity fixture. Needs train/fetch_data.sh and
-# train/prepare_v2.sh first. About 1 h 45 min on 2 idle cores. Writes runs/gccmask*/ (gitignored).
+# train/prepare_v2.sh first. About 2 h 15 min on 2 idle cores. Writes runs/gccmask*/ (gitignored).
 #   train/run-gccmask.sh            # then: git diff --stat ../models ../Tests/EngineTests/Fixtures
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,7 +19,7 @@ R=runs/gccmask B=../data/rirbank P=../data/pools
 # (added later; `gccmask data` now applies it by default), hence --highpass 0 below.
 TRAIN_POOLS="--highpass 0 --speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz"
 VAL_POOLS="--highpass 0 --speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz"
-mkdir -p $R $R-long
+mkdir -p $R $R-bands $R-long
 for s in 21 22; do
   [ -f $R/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 30000 --seed $s --out $R/train$s.npz &
 done
@@ -28,11 +30,14 @@ wait
 wait
 [ -f $R/valmix.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 1000 --seed 778 --length 8000 --p-mix 1.0 $VAL_POOLS --out $R/valmix.npz
 python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $R/val.npz --out $R --epochs 10 "$@"
+python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $R/val.npz --out $R-bands --epochs 10 \
+    --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
 python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz $R/long41.npz $R/long42.npz \
     --val $R/val.npz $R/valmix.npz --out $R-long --epochs 10 --threads 1 "$@"
 python3 -m tded_train.gccmask export $R/best.pt $R/short.safetensors
+python3 -m tded_train.gccmask export $R-bands/best.pt $R-bands/short-bands.safetensors
 python3 -m tded_train.gccmask export $R-long/best.pt $R-long/long.safetensors
-python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v3.safetensors \
-    --member $R/short.safetensors:0 --member $R-long/long.safetensors:4000 \
-    --note "member 1 from 0.25 s pooled: the rule chosen on the dev and dev-len tuning sets (train/README.md v2b)"
-python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v3.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
+python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v5.safetensors \
+    --member $R/short.safetensors:0 --member $R-bands/short-bands.safetensors:0 --member $R-long/long.safetensors:4000 \
+    --note "clips pooling < 0.25 s: the 72-ms network and the 72-ms sub-band network, log-probabilities averaged; from 0.25 s: the long clips + mixtures network (train/README.md v2b); chosen on the validation renderings and the dev, dev-72 and dev-lowsnr tuning sets"
+python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v5.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors

@@ -52,10 +52,11 @@ public struct GCCPHATConfig: Equatable, Sendable {
     /// all. Bins outside carry no weight (e.g. below 300 Hz and above 3.5 kHz for speech, where
     /// its energy is low and whitening would give noise the same weight as speech).
     public var pooledBins: ClosedRange<Int>? = nil
-    /// The networks of `pooling = .learned` (required then, unused otherwise), in increasing
-    /// `minSpan` order (`GccMaskModel.members(file:)`): a pooled estimate uses the last one
-    /// whose `minSpan` its span `(windows - 1) x step + window` reaches (the first one also
-    /// takes every shorter span).
+    /// The networks of `pooling = .learned` (required then, unused otherwise), in
+    /// non-decreasing `minSpan` order (`GccMaskModel.members(file:)`): a pooled estimate uses
+    /// the networks with the largest `minSpan` its span `(windows - 1) x step + window`
+    /// reaches (the first ones also take every shorter span); several with the same `minSpan`
+    /// are an ensemble (`GccMaskEnsemble`: their log-probabilities averaged).
     public var poolingModels: [GccMaskModel] = []
 
     /// Weighting of the pooled cross-power spectrum (the evidence of `post = pooled`).
@@ -225,9 +226,9 @@ public final class GCCPHAT: EvidenceEstimator {
     private let wk: UnsafeMutablePointer<Float>?
     private let rotR: UnsafeMutablePointer<Float>?, rotI: UnsafeMutablePointer<Float>?
     private let fine: UnsafeMutablePointer<Double>?
-    /// The learned weighting's networks and the fewest pooled windows each takes (the first
-    /// takes fewer too).
-    private let learned: [(minWindows: Int, evaluator: GccMaskEvaluator)]
+    /// The learned weighting's networks, grouped by `minSpan`, and the fewest pooled windows
+    /// each group takes (the first takes fewer too).
+    private let learned: [(minWindows: Int, networks: GccMaskEnsemble)]
 
     /// Creates the estimator; throws `EngineConfigError` for an invalid configuration.
     public init(config: GCCPHATConfig = GCCPHATConfig()) throws {
@@ -245,15 +246,20 @@ public final class GCCPHAT: EvidenceEstimator {
         if config.pooling == .learned {
             let models = config.poolingModels
             guard !models.isEmpty else { throw EngineConfigError("pooling learned needs its model (poolingModels)") }
-            guard zip(models, models.dropFirst()).allSatisfy({ $0.minSpan < $1.minSpan }) else {
-                throw EngineConfigError("pooling learned: the models' minimum spans must increase")
+            guard zip(models, models.dropFirst()).allSatisfy({ $0.minSpan <= $1.minSpan }) else {
+                throw EngineConfigError("pooling learned: the models' minimum spans must not decrease")
             }
             guard config.pooledBins == nil else { throw EngineConfigError("pooling learned uses every bin (no band)") }
-            learned = try models.map { m in
+            var groups: [(minWindows: Int, networks: GccMaskEnsemble)] = []
+            for span in models.map(\.minSpan).reduce(into: [Int](), { if $0.last != $1 { $0.append($1) } }) {
                 // fewest windows n with (n - 1) step + window >= minSpan
-                let n = 1 + max(0, (m.minSpan - config.window + config.step - 1) / config.step)
-                return (n, try GccMaskEvaluator(model: m, window: config.window, maxLag: config.maxLag, taper: config.taper))
+                let n = 1 + max(0, (span - config.window + config.step - 1) / config.step)
+                let evaluators = try models.filter { $0.minSpan == span }.map {
+                    try GccMaskEvaluator(model: $0, window: config.window, maxLag: config.maxLag, taper: config.taper)
+                }
+                groups.append((n, try GccMaskEnsemble(evaluators)))
             }
+            learned = groups
         } else {
             learned = []
         }
@@ -557,7 +563,7 @@ public final class GCCPHAT: EvidenceEstimator {
     public func resolve(pooled: UnsafePointer<Float>, windows: Int) -> PooledEstimate? {
         let gr = pooled, gi = pooled + B
         if let m = learned.last(where: { $0.minWindows <= windows }) ?? learned.first {
-            return m.evaluator.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B)
+            return m.networks.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B)
         }
         var norm = 0.0
         // PHAT weightings: bins more than 200 dB below the strongest carry no phase information.

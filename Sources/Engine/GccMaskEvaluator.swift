@@ -17,6 +17,7 @@ final class GccMaskEvaluator {
     private let pr: UnsafeMutablePointer<Double>, pi: UnsafeMutablePointer<Double>
     private let bufA: UnsafeMutablePointer<Float>, bufB: UnsafeMutablePointer<Float>
     private let corr: UnsafeMutablePointer<Double>, logits: UnsafeMutablePointer<Float>
+    private let decoded: UnsafeMutablePointer<Double>
     private let inRange: UnsafeMutablePointer<Bool>
     /// Bin weights (B) and the averaged head output (G).
     private let m2w: UnsafeMutablePointer<Double>, hsum: UnsafeMutablePointer<Float>
@@ -50,7 +51,7 @@ final class GccMaskEvaluator {
         }
         m2 = alloc(B, 0); sel = alloc(B, 0); lvlL = alloc(B, 0); lvlR = alloc(B, 0); pr = alloc(B, 0); pi = alloc(B, 0)
         bufA = alloc(maxCh * wide, 0); bufB = alloc(maxCh * wide, 0)
-        corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false)
+        corr = alloc(G, 0); logits = alloc(G, 0); inRange = alloc(G, false); decoded = alloc(G, 0)
         overlap = alloc(G, 1); m2w = alloc(B, 0); hsum = alloc(G, 0)
         nBands = model.headBands.isEmpty ? 0 : model.headBands.count + 1
         bandOf = alloc(B, 0); bandNorm = alloc(max(nBands, 1), 0); bandAcc = alloc(max(nBands, 1), 0)
@@ -67,7 +68,7 @@ final class GccMaskEvaluator {
     }
 
     deinit {
-        for p in [m2, sel, lvlL, lvlR, pr, pi, corr, overlap, m2w] { p.deallocate() }
+        for p in [m2, sel, lvlL, lvlR, pr, pi, corr, overlap, m2w, decoded] { p.deallocate() }
         hsum.deallocate(); bandOf.deallocate(); bandNorm.deallocate(); bandAcc.deallocate(); bandCorr.deallocate()
         bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
     }
@@ -78,12 +79,30 @@ final class GccMaskEvaluator {
     /// `conj(L) R`, `gl`/`gR` the two auto spectra (B floats each); nil without any signal.
     func estimate(gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
                   gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> PooledEstimate? {
+        guard evaluate(gr: gr, gi: gi, gl: gl, gR: gR) else { return nil }
+        for j in 0..<G { decoded[j] = Double(logits[j]) }
+        guard let (best, delay) = Self.decode(decoded, inRange: inRange, count: G, gridStep: model.gridStep, maxLag: model.maxLag) else { return nil }
+        return PooledEstimate(delay: delay, confidence: min(1, max(0, corr[best])))
+    }
+
+    /// The logits over the lag grid after `evaluate` (`gridCount` values, -1e4 outside the
+    /// search range).
+    var gridLogits: UnsafePointer<Float> { UnsafePointer(logits) }
+    /// Grid points inside the search range.
+    var gridInRange: UnsafePointer<Bool> { UnsafePointer(inRange) }
+    /// The normalised weighted correlation at grid point `j` after `evaluate`.
+    func correlation(at j: Int) -> Double { corr[j] }
+
+    /// Computes the logits over the lag grid (`gridLogits`) and the correlation; false without
+    /// any signal (then neither is meaningful).
+    func evaluate(gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
+                  gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> Bool {
         var peak = 0.0
         for k in 0..<B {
             let v = Double(gr[k]) * Double(gr[k]) + Double(gi[k]) * Double(gi[k])
             m2[k] = v; peak = max(peak, v)
         }
-        guard peak > 0, peak.isFinite else { return nil }
+        guard peak > 0, peak.isFinite else { return false }
         let floor = peak * 1e-20
         // features [4][B]: levels (half log10 of powers) relative to the lower quartile of the
         // mean channel level, then k / B
@@ -129,7 +148,7 @@ final class GccMaskEvaluator {
             norm += a
             if nBands > 0 { bandNorm[bandOf[k]] += a }
         }
-        guard norm > 0, norm.isFinite else { return nil }
+        guard norm > 0, norm.isFinite else { return false }
         for b in 0..<nBands { bandNorm[b] = max(bandNorm[b], 1e-30) }
         // correlation on the grid (in range only; zero elsewhere, as the head's input)
         for j in 0..<G {
@@ -172,21 +191,31 @@ final class GccMaskEvaluator {
         for j in 0..<G { hsum[j] = 0.5 * (hsum[j] + h2[G - 1 - j]) }
         let h = hsum
         let scale = exp(model.temp)
-        var best = -1
+        var any = false
         for j in 0..<G {
             logits[j] = inRange[j] ? Float(corr[j]) * scale + h[j] : -1e4
-            if inRange[j] && (best < 0 || logits[j] > logits[best]) { best = j }
+            any = any || inRange[j]
         }
+        return any
+    }
+
+    /// The grid point with the largest value among those in range, and its delay: the point's
+    /// lag plus a parabola through it and its neighbours when both are in range and the
+    /// parabola opens downward (offset clamped to +-0.5 grid steps); nil when no point is in
+    /// range or the delay is not finite.
+    static func decode(_ v: UnsafePointer<Double>, inRange: UnsafePointer<Bool>, count G: Int,
+                       gridStep: Double, maxLag: Int) -> (Int, Double)? {
+        var best = -1
+        for j in 0..<G where inRange[j] && (best < 0 || v[j] > v[best]) { best = j }
         guard best >= 0 else { return nil }
         var off = 0.0
         if best > 0, best < G - 1, inRange[best - 1], inRange[best + 1] {
-            let a = Double(logits[best - 1]), b = Double(logits[best]), c = Double(logits[best + 1])
+            let a = v[best - 1], b = v[best], c = v[best + 1]
             let den = a - 2 * b + c
             if den < 0 { off = min(0.5, max(-0.5, 0.5 * (a - c) / den)) }
         }
-        let delay = lag(best) + off * model.gridStep
-        guard delay.isFinite else { return nil }
-        return PooledEstimate(delay: delay, confidence: min(1, max(0, corr[best])))
+        let delay = Double(best) * gridStep - Double(maxLag) + off * gridStep
+        return delay.isFinite ? (best, delay) : nil
     }
 
     /// Runs a conv stack on `bufA` (`layers[0].inChannels` rows of stride `wide`, `count`

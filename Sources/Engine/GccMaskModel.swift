@@ -48,7 +48,7 @@ public final class GccMaskModel: Equatable, Sendable {
 
     /// The shortest pooled span (samples, `(windows - 1) x step + window`) this network is for:
     /// 0 for a single-network file; in a model set (version 3) each member takes the spans from
-    /// its `minSpan` up to the next member's.
+    /// its `minSpan` up to the next larger one (members with equal `minSpan` together).
     public let minSpan: Int
 
     public static func == (a: GccMaskModel, b: GccMaskModel) -> Bool { a === b }
@@ -98,9 +98,10 @@ public final class GccMaskModel: Equatable, Sendable {
         try Self.checkTensorNames(file, [self], prefixes: [""])
     }
 
-    /// The networks of a model file in increasing `minSpan` order: one for versions 1 and 2,
-    /// each member of a model set (version 3). The engine uses, for a pooled span, the last
-    /// member whose `minSpan` it reaches.
+    /// The networks of a model file in non-decreasing `minSpan` order: one for versions 1 and
+    /// 2, each member of a model set (version 3). The engine uses, for a pooled span, the
+    /// members with the largest `minSpan` it reaches: one network, or an ensemble of those
+    /// sharing that `minSpan` (`GccMaskEnsemble`).
     public static func members(file: SafetensorsFile) throws -> [GccMaskModel] {
         let (version, headers) = try headers(file)
         guard version == 3 else { return [try GccMaskModel(file: file)] }
@@ -115,8 +116,8 @@ public final class GccMaskModel: Equatable, Sendable {
                 throw bad("model set member \(i): min_span missing or outside 0...16777216 samples")
             }
             guard i > 0 || span == 0 else { throw bad("model set: the first member's min_span is \(span), expected 0") }
-            guard i == 0 || span > out[i - 1].minSpan else {
-                throw bad("model set: min_span must increase from member to member (member \(i): \(span))")
+            guard i == 0 || span >= out[i - 1].minSpan else {
+                throw bad("model set: min_span must not decrease from member to member (member \(i): \(span))")
             }
             let m: GccMaskModel
             do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span) } catch let e as GccMaskModelError {
@@ -124,6 +125,9 @@ public final class GccMaskModel: Equatable, Sendable {
             }
             guard i == 0 || (m.window == out[0].window && m.taper == out[0].taper) else {
                 throw bad("model set member \(i): window \(m.window) / taper \(m.taper.rawValue) differ from member 0's (\(out[0].window) / \(out[0].taper.rawValue))")
+            }
+            guard i == 0 || span != out[i - 1].minSpan || (m.maxLag == out[i - 1].maxLag && m.gridStep == out[i - 1].gridStep) else {
+                throw bad("model set member \(i): an ensemble (same min_span as member \(i - 1)) needs member \(i - 1)'s lag grid")
             }
             out.append(m)
         }

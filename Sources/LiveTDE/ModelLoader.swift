@@ -98,7 +98,7 @@ public enum ModelLoader {
     }
 
     /// The shipped learned pooling model relative to the repository (or install) root.
-    public static let gccMaskRelativePath = "models/tded-gccmask-v3.safetensors"
+    public static let gccMaskRelativePath = "models/tded-gccmask-v5.safetensors"
     /// Where a live (per-update, Hann) learned pooling model is looked for; none is shipped.
     public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v1.safetensors"
 

@@ -5,11 +5,12 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    try committedModelURL("tded-gccmask-v3.safetensors", file: file, line: line)
+    try committedModelURL("tded-gccmask-v5.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {
-    /// The shipped model set's networks (member 0 for short pools, member 1 from 0.25 s).
+    /// The shipped model set's networks (members 0 and 1, an ensemble, for short pools; member
+    /// 2 from 0.25 s).
     private func shipped() throws -> [GccMaskModel] {
         try GccMaskModel.members(safetensorsBytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
     }
@@ -27,47 +28,73 @@ final class GccMaskTests: XCTestCase {
     }
 
     /// The engine's delay of the fixture's pooled spectra equals PyTorch's
-    /// (`python3 -m tded_train.gccmask fixture`) within 0.01 sample for each network of the
-    /// shipped set, each picked by the pooled window count, and is near the truth on the clean
-    /// clips.
+    /// (`python3 -m tded_train.gccmask fixture`) within 0.002 sample: for each network alone,
+    /// and for the shipped set with its networks picked by the pooled window count (the
+    /// two-network ensemble below 0.25 s, whose delays differ from both of its networks'), and
+    /// is near the truth on the clean clips.
     func testParityWithPyTorchOnFixtureSpectra() throws {
         let m = try shipped()
-        XCTAssertEqual(m.map(\.minSpan), [0, 4000], "the shipped model set: short pools, and from 0.25 s")
-        XCTAssertEqual(m.map(\.headBands), [[], []], "both networks are format version 1")
+        XCTAssertEqual(m.map(\.minSpan), [0, 0, 4000], "the shipped model set: two networks for short pools, one from 0.25 s")
+        XCTAssertEqual(m.map(\.headBands), [[], [64, 128, 256, 512], []], "network 1 is format version 2 (sub-bands)")
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), truth = try fx.floats("truth")
-        let want = [try fx.floats("delay.m0"), try fx.floats("delay.m1")]
-        XCTAssertEqual(want[0], try fx.floats("delay"))
+        let alone = try (0..<3).map { try fx.floats("delay.m\($0)") }
+        let set = try (0..<3).map { try fx.floats("delay.set\($0)") }
+        XCTAssertEqual(set[0], try fx.floats("delay"))
         let B = 1025
         XCTAssertEqual(spectra.count, truth.count * 4 * B)
-        // 0.25 s = 4000 samples pooled = 187 windows of 1024 at step 16
-        for (member, windows) in [(0, 1), (0, 186), (1, 187), (1, 100_000)] {
+        func resolve(_ est: GCCPHAT, _ i: Int, _ windows: Int) throws -> PooledEstimate {
+            try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * B, windows: windows) }, "clip \(i)")
+        }
+        for n in 0..<3 {
             for i in 0..<truth.count {
-                let est = try gcc(m, maxLag: Int(lags[i]))
-                let got = spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * B, windows: windows) }
-                let d = try XCTUnwrap(got, "clip \(i)")
-                print("[gccmask parity] member \(member) clip \(i): engine \(d.delay) torch \(want[member][i]) truth \(truth[i]) conf \(d.confidence)")
-                XCTAssertEqual(d.delay, Double(want[member][i]), accuracy: 0.01, "member \(member) (\(windows) windows) clip \(i)")
+                let d = try resolve(try gcc(m[n], maxLag: Int(lags[i])), i, 1)
+                XCTAssertEqual(d.delay, Double(alone[n][i]), accuracy: 0.002, "network \(n) alone, clip \(i)")
+            }
+        }
+        // 0.25 s = 4000 samples pooled = 187 windows of 1024 at step 16
+        for (member, windows) in [(0, 1), (0, 186), (2, 187), (2, 100_000)] {
+            for i in 0..<truth.count {
+                let d = try resolve(try gcc(m, maxLag: Int(lags[i])), i, windows)
+                print("[gccmask parity] set at \(windows) windows, clip \(i): engine \(d.delay) torch \(set[member][i]) truth \(truth[i]) conf \(d.confidence)")
+                XCTAssertEqual(d.delay, Double(set[member][i]), accuracy: 0.002, "\(windows) windows, clip \(i)")
                 XCTAssertTrue((0...1).contains(d.confidence))
             }
         }
-        // the two networks differ on these clips by more than the tolerance, so the pick is tested
-        XCTAssertGreaterThan(zip(want[0], want[1]).map { abs($0 - $1) }.max() ?? 0, 0.02)
+        // the ensemble is neither of its networks, and the long network differs from it, by more
+        // than the tolerance: the averaging and the pick are both tested
+        for other in [alone[0], alone[1], set[2]] {
+            XCTAssertGreaterThan(zip(set[0], other).map { abs($0 - $1) }.max() ?? 0, 0.005)
+        }
     }
 
-    /// The window count at which the second network takes over follows its `minSpan` and the
+    /// An ensemble of one network twice gives that network's delays and confidences.
+    func testEnsembleOfOneNetworkTwiceIsThatNetwork() throws {
+        let m = try shipped()
+        let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
+        let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag")
+        for i in 0..<lags.count {
+            let one = try gcc(m[1], maxLag: Int(lags[i])), two = try gcc([m[1], m[1]], maxLag: Int(lags[i]))
+            let a = try XCTUnwrap(spectra.withUnsafeBufferPointer { one.resolve(pooled: $0.baseAddress! + i * 4 * 1025, windows: 5) })
+            let b = try XCTUnwrap(spectra.withUnsafeBufferPointer { two.resolve(pooled: $0.baseAddress! + i * 4 * 1025, windows: 5) })
+            XCTAssertEqual(a.delay, b.delay, accuracy: 1e-9, "clip \(i)")
+            XCTAssertEqual(a.confidence, b.confidence, accuracy: 1e-12, "clip \(i)")
+        }
+    }
+
+    /// The window count at which the long network takes over follows its `minSpan` and the
     /// estimator's step: `(windows - 1) x step + window >= minSpan`.
     func testMemberIsPickedByPooledSpan() throws {
         let m = try shipped()
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag")
-        let want = [try fx.floats("delay.m0"), try fx.floats("delay.m1")]
+        let want = [try fx.floats("delay.set0"), try fx.floats("delay.set2")]
         let i = try XCTUnwrap(want[0].indices.max { abs(want[0][$0] - want[1][$0]) < abs(want[0][$1] - want[1][$1]) })
         for (step, firstLong) in [(16, 187), (8, 373), (64, 48), (1, 2977)] {
             let est = try gcc(m, maxLag: Int(lags[i]), step: step)
             for (windows, member) in [(firstLong - 1, 0), (firstLong, 1)] {
                 let d = try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * 1025, windows: windows) })
-                XCTAssertEqual(d.delay, Double(want[member][i]), accuracy: 0.005, "step \(step), \(windows) windows")
+                XCTAssertEqual(d.delay, Double(want[member][i]), accuracy: 0.002, "step \(step), \(windows) windows")
             }
         }
     }
@@ -107,9 +134,10 @@ final class GccMaskTests: XCTestCase {
             print("[gccmask pipeline] \(kind) \(d): \(w.delaySamples)")
             XCTAssertEqual(w.delaySamples, d, accuracy: 0.25, "\(kind) \(d)")
         }
-        // The pipeline passes its window count: a 72-ms clip is resolved by member 0 alone, a
-        // 0.5-s clip by member 1 alone.
-        for (count, member) in [(1151, 0), (8000, 1)] {
+        // The pipeline passes its window count: a 72-ms clip is resolved by the ensemble of
+        // networks 0 and 1, a 0.5-s clip by network 2 alone.
+        let short = Array(m[0...1]), long = [m[2]]
+        for (count, networks, others) in [(1151, short, long), (8000, long, short)] {
             let s = TestSignals.stereo(.speechLike, count: count, delay: 4.4, snrDb: 0, seed: 8)
             func whole(_ models: [GccMaskModel]) throws -> Double {
                 var c = PipelineConfig()
@@ -119,10 +147,10 @@ final class GccMaskTests: XCTestCase {
                 p.finish()
                 return p.wholeResult().delaySamples
             }
-            let set = try whole(m), alone = try whole([m[member]]), other = try whole([m[1 - member]])
-            print("[gccmask pipeline] \(count) samples: set \(set), member \(member) \(alone), member \(1 - member) \(other)")
+            let set = try whole(m), alone = try whole(networks), other = try whole(others)
+            print("[gccmask pipeline] \(count) samples: set \(set), its networks \(alone), the others \(other)")
             XCTAssertEqual(set, alone, "\(count) samples")
-            XCTAssertNotEqual(alone, other, "the two networks must differ here for the pick to be tested")
+            XCTAssertNotEqual(alone, other, "the two choices must differ here for the pick to be tested")
             XCTAssertEqual(set, 4.4, accuracy: 0.25)
         }
     }
@@ -213,8 +241,9 @@ final class GccMaskTests: XCTestCase {
         XCTAssertThrowsError(try model { $0.removeValue(forKey: "head_bands") }) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
     }
 
-    /// Model sets (version 3): members under `m<i>.`, `min_span` from 0 and increasing, one
-    /// window and taper; a set is not a single network; stray tensors are refused.
+    /// Model sets (version 3): members under `m<i>.`, `min_span` from 0 and never decreasing,
+    /// one window and taper, one lag grid per ensemble; a set is not a single network; stray
+    /// tensors are refused.
     func testModelSetHeaderIsChecked() throws {
         let f = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
         let tensors = try f.tensors.keys.sorted().map { ($0, f.tensors[$0]!.shape, try f.floats($0)) }
@@ -230,30 +259,33 @@ final class GccMaskTests: XCTestCase {
         func set(_ edit: (inout [String: Any], inout [[String: Any]]) -> Void) throws -> [GccMaskModel] {
             try GccMaskModel.members(safetensorsBytes: try bytes(tensors, edit))
         }
-        XCTAssertEqual(try set { _, _ in }.map(\.minSpan), [0, 4000])
+        XCTAssertEqual(try set { _, _ in }.map(\.minSpan), [0, 0, 4000])
         XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: try bytes(tensors) { _, _ in })) { XCTAssertTrue("\($0)".contains("model set"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[0]["min_span"] = 16 }) { XCTAssertTrue("\($0)".contains("first member"), "\($0)") }
-        XCTAssertThrowsError(try set { _, m in m[1]["min_span"] = 0 }) { XCTAssertTrue("\($0)".contains("increase"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[1]["min_span"] = 16; m[2]["min_span"] = 8 }) { XCTAssertTrue("\($0)".contains("must not decrease"), "\($0)") }
+        XCTAssertEqual(try set { _, m in m[2]["min_span"] = 0 }.map(\.minSpan), [0, 0, 0], "three networks, one ensemble")
+        XCTAssertThrowsError(try set { _, m in m[1]["max_lag"] = 20 }) { XCTAssertTrue("\($0)".contains("member 1: an ensemble"), "\($0)") }
+        XCTAssertEqual(try set { _, m in m[2]["max_lag"] = 20 }.map(\.maxLag), [24, 24, 20], "networks for other spans may have their own grid")
         XCTAssertThrowsError(try set { _, m in m[1].removeValue(forKey: "min_span") }) { XCTAssertTrue("\($0)".contains("min_span missing"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["taper"] = "hann" }) { XCTAssertTrue("\($0)".contains("differ from member 0"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 1: version 3"), "\($0)") }
         XCTAssertThrowsError(try set { h, _ in h.removeValue(forKey: "members") }) { XCTAssertTrue("\($0)".contains("without 'members'"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m = [] }) { XCTAssertTrue("\($0)".contains("0 members"), "\($0)") }
-        // one member only: the tensors of member 1 are strays
-        XCTAssertThrowsError(try set { _, m in m.removeLast() }) { XCTAssertTrue("\($0)".contains("unexpected tensor 'm1."), "\($0)") }
+        // two members only: the tensors of member 2 are strays
+        XCTAssertThrowsError(try set { _, m in m.removeLast() }) { XCTAssertTrue("\($0)".contains("unexpected tensor 'm2."), "\($0)") }
         // a member's tensor missing
-        let missing = tensors.filter { $0.0 != "m1.head.2.bias" }
+        let missing = tensors.filter { $0.0 != "m2.head.2.bias" }
         XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: try bytes(missing) { _, _ in })) {
-            XCTAssertTrue("\($0)".contains("member 1") && "\($0)".contains("head.2.bias"), "\($0)")
+            XCTAssertTrue("\($0)".contains("member 2") && "\($0)".contains("head.2.bias"), "\($0)")
         }
         // a single-network file is a one-member list
         let live = try GccMaskModel.members(safetensorsBytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
         XCTAssertEqual(live.map(\.minSpan), [0])
-        // the engine refuses member lists whose minimum spans do not increase
+        // the engine refuses member lists whose minimum spans decrease
         var c = GCCPHATConfig(step: 16, maxLag: 8, pooling: .learned)
         let m = try shipped()
-        c.poolingModels = [m[1], m[0]]
-        XCTAssertThrowsError(try GCCPHAT(config: c)) { XCTAssertTrue("\($0)".contains("minimum spans"), "\($0)") }
+        c.poolingModels = [m[2], m[0]]
+        XCTAssertThrowsError(try GCCPHAT(config: c)) { XCTAssertTrue("\($0)".contains("must not decrease"), "\($0)") }
     }
 
     func testLearnedPoolingNameRoundTrips() {

@@ -54,3 +54,19 @@ def test_devset_without_sources_is_one_line(tmp_path, monkeypatch, capsys):
                         "--sources", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("devset: no source audio under") and err.count("\n") == 1, err
+
+
+def test_mixture_levels_are_taken_in_turn():
+    rooms = devset.random_rooms(3, 5)
+    specs = devset.plan(0, 7, 5, 8000, rooms, levels=(0.5, 0.7, 0.9))
+    assert [s["level"] for s in specs] == [0.5, 0.7, 0.9, 0.5, 0.7, 0.9, 0.5]
+    assert "level" not in devset.plan(1, 0, 5, 8000, rooms)[0]
+    assert [s["level"] for s in devset.plan(0, 4, 5, 8000, rooms)] == [0.3, 0.5, 0.7, 0.3]  # the default
+
+
+def test_bad_levels_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
+    assert devset.main(["--out", str(tmp_path / "dev"), "--n-single", "0", "--n-mixture", "1",
+                        "--levels", "0.5,loud"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("devset: --levels") and err.count("\n") == 1, err

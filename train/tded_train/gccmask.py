@@ -410,25 +410,50 @@ def load_members(path) -> list[tuple[int, GccMask]]:
     return [(m["min_span"], _net_from(m, t, f"m{i}.")) for i, m in enumerate(h["members"])]
 
 
-def member_for(members: list[tuple[int, GccMask]], windows: int) -> GccMask:
-    """The network the engine uses for `windows` pooled windows (step STEP, window WINDOW): the
-    last whose min_span the span (windows - 1) x STEP + WINDOW reaches."""
+class Ensemble(nn.Module):
+    """Networks of a model set with the same min_span: their log-probabilities over the grid
+    (log-softmax of each one's logits) averaged, -1e4 outside the search range; decoded like one
+    network's logits (the engine does the same, docs/gccmask-spec.md)."""
+
+    def __init__(self, nets: list[GccMask]):
+        super().__init__()
+        if len(nets) < 2:
+            raise ValueError("an ensemble needs at least two networks")
+        self.nets = nn.ModuleList(nets)
+        self.taper = nets[0].taper
+
+    def forward(self, S: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
+        z = sum(F.log_softmax(n(S, in_range).double(), 1) for n in self.nets) / len(self.nets)
+        return z.float().masked_fill(~in_range, -1e4)
+
+    def correlation(self, S: torch.Tensor, parts: bool = False):
+        """The first network's correlation and bin weights (the fixture's `weights`)."""
+        return self.nets[0].correlation(S, parts)
+
+
+def member_for(members: list[tuple[int, GccMask]], windows: int) -> GccMask | Ensemble:
+    """What the engine uses for `windows` pooled windows (step STEP, window WINDOW): the
+    networks with the largest min_span that the span (windows - 1) x STEP + WINDOW reaches; one
+    network, or an `Ensemble` of those sharing that min_span."""
     span = (windows - 1) * STEP + WINDOW
-    return [net for m, net in members if m <= span][-1]
+    top = [m for m, _ in members if m <= span][-1]
+    nets = [net for m, net in members if m == top]
+    return nets[0] if len(nets) == 1 else Ensemble(nets)
 
 
 def bundle(members: list[tuple[str, int]], out, training: dict | None = None) -> dict:
     """A model set (format version 3) from exported single-network files and the shortest pooled
     span (samples) each is for: the engine picks, per estimate, the last member whose min_span
     the pooled span reaches (e.g. a model trained on short clips from 0, one trained on longer
-    clips and mixtures from 4000 = 0.25 s)."""
+    clips and mixtures from 4000 = 0.25 s). Members with the same min_span form an ensemble
+    (their log-probabilities are averaged; they must share the lag grid)."""
     from safetensors.torch import load_file, save_file
     from .export import add_checksum
     spans = [s for _, s in members]
     if not 1 <= len(members) <= MAX_MEMBERS:
         raise ValueError(f"a model set holds 1 to {MAX_MEMBERS} networks, not {len(members)}")
-    if spans[0] != 0 or any(a >= b for a, b in zip(spans, spans[1:])):
-        raise ValueError(f"min_span must start at 0 and increase: {spans}")
+    if spans[0] != 0 or any(a > b for a, b in zip(spans, spans[1:])):
+        raise ValueError(f"min_span must start at 0 and never decrease: {spans}")
     tensors, heads = {}, []
     for i, (path, span) in enumerate(members):
         h = _read_meta(path)
@@ -436,6 +461,8 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None) ->
             raise ValueError(f"{path} is already a model set")
         if heads and (h["window"], h["taper"]) != (heads[0]["window"], heads[0]["taper"]):
             raise ValueError(f"{path}: window/taper differ from the first member's")
+        if heads and span == heads[-1]["min_span"] and (h["max_lag"], h["grid_step"]) != (heads[-1]["max_lag"], heads[-1]["grid_step"]):
+            raise ValueError(f"{path}: an ensemble's networks (same min_span) need the same lag grid")
         heads.append({**h, "min_span": span, "source": Path(path).name})
         tensors.update({f"m{i}.{k}": v.contiguous() for k, v in load_file(str(path)).items()})
     head = {"format": FORMAT, "version": SET_VERSION, "members": heads, "training": training or {}}
@@ -479,30 +506,33 @@ def fixture_clips(seed: int = 5):
 
 
 def write_fixture(net: GccMask | list, out) -> dict:
-    """(Pooled with the model's taper: rectangular and equal weights, or Hann with the live
-    0.2 s memory.)"""
-    """Spectra of `fixture_clips` (float32, what the engine pools), their search ranges, the
+    """Spectra of `fixture_clips` (float32, what the engine pools; with the model's taper:
+    rectangular and equal weights, or Hann with the live 0.2 s memory), their search ranges, the
     model's bin weights and delays: the Swift parity test feeds the spectra to the engine's
-    resolve and compares. For a model set (`load_members`): `delay` and `weights` of the first
-    member, and `delay.m<i>` of every member."""
+    resolve and compares. For a model set (`load_members`): `delay` and `weights` of what the
+    shortest spans use (the first member, or the ensemble it belongs to), `delay.m<i>` of every
+    member on its own, and `delay.set<i>` of what the set gives for member i's min_span (its
+    ensemble's delay when it has one)."""
     from safetensors.torch import save_file
     members = net if isinstance(net, list) else [(0, net)]
-    net = members[0][1]
+    first = member_for(members, 1)
     clips = fixture_clips()
-    memory = 0.2 if net.taper == "hann" else 0.0
-    S = torch.from_numpy(np.stack([pooled_spectra(x, net.taper, memory) for x, _, _ in clips]))
+    memory = 0.2 if first.taper == "hann" else 0.0
+    S = torch.from_numpy(np.stack([pooled_spectra(x, first.taper, memory) for x, _, _ in clips]))
     lags = [max_lag(d) for _, _, d in clips]
     M = in_range_mask(lags)
     with torch.no_grad():
-        delays = decode(net(S, M), M)
-        _, w = net.correlation(S)
+        delays = decode(first(S, M), M)
+        _, w = first.correlation(S)
     t = {"spectra": S.contiguous(), "max_lag": torch.tensor(lags, dtype=torch.float32),
          "delay": delays.float().contiguous(), "weights": w.float().contiguous(),
          "truth": torch.tensor([d for _, d, _ in clips], dtype=torch.float32)}
     if len(members) > 1:
         with torch.no_grad():
-            for i, (_, m) in enumerate(members):
+            for i, (span, m) in enumerate(members):
                 t[f"delay.m{i}"] = decode(m(S, M), M).float().contiguous()
+                windows = 1 + max(0, -(-(span - WINDOW) // STEP))
+                t[f"delay.set{i}"] = decode(member_for(members, windows)(S, M), M).float().contiguous()
     save_file(t, str(out))
     return {k: v.tolist() for k, v in t.items() if k.startswith("delay")} | {"truth": [d for _, d, _ in clips]}
 

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from tded_train import gccmask as gm
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "tded-gccmask-v3.safetensors"
+MODEL = REPO / "models" / "tded-gccmask-v5.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
@@ -106,14 +106,24 @@ def test_export_round_trip(tmp_path, bands):
 
 def test_committed_fixture_matches_the_committed_model():
     members = gm.load_members(MODEL)
-    assert [m for m, _ in members] == [0, 4000]  # the shipped set: short pools, and from 0.25 s
+    # the shipped set: an ensemble of two networks for short pools, one network from 0.25 s
+    assert [m for m, _ in members] == [0, 0, 4000]
+    assert [n.bands for _, n in members] == [(), (64, 128, 256, 512), ()]
     fx = load_file(str(FIXTURE))
     M = gm.in_range_mask(fx["max_lag"].numpy())
     with torch.no_grad():
         for i, (_, net) in enumerate(members):
             np.testing.assert_allclose(gm.decode(net(fx["spectra"], M), M).numpy(), fx[f"delay.m{i}"].numpy(), atol=1e-4)
-        d = gm.decode(members[0][1](fx["spectra"], M), M)
+        short = gm.member_for(members, 1)
+        assert isinstance(short, gm.Ensemble) and gm.member_for(members, 187) is members[2][1]
+        d = gm.decode(short(fx["spectra"], M), M)
+        for i in (0, 1):
+            np.testing.assert_allclose(d.numpy(), fx[f"delay.set{i}"].numpy(), atol=1e-4)
+        np.testing.assert_allclose(fx["delay.set2"].numpy(), fx["delay.m2"].numpy(), atol=1e-4)
     np.testing.assert_allclose(d.numpy(), fx["delay"].numpy(), atol=1e-4)
+    # the ensemble is neither of its networks: the engine's parity test checks the averaging
+    for i in (0, 1):
+        assert (d - fx[f"delay.m{i}"]).abs().max() > 0.005
     # and the fixture's clips are what fixture_clips renders today
     S = torch.from_numpy(np.stack([gm.pooled_spectra(x) for x, _, _ in gm.fixture_clips()]))
     np.testing.assert_allclose(S.numpy(), fx["spectra"].numpy(), rtol=1e-5, atol=1e-3)
@@ -145,12 +155,55 @@ def test_bundle_round_trip_and_member_choice(tmp_path):
     assert gm.member_for(back, 187) is back[1][1]
     with pytest.raises(ValueError, match="model set"):
         gm.load_exported(tmp_path / "set.safetensors")
-    with pytest.raises(ValueError, match="increase"):
-        gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0)], tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="never decrease"):
+        gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000), (tmp_path / "n3.safetensors", 16)],
+                  tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="1 to 8 networks"):
         gm.bundle([(tmp_path / "n3.safetensors", 16 * i) for i in range(9)], tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="already a model set"):
         gm.bundle([(tmp_path / "set.safetensors", 0)], tmp_path / "bad.safetensors")
+
+
+def test_ensemble_averages_log_probabilities(tmp_path):
+    """Networks with the same min_span form an ensemble: the mean of their log-softmax over the
+    search range, decoded like logits; a set of one network twice gives that network's delays."""
+    nets = []
+    for seed in (3, 4):
+        torch.manual_seed(seed)
+        net = gm.GccMask().eval()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.2 * torch.randn_like(p))
+        gm.export(net, tmp_path / f"n{seed}.safetensors")
+        nets.append(net)
+    h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0), (tmp_path / "n3.safetensors", 4000)],
+                  tmp_path / "set.safetensors")
+    assert [m["min_span"] for m in h["members"]] == [0, 0, 4000]
+    back = gm.load_members(tmp_path / "set.safetensors")
+    ens = gm.member_for(back, 1)
+    assert isinstance(ens, gm.Ensemble) and gm.member_for(back, 187) is back[2][1]
+    S = torch.from_numpy(np.stack([gm.pooled_spectra(delayed_noise(d, snr=s, seed=5)) for d, s in ((1.0, 0), (-4.0, -5), (7.3, 10))]))
+    M = gm.in_range_mask([10, 12, 20])
+    with torch.no_grad():
+        z = ens(S, M)
+        want = (F.log_softmax(nets[0](S, M).double(), 1) + F.log_softmax(nets[1](S, M).double(), 1)) / 2
+        np.testing.assert_allclose(z[M].numpy(), want[M].numpy(), rtol=1e-5, atol=1e-5)
+        assert (z[~M] == -1e4).all()
+        twice = gm.Ensemble([nets[0], nets[0]])
+        np.testing.assert_allclose(gm.decode(twice(S, M), M).numpy(), gm.decode(nets[0](S, M), M).numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="at least two"):
+        gm.Ensemble([nets[0]])
+    # an ensemble's networks share the lag grid
+    torch.manual_seed(5)
+    other = gm.GccMask().eval()
+    hdr = gm.export(other, tmp_path / "n5.safetensors")
+    assert hdr["max_lag"] == gm.MAX_LAG
+    import json
+    from safetensors.torch import save_file
+    meta = {**hdr, "grid_step": 0.5}
+    save_file(load_file(str(tmp_path / "n5.safetensors")), str(tmp_path / "n6.safetensors"), metadata={"tded_gccmask": json.dumps(meta)})
+    with pytest.raises(ValueError, match="same lag grid"):
+        gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n6.safetensors", 0)], tmp_path / "bad.safetensors")
 
 
 def test_live_fixture_matches_its_model():
