@@ -251,6 +251,7 @@ public final class GCCPHAT: EvidenceEstimator {
             }
             guard config.pooledBins == nil else { throw EngineConfigError("pooling learned uses every bin (no band)") }
             var groups: [(minWindows: Int, networks: GccMaskEnsemble)] = []
+            // each distinct minSpan, in order: its networks are one group (an ensemble when several)
             for span in models.map(\.minSpan).reduce(into: [Int](), { if $0.last != $1 { $0.append($1) } }) {
                 // fewest windows n with (n - 1) step + window >= minSpan
                 let n = 1 + max(0, (span - config.window + config.step - 1) / config.step)

@@ -38,6 +38,10 @@ public struct PipelineConfig: Equatable, Sendable {
     public var smoother = SmootherConfig()
     /// Keep every vote for `wholeResult()` (offline `--whole`; grows memory with the stream).
     public var keepAllVotes: Bool = false
+    /// Make an estimate at every update boundary and pass it to `process`'s callback; false
+    /// when only `wholeResult()` is wanted (`tded analyze --whole`), which then costs one
+    /// estimate per stream instead of one per update hop.
+    public var perUpdateEstimates: Bool = true
     /// Several sources per update from the votes (`maxSources` 0 = off; see `MultiSourceStage`).
     public var sources = SourceSearchConfig()
 
@@ -248,7 +252,7 @@ public final class TDEPipeline {
     }
 
     /// Consumes one planar stereo block (equal lengths) and calls `onUpdate` for every update
-    /// boundary crossed, in order.
+    /// boundary crossed, in order (never with `perUpdateEstimates` off).
     public func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
                         onUpdate: (Update) -> Void) {
         precondition(left.count == right.count, "left and right blocks differ in length")
@@ -278,7 +282,7 @@ public final class TDEPipeline {
             storeVotes(got)
             samplesProcessed += Int64(n)
             i += n
-            if samplesProcessed % hop == 0 { onUpdate(makeUpdate()) }
+            if samplesProcessed % hop == 0 && config.perUpdateEstimates { onUpdate(makeUpdate()) }
         }
     }
 

@@ -39,6 +39,7 @@ public enum Analyzer {
         try AudioRates.checkFileRate(stream.rate)
         var pc = settings.pipeline
         pc.keepAllVotes = settings.whole
+        pc.perUpdateEstimates = !settings.whole  // --whole prints one line: the per-hop estimates would be thrown away
         let pipeline = try TDEPipeline(estimator: try EstimatorFactory.make(settings.estimator), config: pc)
         let resampler = stream.rate == rate ? nil : try StreamResampler(from: Double(stream.rate), to: Double(rate))
         let sanitizer = InputSanitizer()

@@ -48,6 +48,28 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(u.last!.levelDb, -200)
     }
 
+    /// Without per-update estimates (`tded analyze --whole`) no update is made, and the whole
+    /// result (pooled and vote posts, with several sources) is the one made with them.
+    func testWholeResultWithoutPerUpdateEstimates() throws {
+        let s = TestSignals.stereo(.speechLike, count: 12000, delay: 5.5, snrDb: 10, seed: 3)
+        for post in [VotePost.pooled, .mean] {
+            func whole(_ perUpdate: Bool) throws -> (Update, Int) {
+                var cfg = PipelineConfig()
+                cfg.post = post; cfg.keepAllVotes = true; cfg.micDistance = 0.3
+                cfg.perUpdateEstimates = perUpdate; cfg.sources.maxSources = 2
+                let p = try TDEPipeline(estimator: try GCCPHAT(config: GCCPHATConfig(step: 16, maxLag: 16)), config: cfg)
+                let n = p.process(left: s.left, right: s.right).count
+                p.finish()
+                return (p.wholeResult(), n)
+            }
+            let (a, na) = try whole(true), (b, nb) = try whole(false)
+            XCTAssertEqual(na, 15, "\(post)")
+            XCTAssertEqual(nb, 0, "\(post)")
+            XCTAssertEqual(a, b, "\(post)")
+            XCTAssertEqual(b.delaySamples, 5.5, accuracy: 0.5, "\(post)")
+        }
+    }
+
     func testBeyondRangeFlag() throws {
         let s = TestSignals.stereo(.white, count: 2400, delay: 20, snrDb: 40)
         var cfg = PipelineConfig(); cfg.micDistance = 0.1     // max physical delay 4.66 samples
