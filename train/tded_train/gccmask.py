@@ -443,8 +443,8 @@ def member_for(members: list[tuple[int, GccMask]], windows: int) -> GccMask | En
 
 def bundle(members: list[tuple[str, int]], out, training: dict | None = None) -> dict:
     """A model set (format version 3) from exported single-network files and the shortest pooled
-    span (samples) each is for: the engine picks, per estimate, the last member whose min_span
-    the pooled span reaches (e.g. a model trained on short clips from 0, one trained on longer
+    span (samples) each is for: the engine uses, per estimate, the members with the largest
+    min_span the pooled span reaches (e.g. a model trained on short clips from 0, one trained on longer
     clips and mixtures from 4000 = 0.25 s). Members with the same min_span form an ensemble
     (their log-probabilities are averaged; they must share the lag grid)."""
     from safetensors.torch import load_file, save_file
