@@ -27,6 +27,25 @@ def delayed_noise(delay, n=1151, snr=30.0, seed=0):
     return x + rng.standard_normal(x.shape) * np.sqrt(np.mean(x ** 2) / 10 ** (snr / 10))
 
 
+def perturbed(seed: int, scale: float, bands=()) -> gm.GccMask:
+    """A network (eval mode) with its initial weights moved by `scale` x Gaussian noise, so it
+    is not the symmetric initial one; deterministic in `seed`."""
+    torch.manual_seed(seed)
+    net = gm.GccMask(bands=bands).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return net
+
+
+def exported_pair(tmp_path, scale: float) -> list[gm.GccMask]:
+    """Two perturbed networks (seeds 3 and 4), exported as tmp_path/n3.safetensors and n4."""
+    nets = [perturbed(seed, scale) for seed in (3, 4)]
+    for seed, net in zip((3, 4), nets):
+        gm.export(net, tmp_path / f"n{seed}.safetensors")
+    return nets
+
+
 def test_pooled_spectra_sum_the_windows():
     x = delayed_noise(2.0)
     S = gm.pooled_spectra(x)
@@ -88,11 +107,7 @@ def test_training_learns_delays_it_did_not_know():
 
 @pytest.mark.parametrize("bands", [(), (64, 128, 256, 512)])
 def test_export_round_trip(tmp_path, bands):
-    torch.manual_seed(3)
-    net = gm.GccMask(bands=bands).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.01 * torch.randn_like(p))
+    net = perturbed(3, 0.01, bands)
     h = gm.export(net, tmp_path / "m.safetensors")
     assert h["format"] == gm.FORMAT and h["mask_layers"] == 4 and h["head_layers"] == 3
     assert h["version"] == (2 if bands else 1) and h.get("head_bands", []) == list(bands)
@@ -133,15 +148,7 @@ def test_committed_fixture_matches_the_committed_model():
 
 
 def test_bundle_round_trip_and_member_choice(tmp_path):
-    nets = []
-    for seed in (3, 4):
-        torch.manual_seed(seed)
-        net = gm.GccMask().eval()
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(0.05 * torch.randn_like(p))
-        gm.export(net, tmp_path / f"n{seed}.safetensors")
-        nets.append(net)
+    nets = exported_pair(tmp_path, 0.05)
     h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000)], tmp_path / "set.safetensors")
     assert h["version"] == gm.SET_VERSION and [m["min_span"] for m in h["members"]] == [0, 4000]
     back = gm.load_members(tmp_path / "set.safetensors")
@@ -167,15 +174,7 @@ def test_bundle_round_trip_and_member_choice(tmp_path):
 def test_ensemble_averages_log_probabilities(tmp_path):
     """Networks with the same min_span form an ensemble: the mean of their log-softmax over the
     search range, decoded like logits; a set of one network twice gives that network's delays."""
-    nets = []
-    for seed in (3, 4):
-        torch.manual_seed(seed)
-        net = gm.GccMask().eval()
-        with torch.no_grad():
-            for p in net.parameters():
-                p.add_(0.2 * torch.randn_like(p))
-        gm.export(net, tmp_path / f"n{seed}.safetensors")
-        nets.append(net)
+    nets = exported_pair(tmp_path, 0.2)
     h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0), (tmp_path / "n3.safetensors", 4000)],
                   tmp_path / "set.safetensors")
     assert [m["min_span"] for m in h["members"]] == [0, 0, 4000]
@@ -252,11 +251,7 @@ def test_sub_band_correlations_partition_the_full_one():
 
 @pytest.mark.parametrize("bands", [(), (64, 128, 256, 512)])
 def test_swapping_the_channels_negates_the_delay(bands):
-    torch.manual_seed(4)
-    net = gm.GccMask(bands=bands).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    net = perturbed(4, 0.05, bands)
     xs = [delayed_noise(d, snr=3, seed=i) for i, d in enumerate((2.3, -6.1, 0.0))]
     S = torch.from_numpy(np.stack([gm.pooled_spectra(x) for x in xs]))
     Sw = torch.from_numpy(np.stack([gm.pooled_spectra(x[::-1].copy()) for x in xs]))
