@@ -236,7 +236,12 @@ final class GccMaskEvaluator {
                             let shift = t - p
                             let lo = max(0, -shift), hi = min(n, n - shift)
                             if lo >= hi { continue }
-                            for i in lo..<hi { out[i] += wv * x[i + shift] }
+                            // (an axpy over the columns with the input pre-shifted and no
+                            // overflow-checked index: LLVM vectorises it; each output element is
+                            // still out + wv * x, in the same order, so results do not change)
+                            let xs = x + shift
+                            var i = lo
+                            while i < hi { out[i] += wv * xs[i]; i &+= 1 }
                         }
                     }
                     if li < layers.count - 1 { for i in 0..<n where out[i] < 0 { out[i] = 0 } }
