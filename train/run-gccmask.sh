@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The learned pooled-GCC weighting (issue 11) exactly as shipped in models/tded-gccmask-v5, a
+# The learned pooled-GCC weightings (issue 11) exactly as shipped: models/tded-gccmask-v5, a
 # model set of three networks chosen by how long the clip pooled (docs/gccmask-spec.md):
 # - members 0 and 1 (clips pooling < 0.25 s, an ensemble: log-probabilities averaged):
 #   labelled examples of 1151 samples (72 ms) rendered from the training RIR bank (2 x 30000,
@@ -10,7 +10,7 @@
 # - member 2 (>= 0.25 s = 4000 samples): the same data plus 10000 renderings of 0.5 s and 10000
 #   of 0.25 s at 60 % with a distractor; validation adds 1000 two-source renderings of 0.5 s.
 # Then the bundle and the engine's parity fixture. Needs train/fetch_data.sh and
-# train/prepare_v2.sh first. About 2 h 15 min on 2 idle cores. Writes runs/gccmask*/ (gitignored).
+# train/prepare_v2.sh first. About 2 h 50 min on 2 idle cores (both models). Writes runs/gccmask*/ (gitignored).
 #   train/run-gccmask.sh            # then: git diff --stat ../models ../Tests/EngineTests/Fixtures
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -41,3 +41,24 @@ python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v5.safetensors \
     --member $R/short.safetensors:0 --member $R-bands/short-bands.safetensors:0 --member $R-long/long.safetensors:4000 \
     --note "clips pooling < 0.25 s: the 72-ms network and the 72-ms sub-band network, log-probabilities averaged; from 0.25 s: the long clips + mixtures network (train/README.md v2b); chosen on the validation renderings and the dev, dev-72 and dev-lowsnr tuning sets"
 python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v5.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
+
+# The per-update (live) model models/tded-gccmask-live-v1, the daemon's default weighting
+# (engine.pooling = "auto"): 2 x 15000 renderings of 9000 samples (0.56 s) pooled as the daemon
+# pools them (Hann windows, 0.2 s exponential memory; the coherence is the mask's fifth input),
+# validation on 2000 single-source renderings from the validation bank, the sub-band head, 12
+# epochs, the best validation epoch (8 of the shipped run). The same network is the engine's
+# parity fixture for the Hann/coherence/sub-band paths. About 35 min more.
+L=runs/gccmask-live
+mkdir -p $L
+for s in 31 32; do
+  [ -f $L/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 15000 --seed $s \
+      --length 9000 --taper hann --memory 0.2 --out $L/train$s.npz &
+done
+[ -f $L/val.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 2000 --seed 778 --length 9000 \
+    --taper hann --memory 0.2 $VAL_POOLS --out $L/val.npz
+wait
+python3 -m tded_train.gccmask train --data $L/train31.npz $L/train32.npz --val $L/val.npz --out $L/run --epochs 12 \
+    --taper hann --coherence --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
+python3 -m tded_train.gccmask export $L/run/best.pt ../models/tded-gccmask-live-v1.safetensors
+cp ../models/tded-gccmask-live-v1.safetensors ../Tests/EngineTests/Fixtures/gccmask_live_model.safetensors
+python3 -m tded_train.gccmask fixture ../models/tded-gccmask-live-v1.safetensors ../Tests/EngineTests/Fixtures/gccmask_live_fixture.safetensors

@@ -563,8 +563,12 @@ public final class GCCPHAT: EvidenceEstimator {
     /// `windows`: how many windows were pooled (the learned weighting picks its network by it).
     public func resolve(pooled: UnsafePointer<Float>, windows: Int) -> PooledEstimate? {
         let gr = pooled, gi = pooled + B
-        if let m = learned.last(where: { $0.minWindows <= windows }) ?? learned.first {
-            return m.networks.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B)
+        if !learned.isEmpty {
+            // the last group whose span the pooled windows reach, else the first (an index
+            // loop, not last(where:): a debug build allocates the closure's context per update)
+            var g = 0
+            for i in 1..<max(1, learned.count) where learned[i].minWindows <= windows { g = i }
+            return learned[g].networks.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B)
         }
         var norm = 0.0
         // PHAT weightings: bins more than 200 dB below the strongest carry no phase information.

@@ -222,15 +222,18 @@ final class GccMaskEvaluator {
     /// columns), ReLU between layers; returns the last layer's single output row.
     private func run(_ layers: [GccMaskModel.Conv], count n: Int) -> UnsafeMutablePointer<Float> {
         var src = bufA, dst = bufB
-        for (li, l) in layers.enumerated() {
+        // (an index loop: a debug build's generic enumerated() iterator allocates per call)
+        for li in 0..<layers.count {
+            let l = layers[li]
             let p = l.kernel / 2
+            let from = src, to = dst
             l.weight.withUnsafeBufferPointer { w in
                 for o in 0..<l.outChannels {
-                    let out = dst + o * wide
+                    let out = to + o * wide
                     let b = l.bias[o]
                     for i in 0..<n { out[i] = b }
                     for c in 0..<l.inChannels {
-                        let x = src + c * wide
+                        let x = from + c * wide
                         for t in 0..<l.kernel {
                             let wv = w[(o * l.inChannels + c) * l.kernel + t]
                             let shift = t - p

@@ -56,8 +56,10 @@ public final class Daemon: @unchecked Sendable {
 
     /// Builds the estimator pipeline for `engine` publishing at `rateHz`
     /// (`DaemonConfig.Engine.makePipeline`).
-    public static func makePipeline(_ e: DaemonConfig.Engine, rateHz: Double) throws -> TDEPipeline {
-        try e.makePipeline(rateHz: rateHz)
+    /// `note` gets one line when `pooling = "auto"` falls back to the classical weighting.
+    public static func makePipeline(_ e: DaemonConfig.Engine, rateHz: Double,
+                                    note: (String) -> Void = { _ in }) throws -> TDEPipeline {
+        try e.makePipeline(rateHz: rateHz, note: note)
     }
 
     /// Runs until a shutdown signal; returns the process exit status.
@@ -80,7 +82,8 @@ public final class Daemon: @unchecked Sendable {
         let inherited = SystemdNotify.listenFDs().first
         let pipeline: TDEPipeline
         do {
-            pipeline = try Daemon.preflight(config, fileInput: options.input != nil, inheritedSocket: inherited != nil)
+            pipeline = try Daemon.preflight(config, fileInput: options.input != nil, inheritedSocket: inherited != nil,
+                                            note: { logger.warning("\($0)") })
         } catch {
             logger.critical("\(error)")
             return 2
@@ -203,7 +206,8 @@ public final class Daemon: @unchecked Sendable {
         }
         if new.engine != config.engine || new.publish.rateHz != config.publish.rateHz {
             do {
-                let p = try Daemon.makePipeline(new.engine, rateHz: new.publish.rateHz)
+                let p = try Daemon.makePipeline(new.engine, rateHz: new.publish.rateHz,
+                                                note: { logger.warning("SIGHUP: \($0)") })
                 engine.replacePipeline(p)
                 trimPending = true
             } catch {

@@ -64,7 +64,7 @@ public struct DaemonConfig: Equatable, Sendable {
         public var model = ""
         /// Path of the learned pooling model, only for `pooling = "learned"`; empty means
         /// `$TDED_POOLING_MODEL`, else the shipped `models/tded-gccmask-live-v1.safetensors`
-        /// (Hann taper) or `tded-gccmask-v5` (rectangular).
+        /// (Hann taper) or `tded-gccmask-v5` (rectangular). Also read by `pooling = "auto"`.
         public var poolingModel = ""
         /// Engine sample rate, Hz.
         public var rate = 16000
@@ -79,8 +79,10 @@ public struct DaemonConfig: Equatable, Sendable {
         /// How an update combines its windows: `pooled` (evidence summed, one refined peak),
         /// `mode` (RANSAC-like vote) or `mean`.
         public var post = VotePost.pooled
-        /// GCC-PHAT weighting of pooled cross-power spectra (see `GCCPHATConfig.PoolWeighting`).
-        public var pooling = EstimatorOptions.defaultPooling
+        /// GCC-PHAT weighting of pooled cross-power spectra: `auto` (the learned per-update
+        /// weighting, else phat+coh with a logged note; see `PoolingChoice`) or a
+        /// `GCCPHATConfig.PoolWeighting` by name.
+        public var pooling = PoolingChoice.auto
         /// With `post = "pooled"`: time constant (s) of the exponentially weighted evidence the
         /// live estimate keeps; 0 = only the windows of the last `span` samples.
         public var memorySeconds = EstimatorOptions.defaultMemorySeconds
@@ -254,8 +256,8 @@ public struct DaemonConfig: Equatable, Sendable {
         }
         if let v = try r.choice("engine.post", VotePost.self) { c.engine.post = v }
         if let v = try r.string("engine.pooling") {
-            guard let w = GCCPHATConfig.PoolWeighting(parsing: v) else {
-                throw ConfigError(key: "engine.pooling", "expected \"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\", or a PHAT with \"+snr[=K]\", \"+coh\" or \"+ml\", got \"\(v)\"")
+            guard let w = PoolingChoice(parsing: v) else {
+                throw ConfigError(key: "engine.pooling", "expected \"auto\", \"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\", or a PHAT with \"+snr[=K]\", \"+coh\" or \"+ml\", got \"\(v)\"")
             }
             c.engine.pooling = w
         }

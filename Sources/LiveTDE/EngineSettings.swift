@@ -15,7 +15,7 @@ extension DaemonConfig.Engine {
         o.poolingModelPath = poolingModel.isEmpty ? nil : poolingModel
         o.subsample = subsample.refinement
         o.taper = taper
-        o.pooling = pooling
+        pooling.apply(to: &o, whole: false, pooled: post == .pooled)
         o.pooledBandHz = DaemonConfig.Engine.parseBand(band) ?? nil
         return o
     }
@@ -35,17 +35,18 @@ extension DaemonConfig.Engine {
         return pc
     }
 
-    /// The configured estimator; an error names the key that chose the failing piece.
-    public func makeEstimator() throws -> DelayEstimator {
+    /// The configured estimator; an error names the key that chose the failing piece. `note`
+    /// gets one line when `pooling = "auto"` falls back to the classical weighting.
+    public func makeEstimator(note: (String) -> Void = { _ in }) throws -> DelayEstimator {
         do {
-            return try EstimatorFactory.make(estimatorOptions)
+            return try EstimatorFactory.make(estimatorOptions, note: { note("engine.pooling auto: \($0)") })
         } catch {
-            throw ConfigError(key: method == .learned ? "engine.model" : pooling == .learned ? "engine.pooling" : "engine", "\(error)")
+            throw ConfigError(key: method == .learned ? "engine.model" : estimatorOptions.pooling == .learned ? "engine.pooling" : "engine", "\(error)")
         }
     }
 
-    /// The estimator pipeline for updates published at `rateHz`.
-    public func makePipeline(rateHz: Double) throws -> TDEPipeline {
-        try TDEPipeline(estimator: try makeEstimator(), config: pipelineConfig(rateHz: rateHz))
+    /// The estimator pipeline for updates published at `rateHz` (`note`: see `makeEstimator`).
+    public func makePipeline(rateHz: Double, note: (String) -> Void = { _ in }) throws -> TDEPipeline {
+        try TDEPipeline(estimator: try makeEstimator(note: note), config: pipelineConfig(rateHz: rateHz))
     }
 }

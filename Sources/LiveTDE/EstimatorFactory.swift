@@ -19,23 +19,38 @@ public struct EstimatorOptions: Equatable, Sendable {
     /// GCC-PHAT window shape (`rectangular` as in the paper).
     public var taper: GCCPHATConfig.Taper = .rectangular
     /// GCC-PHAT weighting of pooled cross-power spectra (`post = pooled`).
-    public var pooling: GCCPHATConfig.PoolWeighting = EstimatorOptions.defaultPooling
+    public var pooling: GCCPHATConfig.PoolWeighting = EstimatorOptions.classicalLivePooling
     /// GCC-PHAT, `post = pooled`: frequency band (Hz) the pooled estimate uses; nil = all.
     public var pooledBandHz: ClosedRange<Double>? = nil
     /// Model file for `.learned` (a `.safetensors` per docs/encoder-spec.md).
     public var modelPath: String? = nil
     /// Model file for `pooling = .learned` (docs/gccmask-spec.md); nil = the shipped one.
     public var poolingModelPath: String? = nil
+    /// With `pooling = .learned`: the weighting used instead when the learned one cannot be
+    /// built (its model missing or unreadable, or a rate, window, taper, band or search range
+    /// it was not trained for), with a note (`EstimatorFactory.make(_:note:)`). This is what
+    /// the `auto` choices mean; nil = such a failure is an error.
+    public var poolingFallback: GCCPHATConfig.PoolWeighting? = nil
 
     public init() {}
 
-    /// Default GCC-PHAT weighting of pooled cross-power spectra, live and per update:
+    /// Default weighting of pooled cross-power spectra, live and per update (`engine.pooling =
+    /// "auto"`, `tded analyze` without `--whole`): the learned weighting with the shipped
+    /// per-update model `models/tded-gccmask-live-v1.safetensors` (Hann windows, 0.2 s memory,
+    /// trained on simulated rooms; docs/gccmask-spec.md). On the live tuning sets (eval/devset.py,
+    /// eval/tune.py --live) it measured 0.0143 and 0.0665 ms against `classicalLivePooling`'s
+    /// 0.0167 and 0.0760 (160 clips of 3 s each, synthetic and recorded voices; on the older 48
+    /// clips 0.0172 vs 0.0154), then once on the evaluation's 300 live clips 0.042 vs 0.064 ms
+    /// (eval/results/live-gccmask). Where it cannot be used, `classicalLivePooling` with a note.
+    public static let defaultLivePooling = GCCPHATConfig.PoolWeighting.learned
+
+    /// The classical live weighting (the default before the learned one, and its fallback):
     /// coherence-weighted PHAT (`phat+coh`), each bin's PHAT weight times its pooled
     /// magnitude-squared coherence. With `defaultMemorySeconds` (0.2 s) on the live tuning set
     /// (eval/devset.py, 48 clips of 3 s, eval/tune.py --live) it cut the error from 0.0204 to
     /// 0.0154 ms (5-15 dB: 0.035 -> 0.014 ms, >= 15 dB unchanged) at the same 250 ms
     /// direction-step latency (eval/step_response.py); PHAT-beta 0.7 was the previous default.
-    public static let defaultPooling = GCCPHATConfig.PoolWeighting.masked(beta: 1, mask: .coh)
+    public static let classicalLivePooling = GCCPHATConfig.PoolWeighting.masked(beta: 1, mask: .coh)
 
     /// Default live time constant (s) of the pooled evidence (`engine.memory_s`, `--memory`):
     /// with `phat+coh`, 0.3 s was more accurate still (0.0118 ms) but took 600 ms to follow an
@@ -165,7 +180,25 @@ public enum EstimatorFactory {
     }
 
     /// Builds the estimator described by `options`; throws a one-line error when it can't.
-    public static func make(_ options: EstimatorOptions) throws -> DelayEstimator {
+    /// When the learned pooling cannot be built and `options.poolingFallback` is set, builds
+    /// that weighting instead and passes `note` one line saying so and why.
+    public static func make(_ options: EstimatorOptions, note: (String) -> Void = { _ in }) throws -> DelayEstimator {
+        guard options.method == .gccPhat, options.pooling == .learned, let fallback = options.poolingFallback else {
+            return try makeExactly(options)
+        }
+        do {
+            return try makeExactly(options)
+        } catch let e as EstimatorFactoryError {
+            var o = options
+            o.pooling = fallback
+            let est = try makeExactly(o)
+            note("pooling \(fallback.name), not the learned weighting: \(e.description)")
+            return est
+        }
+    }
+
+    /// Builds exactly what `options` describe (no fallback).
+    private static func makeExactly(_ options: EstimatorOptions) throws -> DelayEstimator {
         // Before any conversion to whole samples (1e18 ms would overflow Int).
         guard options.maxDelayMs.isFinite, options.maxDelayMs > 0, options.maxDelayMs <= 1000 else {
             throw EstimatorFactoryError("max delay \(options.maxDelayMs) ms is out of range (expected more than 0 and at most 1000 ms)")

@@ -92,14 +92,14 @@ public enum ModelLoader {
             case .encoder: return "no learned model found: set --model PATH, engine.model or TDED_MODEL"
             case .gccMask: return "no learned pooling model found: set --pooling-model PATH, engine.pooling_model or TDED_POOLING_MODEL"
             case .gccMaskLive:
-                return "no learned pooling model for per-update estimates (Hann windows): none is shipped (the one trained was less accurate live than phat+coh, train/README.md); set --pooling-model PATH, engine.pooling_model or TDED_POOLING_MODEL"
+                return "no learned pooling model for per-update estimates (Hann windows) found: set --pooling-model PATH, engine.pooling_model or TDED_POOLING_MODEL"
             }
         }
     }
 
     /// The shipped learned pooling model relative to the repository (or install) root.
     public static let gccMaskRelativePath = "models/tded-gccmask-v5.safetensors"
-    /// Where a live (per-update, Hann) learned pooling model is looked for; none is shipped.
+    /// The shipped live (per-update, Hann windows) learned pooling model, likewise.
     public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v1.safetensors"
 
     /// The first existing candidate; throws naming where it looked when none exists.

@@ -84,8 +84,10 @@ extension DaemonConfig {
 extension Daemon {
     /// Everything `run` checks before it creates anything, and all `--check-config` checks:
     /// the socket path and group (unless systemd passes the socket) and the engine (model
-    /// included). Returns the pipeline.
-    public static func preflight(_ c: DaemonConfig, fileInput: Bool, inheritedSocket: Bool) throws -> TDEPipeline {
+    /// included). Returns the pipeline; `note` gets one line when `pooling = "auto"` falls back
+    /// to the classical weighting.
+    public static func preflight(_ c: DaemonConfig, fileInput: Bool, inheritedSocket: Bool,
+                                 note: (String) -> Void = { _ in }) throws -> TDEPipeline {
         if !inheritedSocket {
             do { try Publisher.checkSocketPath(c.publish.socket) } catch {
                 throw ConfigError(key: "publish.socket", "\(error)".replacingOccurrences(of: "publish.socket: ", with: ""))
@@ -100,7 +102,7 @@ extension Daemon {
             }
         }
         do {
-            return try makePipeline(c.engine, rateHz: c.publish.rateHz)
+            return try makePipeline(c.engine, rateHz: c.publish.rateHz, note: note)
         } catch let e as ConfigError {
             throw e
         } catch {

@@ -41,8 +41,8 @@ struct Analyze: ParsableCommand {
     @Option(help: "How each update combines its windows: pooled (sum the windows' evidence, one refined peak), mode (RANSAC-like vote, the paper's) or mean (average vote).")
     var post: VotePost = .pooled
 
-    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (phat+coh per update, as the daemon; learned with --whole, or phat-beta=0.7+snr without its model), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr; or learned (a weighting trained on simulated rooms, for --whole: docs/gccmask-spec.md).")
-    var pooling: AnalyzePooling = .auto
+    @Option(help: "GCC-PHAT weighting of the pooled cross-power spectrum (--post pooled): auto (learned: per update with the live model and Hann windows, as the daemon, else phat+coh; with --whole the whole-clip model and rectangular windows, else phat-beta=0.7+snr; without its model the classical one, with a note), phat, srp (whiten each window, then sum), phat-beta=B, or either PHAT with a bin mask: +snr[=K] (noise-floor gain), +coh (coherence), +ml (Hannan-Thomson), e.g. phat-beta=0.7+snr; or learned (a weighting trained on simulated rooms: docs/gccmask-spec.md).")
+    var pooling: PoolingChoice = .auto
 
     @Option(help: "--post pooled, per-update output: time constant in seconds of an exponentially weighted sum of every window's evidence (the daemon's default, so a file gives the lines a live replay publishes); 0 = only the windows inside the last --span samples. --whole pools the whole file.")
     var memory: Double = EstimatorOptions.defaultMemorySeconds
@@ -121,7 +121,7 @@ struct Analyze: ParsableCommand {
         // lines), rectangular for --whole (on clips barely longer than one window it uses the
         // clip's edges that Hann throws away: 0.038 vs 0.100 ms on the tuning set).
         o.taper = taper.taper(whole: whole)
-        o.pooling = pooling.weighting(whole: whole, taper: o.taper)
+        pooling.apply(to: &o, whole: whole, pooled: post == .pooled)
         guard let b = DaemonConfig.Engine.parseBand(band) else {
             throw ValidationError("--band must be LO-HI in Hz with 0 <= LO < HI, or all (got '\(band)')")
         }
@@ -189,19 +189,18 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         var st = try settings()
-        let autoLearned: Bool
-        if case .auto = pooling { autoLearned = st.estimator.method == .gccPhat && st.estimator.pooling == .learned } else { autoLearned = false }
         // Configuration errors are the same for every file: report once and stop.
         do {
-            let est: DelayEstimator
-            do { est = try EstimatorFactory.make(st.estimator) } catch where autoLearned {
-                // The learned whole-clip default needs its model file and what it was trained
-                // for (16 kHz, 1024-sample windows, at most +-24 lags); otherwise the classical
-                // weighting, said once.
-                printError("tded analyze: note: --whole uses \(EstimatorOptions.classicalWholePooling.name), not the learned weighting: \(error)")
-                st.estimator.pooling = EstimatorOptions.classicalWholePooling
-                est = try EstimatorFactory.make(st.estimator)
-            }
+            // auto: the learned weighting needs its model file and what it was trained for
+            // (16 kHz, 1024-sample windows, at most +-24 lags); otherwise the classical
+            // weighting, said once (and used for every file).
+            var fellBack = false
+            let est = try EstimatorFactory.make(st.estimator, note: {
+                printError("tded analyze: note: \(whole ? "--whole uses" : "per-update lines use") \($0)")
+                fellBack = true
+            })
+            if fellBack, let f = st.estimator.poolingFallback { st.estimator.pooling = f }
+            st.estimator.poolingFallback = nil
             _ = try TDEPipeline(estimator: est, config: st.pipeline)
         } catch {
             printError("tded analyze: \(error)")

@@ -10,36 +10,10 @@ extension VotePost: ExpressibleByArgument {}
 extension SubsampleChoice: ExpressibleByArgument {}
 extension GCCPHATConfig.Taper: ExpressibleByArgument {}
 
-/// `tded analyze --pooling`: a pooled-evidence weighting (`GCCPHATConfig.PoolWeighting`, its
-/// spellings by `init(parsing:)`), or `auto`: the daemon's per update, the whole-clip default
-/// with `--whole` (`EstimatorOptions.defaultPooling`, `.defaultWholePooling`).
-enum AnalyzePooling: ExpressibleByArgument {
-    case auto
-    case fixed(GCCPHATConfig.PoolWeighting)
-
-    init?(argument: String) {
-        if argument == "auto" { self = .auto; return }
-        guard let w = GCCPHATConfig.PoolWeighting(parsing: argument) else { return nil }
-        self = .fixed(w)
-    }
-
-    var defaultValueDescription: String {
-        switch self {
-        case .auto: return "auto"
-        case .fixed(let w): return w.name
-        }
-    }
-
-    /// The weighting used for per-update lines or, with `whole`, for one line per file (the
-    /// learned whole-clip weighting only with the rectangular windows it was trained on).
-    func weighting(whole: Bool, taper: GCCPHATConfig.Taper) -> GCCPHATConfig.PoolWeighting {
-        switch self {
-        case .auto:
-            guard whole else { return EstimatorOptions.defaultPooling }
-            return taper == .rectangular ? EstimatorOptions.defaultWholePooling : EstimatorOptions.classicalWholePooling
-        case .fixed(let w): return w
-        }
-    }
+/// `tded analyze --pooling`: `auto` or a pooled-evidence weighting by name (`PoolingChoice`).
+extension PoolingChoice: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { name }
 }
 
 /// `tded analyze --taper`: the GCC-PHAT tapers, plus `auto` (Hann per update as the daemon,

@@ -139,15 +139,29 @@ struct Bench: ParsableCommand {
             src2[i] = Float(Int32(truncatingIfNeeded: rng2 >> 32)) / Float(Int32.max) * 0.3
         }
         for i in left.indices where (i / 3200) % 2 == 1 { left[i] = src2[i]; right[i] = src2[i + 5] }
-        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory, 2 sources, high-pass (default)",
-                                                           GCCPHATConfig(step: 16, pooling: EstimatorOptions.defaultPooling), .pooled),
+        // The daemon's default: the learned per-update weighting (its shipped model), Hann windows.
+        var learned: GCCPHATConfig? = nil
+        if let models = try? ModelLoader.loadGccMask(explicit: nil, kind: .gccMaskLive).models {
+            var c = GCCPHATConfig(step: 16, taper: .hann, pooling: EstimatorOptions.defaultLivePooling)
+            c.poolingModels = models
+            learned = c
+        } else {
+            print("  alloc check: no learned live pooling model found (\(ModelLoader.gccMaskLiveRelativePath)); its pipeline is not counted")
+        }
+        let classical = GCCPHATConfig(step: 16, taper: .hann, pooling: EstimatorOptions.classicalLivePooling)
+        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory, 2 sources, high-pass (classical default)",
+                                                           classical, .pooled),
                                                           ("step 1, pooled span", GCCPHATConfig(), .pooled),
                                                           ("step 1, mode, 4 sources", GCCPHATConfig(), .mode),
                                                           ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
+        if let l = learned {
+            cfgs.insert(("step 16, pooled, learned live model, 0.2 s memory, 2 sources, high-pass (default)", l, .pooled), at: 0)
+        }
         if pairs {
-            let memory = GCCPHATConfig(step: 16, pooling: EstimatorOptions.defaultPooling)
-            for (name, cfg, post, sources) in [("pooled memory", memory, VotePost.pooled, 0), ("pooled memory", memory, .pooled, 2),
-                                               ("mode", GCCPHATConfig(step: 16), .mode, 0), ("mode", GCCPHATConfig(step: 16), .mode, 4)] {
+            var list = [("pooled memory", classical, VotePost.pooled, 0), ("pooled memory", classical, .pooled, 2),
+                        ("mode", GCCPHATConfig(step: 16), .mode, 0), ("mode", GCCPHATConfig(step: 16), .mode, 4)]
+            if let l = learned { list += [("learned memory", l, .pooled, 0), ("learned memory", l, .pooled, 2)] }
+            for (name, cfg, post, sources) in list {
                 var pc = PipelineConfig(); pc.post = post; pc.sources.maxSources = sources
                 pc.highpassHz = PipelineConfig.defaultHighpassHz
                 if post == .pooled { pc.memorySeconds = EstimatorOptions.defaultMemorySeconds }
@@ -160,11 +174,11 @@ struct Bench: ParsableCommand {
         }
         for k in cfgs.indices {
             var pc = PipelineConfig(); pc.post = cfgs[k].2
-            if k == 0 {
+            if cfgs[k].0.contains("0.2 s memory") {
                 pc.memorySeconds = EstimatorOptions.defaultMemorySeconds; pc.sources.maxSources = 2
                 pc.highpassHz = PipelineConfig.defaultHighpassHz
             }
-            if k == 2 { pc.sources.maxSources = 4 }
+            if cfgs[k].0.contains("4 sources") { pc.sources.maxSources = 4 }
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
             let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
                                           samples: min(left.count, 16000 * 3), warm: 16000, block: block)

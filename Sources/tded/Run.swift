@@ -94,7 +94,9 @@ struct Run: ParsableCommand {
             do {
                 // Exactly what `run` checks before starting (file, flags, socket, group, engine).
                 let (c, _) = try resolvedConfig(path: path)
-                _ = try Daemon.preflight(c, fileInput: input != nil, inheritedSocket: false)
+                _ = try Daemon.preflight(c, fileInput: input != nil, inheritedSocket: false, note: {
+                    FileHandle.standardError.write("tded: note: \($0)\n".data(using: .utf8)!)
+                })
                 print("\(path): OK (capture \(c.capture.device) \(c.capture.format.rawValue) \(c.capture.rate) Hz, \(c.engine.method.rawValue), socket \(c.publish.socket))")
                 return
             } catch {

@@ -66,7 +66,11 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.capture.channels, [3, 1])
         XCTAssertEqual(c.engine.maxDelayMs, 1.0)
         XCTAssertEqual(c.engine.post, .pooled)
-        XCTAssertEqual(c.engine.pooling, .phat(beta: 0.7))
+        XCTAssertEqual(c.engine.pooling, .fixed(.phat(beta: 0.7)))
+        // the default, and its spelling
+        XCTAssertEqual(DaemonConfig().engine.pooling, .auto)
+        XCTAssertEqual(try DaemonConfig.parse("[engine]\npooling = \"auto\"").engine.pooling, .auto)
+        XCTAssertEqual(try DaemonConfig.parse("[engine]\npooling = \"learned\"").engine.pooling, .fixed(.learned))
         XCTAssertEqual(c.engine.memorySeconds, 0.5)
         XCTAssertEqual(c.engine.band, "300-3500")
         XCTAssertEqual(c.engine.highpassHz, 0)
@@ -122,7 +126,7 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nmax_delay_ms = true", "engine.max_delay_ms", "expected a number"),
             ("[engine]\nmax_delay_ms = \"wide\"", "engine.max_delay_ms", "expected \"auto\" or a number"),
             ("[engine]\npost = \"median\"", "engine.post", "\"pooled\", \"mode\" or \"mean\""),
-            ("[engine]\npooling = \"scot\"", "engine.pooling", "\"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\""),
+            ("[engine]\npooling = \"scot\"", "engine.pooling", "\"auto\", \"phat\", \"srp\", \"phat-beta=B\" (0 < B <= 1), \"coh\", \"ml\", \"snr\""),
             ("[engine]\npooling = \"phat-beta=0\"", "engine.pooling", "0 < B <= 1"),
             ("[engine]\nmemory_s = -0.1", "engine.memory_s", "0...60"),
             ("[engine]\nband = \"3500-300\"", "engine.band", "\"all\" or \"LO-HI\""),

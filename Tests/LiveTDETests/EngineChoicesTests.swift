@@ -53,6 +53,56 @@ final class EngineChoicesTests: XCTestCase {
             }
         }
     }
+
+    /// `pooling = "auto"`: the learned weighting trained for the use (Hann per update,
+    /// rectangular for one estimate per clip) with its classical fallback; the classical one
+    /// for the other taper, the learned encoder or votes; a named weighting is taken as is.
+    func testPoolingChoiceAuto() {
+        XCTAssertEqual(PoolingChoice(parsing: "auto"), .auto)
+        XCTAssertEqual(PoolingChoice(parsing: "phat+coh"), .fixed(.masked(beta: 1, mask: .coh)))
+        XCTAssertNil(PoolingChoice(parsing: "automatic"))
+        XCTAssertEqual(PoolingChoice.auto.name, "auto")
+        func applied(_ c: PoolingChoice, method: EstimatorMethod = .gccPhat, taper: GCCPHATConfig.Taper,
+                     whole: Bool, pooled: Bool = true) -> (GCCPHATConfig.PoolWeighting, GCCPHATConfig.PoolWeighting?) {
+            var o = EstimatorOptions()
+            o.method = method; o.taper = taper
+            c.apply(to: &o, whole: whole, pooled: pooled)
+            return (o.pooling, o.poolingFallback)
+        }
+        let live = applied(.auto, taper: .hann, whole: false)
+        XCTAssertEqual(live.0, .learned); XCTAssertEqual(live.1, EstimatorOptions.classicalLivePooling)
+        let whole = applied(.auto, taper: .rectangular, whole: true)
+        XCTAssertEqual(whole.0, .learned); XCTAssertEqual(whole.1, EstimatorOptions.classicalWholePooling)
+        for (a, want) in [(applied(.auto, taper: .rectangular, whole: false), EstimatorOptions.classicalLivePooling),
+                          (applied(.auto, taper: .hann, whole: true), EstimatorOptions.classicalWholePooling),
+                          (applied(.auto, method: .learned, taper: .hann, whole: false), EstimatorOptions.classicalLivePooling),
+                          (applied(.auto, taper: .hann, whole: false, pooled: false), EstimatorOptions.classicalLivePooling)] {
+            XCTAssertEqual(a.0, want); XCTAssertNil(a.1)
+        }
+        let fixed = applied(.fixed(.learned), taper: .hann, whole: false)
+        XCTAssertEqual(fixed.0, .learned); XCTAssertNil(fixed.1)
+    }
+
+    /// The factory falls back only where `poolingFallback` says, with one note naming why.
+    func testFactoryFallsBackWithOneNote() throws {
+        var o = EstimatorOptions()
+        o.taper = .hann; o.pooling = .learned; o.poolingModelPath = "/nonexistent/live.safetensors"
+        XCTAssertThrowsError(try EstimatorFactory.make(o))
+        o.poolingFallback = EstimatorOptions.classicalLivePooling
+        var notes: [String] = []
+        let est = try EstimatorFactory.make(o, note: { notes.append($0) })
+        XCTAssertEqual((est as? GCCPHAT)?.config.pooling, EstimatorOptions.classicalLivePooling)
+        XCTAssertEqual(notes.count, 1)
+        XCTAssertTrue(notes.first?.contains("/nonexistent/live.safetensors") == true, "\(notes)")
+        // where the learned weighting builds, no note
+        o.poolingModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("models/tded-gccmask-live-v1.safetensors").path
+        notes = []
+        let learned = try EstimatorFactory.make(o, note: { notes.append($0) })
+        XCTAssertEqual((learned as? GCCPHAT)?.config.pooling, .learned)
+        XCTAssertEqual(notes, [])
+    }
+
 }
 
 /// Issue 15: the status reply is a Codable value written by the one JSON line writer.

@@ -47,9 +47,10 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(err.contains("engine.post") && err.contains("\"mode\" or \"mean\""), err)
     }
 
-    /// `--pooling auto` (the default) is the daemon's coherence-weighted PHAT per update and
-    /// the learned weighting for one estimate over a whole clip (PHAT-beta 0.7 with the
-    /// noise-floor mask when its model is missing, with a note); a bad value is one line naming it.
+    /// `--pooling auto` (the default) is the learned weighting, as the daemon's: per update with
+    /// the live model (coherence-weighted PHAT when its model is missing, with a note) and for
+    /// one estimate over a whole clip with the whole-clip model (PHAT-beta 0.7 with the
+    /// noise-floor mask when missing, with a note); a bad value is one line naming it.
     func testAnalyzePoolingAutoFollowsWhole() throws {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
@@ -71,6 +72,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(ferr.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, ferr)
         let line = try XCTUnwrap(fout.split(separator: "\n").first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
         XCTAssertEqual(line.d("delay_ms"), classical.first ?? .nan)
+        // per update, the same binary: coherence-weighted PHAT, and one note saying so
+        let (pc, pout, perr) = try runTded(["analyze", clip], env: env, binary: dir + "/bin/tded", cwd: dir)
+        XCTAssertEqual(pc, 0, perr)
+        XCTAssertTrue(perr.contains("note:") && perr.contains("per-update") && perr.contains("no learned pooling model"), perr)
+        XCTAssertEqual(perr.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, perr)
+        let perUpdate = pout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(perUpdate.map { $0.d("delay_ms") }, try delay(["--pooling", "phat+coh"]))
         // a spacing wider than the model's +-24 lags: the classical weighting, with a note
         let (wc, wout, werr) = try runTded(["analyze", "--whole", "--mic-distance", "0.8", clip])
         XCTAssertEqual(wc, 0, werr)
@@ -79,17 +87,56 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(whole.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.01)
         let lines = try delay([])
         XCTAssertGreaterThan(lines.count, 10)
-        XCTAssertEqual(lines, try delay(["--pooling", "phat+coh"]))
+        XCTAssertEqual(lines, try delay(["--pooling", "learned"]))
+        XCTAssertNotEqual(lines, try delay(["--pooling", "phat+coh"]))
+        XCTAssertEqual(lines.last ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.02)
         let (code, out, err) = try runTded(["analyze", "--pooling", "phat+snr=0", clip])
         XCTAssertNotEqual(code, 0)
         XCTAssertTrue(out.isEmpty)
         XCTAssertTrue(err.contains("--pooling") && err.contains("+snr"), err)
     }
 
+    /// The daemon's `engine.pooling = "auto"` (the default) is the learned per-update
+    /// weighting with the shipped live model; where that model does not fit (here 2048-sample
+    /// windows) it is `phat+coh` with one warning in the log, and `pooling = "learned"` with the
+    /// same misfit is a one-line startup error naming the key.
+    func testDaemonPoolingAutoIsLearnedElseClassicalWithAWarning() throws {
+        let dir = E2E.tempDir(self)
+        let clip = dir + "/clip.wav"
+        try E2E.makeClip(seconds: 2, path: clip)
+        var n = 0
+        func run(_ engine: String) throws -> (code: Int32, delays: [Double], err: String) {
+            n += 1
+            let cfg = dir + "/c\(n).toml"
+            try E2E.writeConfig(cfg, "[engine]\n\(engine)\n[publish]\nsocket = \"\(dir)/s.sock\"\n")
+            let (code, out, err) = try runTded(["run", "--config", cfg, "--input", clip, "--echo"])
+            let lines = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            return (code, lines.map { $0.d("delay_ms") }, err)
+        }
+        let auto = try run("")
+        XCTAssertEqual(auto.code, 0, auto.err)
+        XCTAssertFalse(auto.err.contains("warning"), auto.err)
+        XCTAssertGreaterThan(auto.delays.count, 20)
+        XCTAssertEqual(auto.delays, try run("pooling = \"learned\"").delays)
+        XCTAssertNotEqual(auto.delays, try run("pooling = \"phat+coh\"").delays)
+        XCTAssertEqual(auto.delays.last ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.02)
+        // 2048-sample windows: the live model was trained for 1024
+        let wide = "window = 2048\nspan = 2048\n"
+        let fallback = try run(wide)
+        XCTAssertEqual(fallback.code, 0, fallback.err)
+        let warnings = fallback.err.split(separator: "\n").filter { $0.contains("warning") }
+        XCTAssertEqual(warnings.count, 1, fallback.err)
+        XCTAssertTrue(warnings.first?.contains("engine.pooling auto") == true && warnings.first?.contains("1024-sample windows") == true, fallback.err)
+        XCTAssertEqual(fallback.delays, try run(wide + "pooling = \"phat+coh\"").delays)
+        let strict = try run(wide + "pooling = \"learned\"")
+        XCTAssertEqual(strict.code, 2)
+        XCTAssertTrue(strict.err.contains("engine.pooling") && strict.err.contains("1024-sample windows"), strict.err)
+        XCTAssertEqual(strict.err.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, strict.err)
+    }
+
     /// `--whole --pooling learned` finds the shipped model and recovers the clip's delay;
     /// `--pooling-model` takes another file, and a wrong or missing one, or a per-update run
-    /// (Hann windows: no model is shipped for them, and the --whole model was not trained on
-    /// them), is one line naming the problem.
+    /// with the --whole model (not trained on Hann windows), is one line naming the problem.
     func testAnalyzeLearnedPooling() throws {
         let dir = E2E.tempDir(self)
         let clip = dir + "/clip.wav"
@@ -102,7 +149,8 @@ final class CLITests: XCTestCase {
         let encoder = E2E.repoRoot.appendingPathComponent("models/tded-stream-v1.safetensors").path
         for (args, needle) in [(["--whole", "--pooling", "learned", "--pooling-model", encoder], "not a learned-pooling model"),
                                (["--whole", "--pooling", "learned", "--pooling-model", dir + "/none.safetensors"], "none.safetensors"),
-                               (["--pooling", "learned"], "per-update"),
+                               (["--whole", "--taper", "rectangular", "--pooling", "learned", "--pooling-model",
+                                 E2E.repoRoot.appendingPathComponent("models/tded-gccmask-live-v1.safetensors").path], "hann"),
                                (["--pooling", "learned", "--pooling-model", shipped], "rectangular")] {
             let (code, out, err) = try runTded(["analyze"] + args + [clip])
             XCTAssertEqual(code, 2, err)

@@ -47,9 +47,9 @@ final class LoopbackReplayTests: XCTestCase {
         let audible = lines.filter { $0.d("level_db") > -60 }
         XCTAssertGreaterThan(audible.count, 40, "too few lines with audio: \(lines.count) lines")
         let settled = Array(audible.dropFirst(10).dropLast(3))
-        // the daemon's taper and pooling (--whole alone would take the rectangular window and
-        // PHAT-beta with the noise-floor mask, its defaults for one estimate over a short clip)
-        let offline = try analyze(clip48, ["--whole", "--taper", "hann", "--pooling", "phat+coh"])
+        // the daemon's taper and pooling (the learned weighting with the live model; --whole
+        // alone would take the rectangular window and the whole-clip model)
+        let offline = try analyze(clip48, ["--whole", "--taper", "hann", "--pooling", "learned"])
         XCTAssertEqual(offline.count, 1)
         let want = offline.first?.d("delay_ms") ?? .nan
         XCTAssertEqual(want, Double(E2E.delaySamples) / 16, accuracy: 0.01)

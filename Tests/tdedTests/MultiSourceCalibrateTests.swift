@@ -131,9 +131,10 @@ final class MultiSourceCalibrateTests: XCTestCase {
         XCTAssertEqual(ws.map { $0.i("id") }, [1, 2])
     }
 
-    /// The multi-source tracker allocates nothing per update: under the malloc-counting shim
-    /// (scripts/alloc-count.c), step-16 pipelines with and without it count the same heap
-    /// allocations in steady state (0 on a release build; a debug build has a baseline).
+    /// The multi-source tracker and the learned live weighting allocate nothing per update:
+    /// under the malloc-counting shim (scripts/alloc-count.c), step-16 pipelines with and
+    /// without them count the same heap allocations in steady state (0 on a release build; a
+    /// debug build has a baseline).
     func testTrackerAllocatesNothingPerUpdate() throws {
         let dir = E2E.tempDir(self)
         let shim = dir + "/alloc-count.so"
@@ -157,6 +158,11 @@ final class MultiSourceCalibrateTests: XCTestCase {
         XCTAssertNotNil(base, out); XCTAssertNotNil(mode, out)
         XCTAssertEqual(two, base, out)
         XCTAssertEqual(four, mode, out)
+        // the learned live weighting (the daemon's default) allocates nothing per update either
+        let learned = count("learned memory, 0 sources"), learnedTwo = count("learned memory, 2 sources")
+        XCTAssertNotNil(learned, out)
+        XCTAssertEqual(learned, base, out)
+        XCTAssertEqual(learnedTwo, base, out)
     }
 
     func testMaxSourcesBadValuesAreOneLineErrors() throws {
