@@ -124,7 +124,9 @@ public final class Daemon: @unchecked Sendable {
         engine.start()
         source.start()
         notify?.send("READY=1\nSTATUS=publishing on \(publisher.path ?? "inherited socket") from \(source.label)\nMAINPID=\(getpid())")
-        logger.info("tded running: \(source.label) -> \(publisher.path ?? "socket fd 3"), \(config.engine.method.rawValue), \(config.publish.rateHz) Hz")
+        // the weighting in effect (pooling = "auto" may have fallen back; logged above)
+        let weighting = (pipeline.estimator as? GCCPHAT).map { config.engine.post == .pooled ? " (pooling \($0.config.pooling.name))" : "" } ?? ""
+        logger.info("tded running: \(source.label) -> \(publisher.path ?? "socket fd 3"), \(config.engine.method.rawValue)\(weighting), \(config.publish.rateHz) Hz")
 
         var nextWatchdog = monotonicSeconds()
         var lastStatus = 0.0

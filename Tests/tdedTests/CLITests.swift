@@ -116,6 +116,7 @@ final class CLITests: XCTestCase {
         let auto = try run("")
         XCTAssertEqual(auto.code, 0, auto.err)
         XCTAssertFalse(auto.err.contains("warning"), auto.err)
+        XCTAssertTrue(auto.err.contains("gcc-phat (pooling learned)"), auto.err)  // the startup line says which
         XCTAssertGreaterThan(auto.delays.count, 20)
         XCTAssertEqual(auto.delays, try run("pooling = \"learned\"").delays)
         XCTAssertNotEqual(auto.delays, try run("pooling = \"phat+coh\"").delays)
@@ -127,6 +128,7 @@ final class CLITests: XCTestCase {
         let warnings = fallback.err.split(separator: "\n").filter { $0.contains("warning") }
         XCTAssertEqual(warnings.count, 1, fallback.err)
         XCTAssertTrue(warnings.first?.contains("engine.pooling auto") == true && warnings.first?.contains("1024-sample windows") == true, fallback.err)
+        XCTAssertTrue(fallback.err.contains("gcc-phat (pooling coh)"), fallback.err)
         XCTAssertEqual(fallback.delays, try run(wide + "pooling = \"phat+coh\"").delays)
         let strict = try run(wide + "pooling = \"learned\"")
         XCTAssertEqual(strict.code, 2)
