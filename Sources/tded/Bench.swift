@@ -149,13 +149,14 @@ struct Bench: ParsableCommand {
             print("  alloc check: no learned live pooling model found (\(ModelLoader.gccMaskLiveRelativePath)); its pipeline is not counted")
         }
         let classical = GCCPHATConfig(step: 16, taper: .hann, pooling: EstimatorOptions.classicalLivePooling)
-        var cfgs: [(String, GCCPHATConfig, VotePost)] = [("step 16, pooled, phat+coh, 0.2 s memory, 2 sources, high-pass (classical default)",
-                                                           classical, .pooled),
-                                                          ("step 1, pooled span", GCCPHATConfig(), .pooled),
-                                                          ("step 1, mode, 4 sources", GCCPHATConfig(), .mode),
-                                                          ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean)]
+        // (label, estimator, post, daemon-like: 0.2 s memory + high-pass, sources tracked)
+        var cfgs: [(String, GCCPHATConfig, VotePost, Bool, Int)] = [
+            ("step 16, pooled, phat+coh, 0.2 s memory, 2 sources, high-pass (classical default)", classical, .pooled, true, 2),
+            ("step 1, pooled span", GCCPHATConfig(), .pooled, false, 0),
+            ("step 1, mode, 4 sources", GCCPHATConfig(), .mode, false, 4),
+            ("step 1, upsampled, hann, mean", GCCPHATConfig(refinement: .upsampled(factor: 8), taper: .hann), .mean, false, 0)]
         if let l = learned {
-            cfgs.insert(("step 16, pooled, learned live model, 0.2 s memory, 2 sources, high-pass (default)", l, .pooled), at: 0)
+            cfgs.insert(("step 16, pooled, learned live model, 0.2 s memory, 2 sources, high-pass (default)", l, .pooled, true, 2), at: 0)
         }
         if pairs {
             var list = [("pooled memory", classical, VotePost.pooled, 0), ("pooled memory", classical, .pooled, 2),
@@ -173,12 +174,11 @@ struct Bench: ParsableCommand {
             return
         }
         for k in cfgs.indices {
-            var pc = PipelineConfig(); pc.post = cfgs[k].2
-            if cfgs[k].0.contains("0.2 s memory") {
-                pc.memorySeconds = EstimatorOptions.defaultMemorySeconds; pc.sources.maxSources = 2
+            var pc = PipelineConfig(); pc.post = cfgs[k].2; pc.sources.maxSources = cfgs[k].4
+            if cfgs[k].3 {
+                pc.memorySeconds = EstimatorOptions.defaultMemorySeconds
                 pc.highpassHz = PipelineConfig.defaultHighpassHz
             }
-            if cfgs[k].0.contains("4 sources") { pc.sources.maxSources = 4 }
             let p = try TDEPipeline(estimator: try GCCPHAT(config: cfgs[k].1), config: pc)
             let m = MallocCounter.measure(count, pipeline: p, left: left, right: right,
                                           samples: min(left.count, 16000 * 3), warm: 16000, block: block)
