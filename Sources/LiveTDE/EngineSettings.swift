@@ -38,10 +38,11 @@ extension DaemonConfig.Engine {
     /// The configured estimator; an error names the key that chose the failing piece. `note`
     /// gets one line when `pooling = "auto"` falls back to the classical weighting.
     public func makeEstimator(note: (String) -> Void = { _ in }) throws -> DelayEstimator {
+        let o = estimatorOptions
         do {
-            return try EstimatorFactory.make(estimatorOptions, note: { note("engine.pooling auto: \($0)") })
+            return try EstimatorFactory.make(o, note: { note("engine.pooling auto: \($0)") })
         } catch {
-            throw ConfigError(key: method == .learned ? "engine.model" : estimatorOptions.pooling == .learned ? "engine.pooling" : "engine", "\(error)")
+            throw ConfigError(key: method == .learned ? "engine.model" : o.pooling == .learned ? "engine.pooling" : "engine", "\(error)")
         }
     }
 

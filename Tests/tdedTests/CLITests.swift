@@ -77,7 +77,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(pc, 0, perr)
         XCTAssertTrue(perr.contains("note:") && perr.contains("per-update") && perr.contains("no learned pooling model"), perr)
         XCTAssertEqual(perr.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, perr)
-        let perUpdate = pout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let perUpdate = jsonLines(pout)
         XCTAssertEqual(perUpdate.map { $0.d("delay_ms") }, try delay(["--pooling", "phat+coh"]))
         // a spacing wider than the model's +-24 lags: the classical weighting, with a note
         let (wc, wout, werr) = try runTded(["analyze", "--whole", "--mic-distance", "0.8", clip])
@@ -110,8 +110,7 @@ final class CLITests: XCTestCase {
             let cfg = dir + "/c\(n).toml"
             try E2E.writeConfig(cfg, "[engine]\n\(engine)\n[publish]\nsocket = \"\(dir)/s.sock\"\n")
             let (code, out, err) = try runTded(["run", "--config", cfg, "--input", clip, "--echo"])
-            let lines = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            return (code, lines.map { $0.d("delay_ms") }, err)
+            return (code, jsonLines(out).map { $0.d("delay_ms") }, err)
         }
         let auto = try run("")
         XCTAssertEqual(auto.code, 0, auto.err)

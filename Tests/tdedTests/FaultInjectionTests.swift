@@ -246,7 +246,7 @@ final class FaultInjectionTests: XCTestCase {
         let (code, out, err) = try runTded(["run", "--config", cfg, "--input", bad, "--echo"])
         XCTAssertEqual(code, 0, err)
         XCTAssertFalse(out.contains("null"), out.split(separator: "\n").first { $0.contains("null") }.map(String.init) ?? "")
-        let lines = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let lines = jsonLines(out)
         XCTAssertGreaterThan(lines.count, 70)
         func flagged(_ l: [String: Any], _ f: String) -> Bool { (l["flags"] as? [String])?.contains(f) ?? false }
         let nf = lines.filter { flagged($0, "nonfinite_input") }.map { $0.d("t") }

@@ -174,10 +174,7 @@ final class NCClient {
         try process.run()
     }
     var lines: [[String: Any]] {
-        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
+        return jsonLines((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
     func kill(_ sig: Int32 = SIGTERM) {
         if process.isRunning { Glibc.kill(process.processIdentifier, sig) }
@@ -241,6 +238,11 @@ final class FIFOFeeder {
 }
 
 /// Runs `tded analyze` on `file` with extra args; returns the JSON lines.
+/// The JSON objects among `text`'s lines (tded's published or printed lines).
+func jsonLines<S: StringProtocol>(_ text: S) -> [[String: Any]] {
+    text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+}
+
 func analyze(_ file: String, _ args: [String]) throws -> [[String: Any]] {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: E2E.binary)
@@ -251,9 +253,7 @@ func analyze(_ file: String, _ args: [String]) throws -> [[String: Any]] {
     try p.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
-        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-    }
+    return jsonLines(String(decoding: data, as: UTF8.self))
 }
 
 /// Runs `tded` with arguments to completion; returns (status, stdout, stderr).

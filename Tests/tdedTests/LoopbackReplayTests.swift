@@ -37,9 +37,7 @@ final class LoopbackReplayTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0, String(decoding: ed, as: UTF8.self))
         // it exits when the file ends (4 s at real-time pace, plus start-up and drain)
         XCTAssertGreaterThan(elapsed, 3.9); XCTAssertLessThan(elapsed, 20)
-        let lines = String(decoding: od, as: UTF8.self).split(separator: "\n").compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
+        let lines = jsonLines(String(decoding: od, as: UTF8.self))
         // Lines whose whole span held the recording: the capture starts before playback (a
         // sound-server dependent lead of silence), so the live timeline is shifted against the
         // file's and lines cannot be matched update for update; what the live path promises is
