@@ -235,26 +235,30 @@ def soft_target(delay: torch.Tensor) -> torch.Tensor:
 # ---- data --------------------------------------------------------------------------------------
 def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.0), p_mix: float = 0.3,
              length: int = 1151, taper: str = "rectangular", memory_s: float = 0.0,
-             highpass_hz: float = DEFAULT_HIGHPASS_HZ, p_rumble: float = 0.0) -> dict:
+             highpass_hz: float = DEFAULT_HIGHPASS_HZ, p_rumble: float = 0.0, p_jump: float = 0.0,
+             jump_age=(0.15, 0.5)) -> dict:
     """Pooled spectra of n rendered examples, high-passed as the engine does (``highpass_hz``,
     0 = off); a share ``p_rumble`` of them first get low-frequency rumble and DC offsets
-    (``lowfreq.add_rumble``, from their own random stream: the renderings do not change)."""
+    (``lowfreq.add_rumble``, from their own random stream: the renderings do not change); a share
+    ``p_jump`` have the source jump to another position ``jump_age`` s before the end
+    (``supervised.SupSampler``; for live training)."""
     from .pools import Pool
     from .supervised import SupConfig, SupSampler
     rumble_rng = np.random.default_rng([seed, 0x52554D42])
     bank = dict(np.load(bank_path))
     s = SupSampler(bank, [Pool.load(speech)], [Pool.load(music)] if music else [],
-                   Pool.load(noise) if noise else None, SupConfig(snr_range=tuple(snr), p_mix=p_mix),
+                   Pool.load(noise) if noise else None,
+                   SupConfig(snr_range=tuple(snr), p_mix=p_mix, p_jump=p_jump, jump_age=tuple(jump_age)),
                    seed=seed, length=length)
     S = np.zeros((n, 4, BINS), np.float32)
-    Y, D, SNR = np.zeros(n), np.zeros(n), np.zeros(n)
+    Y, D, SNR, AGE = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
         x, Y[i] = s.example()
         if p_rumble > 0 and rumble_rng.random() < p_rumble:
             x = add_rumble(np.asarray(x, np.float64), rumble_rng)
         S[i] = pooled_spectra(highpass(x, highpass_hz), taper, memory_s)
-        D[i], SNR[i] = s.info["mic_distance"], s.info["snr_db"]
-    return dict(S=S, Y=Y, D=D, SNR=SNR)
+        D[i], SNR[i], AGE[i] = s.info["mic_distance"], s.info["snr_db"], s.info["jump_age_s"]
+    return dict(S=S, Y=Y, D=D, SNR=SNR) | (dict(JUMP_AGE=AGE) if p_jump > 0 else {})
 
 
 def load_set(paths):
@@ -558,6 +562,10 @@ def main(argv=None):
                    help="the engine's input high-pass (Hz; engine.highpass_hz), 0 = off")
     d.add_argument("--p-rumble", type=float, default=0.0,
                    help="share of examples given low-frequency rumble and DC offsets before the high-pass")
+    d.add_argument("--p-jump", type=float, default=0.0,
+                   help="share of examples whose source jumps to another position before the end (live training)")
+    d.add_argument("--jump-age", type=float, nargs=2, default=(0.15, 0.5), metavar=("MIN", "MAX"),
+                   help="seconds from the jump to the example's end, uniform (default 0.15 0.5)")
     hp = sub.add_parser("highpass", help="apply the engine's high-pass to spectra pooled without it "
                         "(|H|^2 per bin; exact for audio without strong low-frequency content)")
     hp.add_argument("spectra")
@@ -594,11 +602,11 @@ def main(argv=None):
         if a.val:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, snr=(-10.0, 30.0),
                          p_mix=0.0 if a.p_mix is None else a.p_mix, length=a.length, taper=a.taper, memory_s=a.memory,
-                         highpass_hz=a.highpass, p_rumble=a.p_rumble)
+                         highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age)
         else:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
                          memory_s=a.memory, p_mix=0.3 if a.p_mix is None else a.p_mix,
-                         highpass_hz=a.highpass, p_rumble=a.p_rumble)
+                         highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(a.out, **z)
         print(a.out, z["S"].shape)

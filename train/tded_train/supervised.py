@@ -14,7 +14,14 @@ of model time per example on one CPU thread, so the model, not the simulator, is
   spherically isotropic: inter-microphone coherence sinc(2 f d / c) for the pair's spacing d),
   ``recorded`` (a real recorded noise pool made diffuse the same way) and ``recorded-point`` (a
   recorded noise played from another position of the room, through its RIRs);
-* per-microphone gain mismatch U(0.8, 1.25), random level, channel swap (p 0.5, label negated).
+* per-microphone gain mismatch U(0.8, 1.25), random level, channel swap (p 0.5, label negated);
+* direction jump (p_jump, for live training): the source moves to another position of the room
+  ``jump_age`` seconds before the example's end (U(jump_age) s): the part of the dry signal before
+  the jump is rendered through the old position's RIRs, the rest through the new one's (so the
+  old position's reverberation tail carries on past the jump), and the label is the new
+  position's delay. With ages above the daemon's memory time constant times ln 2 the new
+  position holds most of the pooled evidence, so the label is the dominant direction, as with
+  a distractor.
 
 Losses (``supervised_losses``): the band logits a_k(d) = <e_L(s_k), e_R(s_k + d)> / tau for
 d = -24..24 and left windows s_k = 24 + 8k (k = 0..K-1, the live engine's left stride) against
@@ -56,6 +63,8 @@ class SupConfig:
     p_swap: float = 0.5
     noise_kinds: Tuple[str, ...] = NOISE_KINDS
     music_frac: float = 0.3
+    p_jump: float = 0.0
+    jump_age: Tuple[float, float] = (0.15, 0.5)
 
 
 def _colour(n: int, rng, kind: str) -> np.ndarray:
@@ -122,7 +131,23 @@ class SupSampler:
         P = self.rirs.shape[1]
         order = rng.permutation(P)
         k = int(order[0])
-        x = self._render(self._source(), self.rirs[r, k])
+        src = self._source()
+        jump_age, k_old = 0.0, -1
+        # the jump's draws only when jumps are on: renderings without them stay as they were
+        if cfg.p_jump > 0 and rng.random() < cfg.p_jump:
+            k_old, k_new = k, int(order[min(3, P - 1)])
+            jump_age = float(rng.uniform(*cfg.jump_age))
+            cut = self.T + max(0, self.N - int(round(jump_age * RATE)))
+        if jump_age and _rms(src[cut:]) < 0.5 * _rms(src[self.T:]):
+            jump_age = 0.0  # the source is (nearly) silent after the jump: the example stays static
+        if jump_age:
+            old, new = src.copy(), src.copy()
+            old[cut:] = 0
+            new[:cut] = 0
+            k = k_new
+            x = self._render(old, self.rirs[r, k_old]) + self._render(new, self.rirs[r, k])
+        else:
+            x = self._render(src, self.rirs[r, k])
         delay = float(self.delay[r, k])
         if rng.random() < cfg.p_mix:
             d = self._render(self._source(), self.rirs[r, int(order[1])])
@@ -146,7 +171,8 @@ class SupSampler:
         if swap:
             x, delay = x[::-1], -delay
         self.info = {"room": r, "position": k, "noise": kind, "snr_db": snr, "swap": bool(swap),
-                     "rt60_target": float(self.meta[r, 3]), "mic_distance": float(self.spacing[r])}
+                     "rt60_target": float(self.meta[r, 3]), "mic_distance": float(self.spacing[r]),
+                     "jump_age_s": jump_age, "jump_from": k_old if jump_age else -1}
         return np.clip(x, -1, 1).astype(np.float32), delay
 
     def batch(self, n: int):

@@ -85,6 +85,40 @@ def test_rendered_examples_carry_the_label_with_its_sign():
         assert torch.isfinite(y).all() and y.abs().max() <= 1
 
 
+def test_direction_jumps_render_the_old_then_the_new_position():
+    """p_jump = 1 through a direct-path bank: before the jump the stereo example carries the old
+    position's delay, after it the new one's, which is the label; jumps off leave the random
+    stream, hence every rendering, as it was."""
+    speech, music, noise = tiny_pools()
+    rate, n, age = 16000, 8000, 0.25
+    cut = n - int(age * rate)
+    base = dict(K=4, p_mix=0.0, snr_range=(80.0, 80.0), noise_kinds=("white",), p_swap=0.0, music_frac=0.0)
+    bank = tiny_bank(order=0)
+    s = SupSampler(bank, [speech], [music], noise, SupConfig(**base, p_jump=1.0, jump_age=(age, age)), seed=4, length=n)
+    jumps = 0
+    for _ in range(12):
+        x, d = s.example()
+        info = s.info
+        if info["jump_age_s"] == 0:  # silent after the cut: left static
+            assert info["jump_from"] == -1
+            continue
+        jumps += 1
+        assert info["jump_age_s"] == age
+        old = bank["delay"][info["room"], info["jump_from"]]
+        assert d == bank["delay"][info["room"], info["position"]] and info["jump_from"] != info["position"]
+        a = x.astype(np.float64)
+        after = upsampled_gcc_phat_delay(a[0, cut + 600:], a[1, cut + 600:])
+        before = upsampled_gcc_phat_delay(a[0, :cut - 600], a[1, :cut - 600])
+        assert abs(after - d) <= 0.3 and abs(before - old) <= 0.3, (after, d, before, old)
+    assert jumps >= 6
+    # without jumps: the same examples as a sampler that never heard of them
+    a = SupSampler(bank, [speech], [music], noise, SupConfig(**base), seed=4, length=n)
+    b = SupSampler(bank, [speech], [music], noise, SupConfig(**base, p_jump=0.0, jump_age=(0.1, 0.2)), seed=4, length=n)
+    for _ in range(3):
+        (xa, da), (xb, db) = a.example(), b.example()
+        assert da == db and np.array_equal(xa, xb)
+
+
 def test_band_logits_match_the_literal_window_pairs():
     torch.manual_seed(0)
     m = StreamEncoder(EncoderConfig(layers=small_layers()))
