@@ -98,6 +98,9 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", default="0.3,0.5,0.7",
                     help="distractor levels of the mixtures, in turn (RMS of the distractor / the "
                          "dominant source's, at the microphones, as in the evaluation)")
+    ap.add_argument("--activity", action="store_true",
+                    help="write the `active` column (per 50-ms update: is the dry source active?) as "
+                         "generate.py --activity does, for `tune.py --live --active-only`")
     ap.add_argument("--sources", help="recorded sources root (DIR/speech, DIR/music) instead of espeak-ng voices; "
                     "never the evaluation's sources")
     a = ap.parse_args(argv)
@@ -125,6 +128,7 @@ def main(argv=None) -> int:
                  tuple(float(x) for x in a.snr.split(",")), levels)
     rows = []
     for s in specs:
+        s["activity"] = a.activity
         for attempt in range(20):
             try:
                 rows.append(gen.make_clip(s, pool, out))

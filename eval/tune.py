@@ -7,8 +7,10 @@
 Default (offline): one `tded analyze --whole` estimate per clip (variant = analyze options).
 `--live`: the daemon itself replays each clip unpaced (`tded run --input CLIP --echo`; variant
 = config settings `section.key=VALUE`), and every published line with t >= --from seconds is
-scored, the smoothed `delay_ms` and the raw `raw_delay_ms` separately. Prints MAE (ms) overall, by SNR
-band, by RT60 band, by microphone spacing and by distractor level.
+scored, the smoothed `delay_ms` and the raw `raw_delay_ms` separately; with `--active-only` only
+the lines at which the source is active (the set's `active` column, `devset.py --activity`), as
+the evaluation's live metric scores. Prints MAE (ms) overall, by SNR band, by RT60 band, by
+microphone spacing and by distractor level.
 """
 from __future__ import annotations
 
@@ -102,14 +104,21 @@ def band(r: dict) -> dict[str, str]:
     return b
 
 
-def score(rows, lines, live: bool, t_from: float, field: str):
+def score(rows, lines, live: bool, t_from: float, field: str, active_only: bool = False):
+    from live import active_at
     errs = defaultdict(list)
     for r in rows:
         truth = float(r["delay_ms"])
         ls = lines.get(r["file"], [])
         if live:
             ls = [j for j in ls if j["t"] >= t_from]
+        if active_only:
+            if not r.get("active"):
+                raise SystemExit(f"--active-only: {r['file']} has no `active` column (make the set with devset.py --activity)")
+            ls = [j for j in ls if active_at(r["active"], j["t"])]
         if not ls:
+            if active_only:  # (the source is never active from t_from on)
+                continue
             raise SystemExit(f"no estimate for {r['file']}")
         for j in ls:
             v = j[field]
@@ -131,6 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--live", action="store_true")
     ap.add_argument("--from", dest="t_from", type=float, default=1.0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--active-only", action="store_true", help="--live: score only lines where the source is active")
     a = ap.parse_args(argv)
     data = Path(a.data)
     rows = gen.read_truth(data / "truth.csv")
@@ -140,8 +150,8 @@ def main(argv=None) -> int:
         t0 = time.time()
         if a.live:
             lines = run_live(a.tded, data, rows, shlex.split(args), a.jobs)
-            results[label + " (smoothed)"], counts = score(rows, lines, True, a.t_from, "delay_ms")
-            results[label + " (raw)"], counts = score(rows, lines, True, a.t_from, "raw_delay_ms")
+            results[label + " (smoothed)"], counts = score(rows, lines, True, a.t_from, "delay_ms", a.active_only)
+            results[label + " (raw)"], counts = score(rows, lines, True, a.t_from, "raw_delay_ms", a.active_only)
         else:
             lines = run_variant(a.tded, data, rows, shlex.split(args), False, a.jobs)
             results[label], counts = score(rows, lines, False, a.t_from, "delay_ms")

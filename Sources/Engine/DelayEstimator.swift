@@ -38,6 +38,10 @@ public protocol DelayEstimator: AnyObject {
     /// Returns the number of votes written.
     func process(left: UnsafeBufferPointer<Float>, right: UnsafeBufferPointer<Float>,
                  votes: UnsafeMutableBufferPointer<Vote>) -> Int
+    /// The confidence below which the pipeline's published (smoothed) estimate holds instead of
+    /// taking an update (`PipelineConfig.minConfidence` when that is nil): confidences are
+    /// normalised correlations whose spread depends on the estimator's weighting.
+    var defaultMinConfidence: Double { get }
     /// Forgets all state; the next sample is absolute position 0 again.
     func reset()
     /// End of stream: writes the votes still waiting for input that will not come (at most
@@ -48,6 +52,9 @@ public protocol DelayEstimator: AnyObject {
 
 extension DelayEstimator {
     public func flush(votes: UnsafeMutableBufferPointer<Vote>) -> Int { 0 }
+
+    /// `PipelineConfig.classicalMinConfidence` unless the estimator says otherwise.
+    public var defaultMinConfidence: Double { PipelineConfig.classicalMinConfidence }
 
     /// Convenience for tests and offline use: processes whole arrays, returns all votes.
     public func processAll(left: [Float], right: [Float], blockSize: Int = 4096) -> [Vote] {

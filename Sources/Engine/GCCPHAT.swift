@@ -190,6 +190,11 @@ public struct GCCPHATConfig: Equatable, Sendable {
 public final class GCCPHAT: EvidenceEstimator {
     public let config: GCCPHATConfig
     public var name: String { "gcc-phat" }
+    /// `PipelineConfig.learnedMinConfidence` with the learned weighting, else the classical one.
+    public var defaultMinConfidence: Double {
+        if case .learned = config.pooling { return PipelineConfig.learnedMinConfidence }
+        return PipelineConfig.classicalMinConfidence
+    }
     public var windowLength: Int { config.window }
     public var voteStride: Int { config.step }
     public var maxDelay: Int { config.maxLag }

@@ -32,8 +32,9 @@ public struct PipelineConfig: Equatable, Sendable {
     /// Updates whose span level (dBFS, mean of both channels) is below this are `silent`: the
     /// smoother holds instead of taking the measurement.
     public var silenceDb: Double = -60
-    /// Updates whose confidence is below this are `lowConfidence`: the smoother holds.
-    public var minConfidence: Double = 0.05
+    /// Updates whose confidence is below this are `lowConfidence`: the smoother holds. nil =
+    /// the estimator's `defaultMinConfidence` (`TDEPipeline.minConfidence` is the value in effect).
+    public var minConfidence: Double? = nil
     /// The published-stream smoother.
     public var smoother = SmootherConfig()
     /// Keep every vote for `wholeResult()` (offline `--whole`; grows memory with the stream).
@@ -46,6 +47,15 @@ public struct PipelineConfig: Equatable, Sendable {
     public var sources = SourceSearchConfig()
 
     public init() {}
+
+    /// The hold threshold of classical weightings and votes: updates below it carry no peak.
+    public static let classicalMinConfidence = 0.05
+    /// The hold threshold with the learned per-update weighting (`GCCPHAT` with
+    /// `pooling = .learned`). Its confidences run higher (the mask drops noisy bins), and below
+    /// this the estimate is mostly noise: on the live tuning sets holding there cut the error of
+    /// the published delay by 0-37 % (docs/method.md, "Holding uncertain updates"); at 0.5 it
+    /// held through real evidence.
+    public static let learnedMinConfidence = 0.3
 
     /// The input high-pass of `tded` and the daemon (Hz): below it sound carries almost no delay
     /// information at array spacings, but rumble or a DC offset can mislead every estimator.
@@ -134,6 +144,8 @@ public final class TDEPipeline {
     public let estimator: DelayEstimator
     public let config: PipelineConfig
     public let azimuth: AzimuthConverter
+    /// The hold threshold in effect: `config.minConfidence`, else the estimator's default.
+    public let minConfidence: Double
     /// Samples per channel consumed so far.
     public private(set) var samplesProcessed: Int64 = 0
 
@@ -176,6 +188,7 @@ public final class TDEPipeline {
         }
         self.estimator = estimator
         self.config = config
+        self.minConfidence = config.minConfidence ?? estimator.defaultMinConfidence
         azimuth = AzimuthConverter(micDistance: config.micDistance, soundSpeed: config.soundSpeed,
                                    sampleRate: config.sampleRate)
         smoother = DelaySmoother(config: config.smoother)
@@ -431,7 +444,7 @@ public final class TDEPipeline {
         if res.count == 0 { flags.insert(.noVotes) }
         if level < config.silenceDb { flags.insert(.silent) }
         let confidence = res.confidence
-        if res.count > 0 && confidence < config.minConfidence { flags.insert(.lowConfidence) }
+        if res.count > 0 && confidence < minConfidence { flags.insert(.lowConfidence) }
         let az = azimuth.azimuth(delaySamples: res.delay)
         if res.count > 0 && az.beyondPhysicalRange { flags.insert(.beyondRange) }
         var sDelay = res.delay, sConf = confidence

@@ -102,6 +102,11 @@ public struct DaemonConfig: Equatable, Sendable {
         public var soundSpeed = 343.0
         /// Most simultaneous sources tracked and published in the line's `sources` array (1...4).
         public var maxSources = 2
+        /// Updates whose confidence is below this are flagged `low_confidence` and the published
+        /// (smoothed) delay holds its last value instead of taking them; nil = `"auto"`, the
+        /// estimator's default (`PipelineConfig.learnedMinConfidence` with the learned
+        /// weighting, else `classicalMinConfidence`).
+        public var minConfidence: Double? = nil
         /// `"all"` -> `.some(nil)`; `"LO-HI"` -> the band; anything else -> nil.
         public static func parseBand(_ s: String) -> ClosedRange<Double>?? {
             if s == "all" { return .some(nil) }
@@ -236,7 +241,7 @@ public struct DaemonConfig: Equatable, Sendable {
 
         try r.section("engine", keys: ["method", "model", "pooling_model", "rate", "window", "step", "max_delay_ms", "post",
                                        "pooling", "memory_s", "band", "highpass_hz", "subsample", "taper", "span", "mic_distance",
-                                       "sound_speed", "max_sources"])
+                                       "sound_speed", "max_sources", "min_confidence"])
         if let v = try r.choice("engine.method", EstimatorMethod.self) { c.engine.method = v }
         if let v = try r.string("engine.model") { c.engine.model = v }
         if let v = try r.string("engine.pooling_model") { c.engine.poolingModel = v }
@@ -283,6 +288,14 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("engine.mic_distance", 0.001...10) { c.engine.micDistance = v }
         if let v = try r.double("engine.sound_speed", 100...2000) { c.engine.soundSpeed = v }
         if let v = try r.int("engine.max_sources", 1...SourceSearchConfig.sourceLimit) { c.engine.maxSources = v }
+        if let v = r.value("engine.min_confidence"), v.type == .string {
+            guard v.string == "auto" else {
+                throw ConfigError(key: "engine.min_confidence", "expected \"auto\" or a number in 0...1, got \"\(v.string ?? "")\"")
+            }
+            c.engine.minConfidence = nil
+        } else if let v = try r.double("engine.min_confidence", 0...1) {
+            c.engine.minConfidence = v
+        }
 
         try r.section("publish", keys: ["socket", "socket_mode", "socket_group", "rate_hz",
                                         "client_queue_lines", "max_skipped_lines"])

@@ -32,6 +32,7 @@ extension DaemonConfig.Engine {
         pc.micDistance = micDistance
         pc.soundSpeed = soundSpeed
         pc.sources.maxSources = maxSources
+        pc.minConfidence = minConfidence
         return pc
     }
 

@@ -50,6 +50,9 @@ struct Analyze: ParsableCommand {
     @Option(help: "GCC-PHAT, --post pooled: frequency band used, LO-HI in Hz (e.g. 300-3500), or all.")
     var band: String = "all"
 
+    @Option(name: .customLong("min-confidence"), help: "Per-update output: updates with a lower confidence are flagged low_confidence and the smoothed delay holds (the daemon's engine.min_confidence); default: the estimator's (0.3 with the learned weighting, else 0.05).")
+    var minConfidence: Double?
+
     @Option(help: "Cut-off in Hz of the input high-pass (both channels, before any estimator; removes DC and rumble, which carry no delay information but can pull estimates to 0); 0 = off. The daemon's default (engine.highpass_hz).")
     var highpass: Double = PipelineConfig.defaultHighpassHz
 
@@ -150,6 +153,10 @@ struct Analyze: ParsableCommand {
             throw ValidationError("--highpass must be 0 (off) or a cut-off in Hz below 0.45 x --rate (\(0.45 * Double(rate)) Hz) (got \(highpass))")
         }
         pc.highpassHz = highpass
+        if let c = minConfidence {
+            guard c.isFinite, (0...1).contains(c) else { throw ValidationError("--min-confidence must be a number in 0...1 (got \(c))") }
+            pc.minConfidence = c
+        }
         if let n = maxSources {
             guard (1...SourceSearchConfig.sourceLimit).contains(n) else {
                 throw ValidationError("--max-sources must be an integer in 1...\(SourceSearchConfig.sourceLimit) (got \(n))")

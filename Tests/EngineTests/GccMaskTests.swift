@@ -288,6 +288,38 @@ final class GccMaskTests: XCTestCase {
         XCTAssertThrowsError(try GCCPHAT(config: c)) { XCTAssertTrue("\($0)".contains("must not decrease"), "\($0)") }
     }
 
+    /// The hold threshold follows the weighting: a pipeline with the learned weighting flags
+    /// updates below `learnedMinConfidence` (0.3) low-confidence and holds the published delay
+    /// there, a classical one only below 0.05; `PipelineConfig.minConfidence` overrides both.
+    func testLearnedWeightingHoldsBelowItsOwnThreshold() throws {
+        let m = try GccMaskModel(safetensorsBytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
+        var c = PipelineConfig()
+        c.post = .pooled; c.memorySeconds = 0.2; c.micDistance = 0.3
+        let learned = try gcc(m, maxLag: 16, taper: .hann)
+        XCTAssertEqual(learned.defaultMinConfidence, PipelineConfig.learnedMinConfidence)
+        XCTAssertEqual(PipelineConfig.learnedMinConfidence, 0.3)
+        let classical = try GCCPHAT(config: GCCPHATConfig(step: 16, maxLag: 16, taper: .hann, pooling: .phat(beta: 1)))
+        XCTAssertEqual(classical.defaultMinConfidence, PipelineConfig.classicalMinConfidence)
+        XCTAssertEqual(try TDEPipeline(estimator: learned, config: c).minConfidence, 0.3)
+        XCTAssertEqual(try TDEPipeline(estimator: classical, config: c).minConfidence, 0.05)
+        // 1 s of a source at +3 samples, then 1 s of weak sound at -6 samples in loud noise: the
+        // second second's updates with confidences in [0.05, 0.3) are held by the learned pipeline
+        let a = TestSignals.stereo(.speechLike, count: 16000, delay: 3, snrDb: 20, seed: 5)
+        let b = TestSignals.stereo(.white, count: 16000, delay: -6, snrDb: -12, seed: 6)
+        let left = a.left + b.left, right = a.right + b.right
+        var held = 0
+        for (p, threshold) in [(try TDEPipeline(estimator: learned, config: c), 0.3),
+                               (try TDEPipeline(estimator: try gcc(m, maxLag: 16, taper: .hann), config: { var o = c; o.minConfidence = 0.05; return o }()), 0.05)] {
+            for u in p.process(left: left, right: right) where u.votes > 0 && !u.flags.contains(.silent) {
+                XCTAssertEqual(u.flags.contains(.lowConfidence), u.confidence < threshold, "t \(u.t) confidence \(u.confidence)")
+                if u.confidence < 0.3 && u.confidence >= 0.05 && threshold == 0.3 {
+                    XCTAssertTrue(u.flags.contains(.holding)); held += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(held, 0, "no update between the two thresholds: the test signal proves nothing")
+    }
+
     func testLearnedPoolingNameRoundTrips() {
         XCTAssertEqual(GCCPHATConfig.PoolWeighting(parsing: "learned"), .learned)
         XCTAssertEqual(GCCPHATConfig.PoolWeighting.learned.name, "learned")

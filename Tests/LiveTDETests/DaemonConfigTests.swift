@@ -17,7 +17,7 @@ final class DaemonConfigTests: XCTestCase {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for key in ["device", "rate", "format", "device_channels", "channels", "period_frames", "buffer_frames",
                     "ring_seconds", "retry_max_seconds", "method", "model", "window", "step", "max_delay_ms",
-                    "post", "pooling", "memory_s", "band", "highpass_hz", "subsample", "taper", "span", "mic_distance", "sound_speed", "socket", "socket_mode", "socket_group", "rate_hz",
+                    "post", "pooling", "memory_s", "band", "highpass_hz", "subsample", "taper", "span", "mic_distance", "sound_speed", "min_confidence", "socket", "socket_mode", "socket_group", "rate_hz",
                     "client_queue_lines", "max_skipped_lines", "level"] {
             XCTAssertNotNil(text.range(of: "\n\(key) = "), "config/tded.toml does not document \(key)")
         }
@@ -41,6 +41,28 @@ final class DaemonConfigTests: XCTestCase {
         let c = try DaemonConfig.parse("[engine]\nmax_delay_ms = \"auto\"\nmic_distance = 0.2\n")
         XCTAssertNil(c.engine.maxDelayMs)
         XCTAssertEqual(try c.engine.makeEstimator().maxDelay, 11)
+    }
+
+    /// `min_confidence = "auto"` (the default) takes the estimator's hold threshold: 0.3 with the
+    /// learned per-update weighting, 0.05 with a classical one; a number wins for both.
+    func testMinConfidenceAutoFollowsTheWeighting() throws {
+        XCTAssertNil(DaemonConfig().engine.minConfidence)
+        XCTAssertNil(try DaemonConfig.parse("[engine]\nmin_confidence = \"auto\"\n").engine.minConfidence)
+        XCTAssertEqual(try DaemonConfig.parse("[engine]\nmin_confidence = 0.2\n").engine.minConfidence, 0.2)
+        var e = DaemonConfig().engine
+        e.poolingModel = Self.repoRoot.appendingPathComponent(ModelLoader.gccMaskLiveRelativePath).path
+        e.pooling = .fixed(.learned)
+        XCTAssertEqual(try e.makePipeline(rateHz: 20).minConfidence, PipelineConfig.learnedMinConfidence)
+        e.pooling = .auto
+        XCTAssertEqual(try e.makePipeline(rateHz: 20).minConfidence, 0.3)
+        e.pooling = .fixed(EstimatorOptions.classicalLivePooling)
+        XCTAssertEqual(try e.makePipeline(rateHz: 20).minConfidence, PipelineConfig.classicalMinConfidence)
+        e.method = .learned
+        XCTAssertEqual(try e.makePipeline(rateHz: 20).minConfidence, 0.05)
+        e.minConfidence = 0.15
+        XCTAssertEqual(try e.makePipeline(rateHz: 20).minConfidence, 0.15)
+        e.method = .gccPhat; e.pooling = .auto
+        XCTAssertEqual(try e.makePipeline(rateHz: 20).minConfidence, 0.15)
     }
 
     func testValidOverrides() throws {
@@ -138,6 +160,8 @@ final class DaemonConfigTests: XCTestCase {
             ("[engine]\nspan = 512", "engine.span", "at least engine.window"),
             ("[engine]\nmic_distance = 0", "engine.mic_distance", "0.001...10"),
             ("[engine]\nsound_speed = 10", "engine.sound_speed", "100...2000"),
+            ("[engine]\nmin_confidence = 1.5", "engine.min_confidence", "0...1"),
+            ("[engine]\nmin_confidence = \"high\"", "engine.min_confidence", "expected \"auto\" or a number in 0...1"),
             ("[engine]\nrate = 1", "engine.rate", "8000...192000"),
             ("[publish]\nsocket = \"tded.sock\"", "publish.socket", "absolute path"),
             ("[publish]\nsocket_mode = \"rw-rw----\"", "publish.socket_mode", "octal mode string"),
