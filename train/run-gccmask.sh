@@ -42,23 +42,31 @@ python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v5.safetensors \
     --note "clips pooling < 0.25 s: the 72-ms network and the 72-ms sub-band network, log-probabilities averaged; from 0.25 s: the long clips + mixtures network (train/README.md v2b); chosen on the validation renderings and the dev, dev-72 and dev-lowsnr tuning sets"
 python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v5.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
 
-# The per-update (live) model models/tded-gccmask-live-v1, the daemon's default weighting
+# The per-update (live) model models/tded-gccmask-live-v2, the daemon's default weighting
 # (engine.pooling = "auto"): 2 x 15000 renderings of 9000 samples (0.56 s) pooled as the daemon
-# pools them (Hann windows, 0.2 s exponential memory; the coherence is the mask's fifth input),
-# validation on 2000 single-source renderings from the validation bank, the sub-band head, 12
-# epochs, the best validation epoch (8 of the shipped run). The same network is the engine's
-# parity fixture for the Hann/coherence/sub-band paths. About 35 min more.
+# pools them (Hann windows, 0.2 s exponential memory, the engine's 100-Hz input high-pass; the
+# coherence is the mask's fifth input) plus 2 x 12000 more with low-frequency rumble and DC
+# offsets in 30 % (before the high-pass), validation on 2000 single-source renderings from the
+# validation bank, the sub-band head, 12 epochs on one thread, the best validation epoch (7 of
+# the shipped run). The same network is the engine's parity fixture for the
+# Hann/coherence/sub-band paths. About 45 min more (renderings ~20 min on 2 cores, training ~15).
 L=runs/gccmask-live
+LIVE="--length 9000 --taper hann --memory 0.2"
 mkdir -p $L
 for s in 31 32; do
-  [ -f $L/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 15000 --seed $s \
-      --length 9000 --taper hann --memory 0.2 --out $L/train$s.npz &
+  [ -f $L/hp$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz ${TRAIN_POOLS#--highpass 0 } --n 15000 --seed $s \
+      $LIVE --out $L/hp$s.npz &
 done
-[ -f $L/val.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 2000 --seed 778 --length 9000 \
-    --taper hann --memory 0.2 $VAL_POOLS --out $L/val.npz
 wait
-python3 -m tded_train.gccmask train --data $L/train31.npz $L/train32.npz --val $L/val.npz --out $L/run --epochs 12 \
-    --taper hann --coherence --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
-python3 -m tded_train.gccmask export $L/run/best.pt ../models/tded-gccmask-live-v1.safetensors
-cp ../models/tded-gccmask-live-v1.safetensors ../Tests/EngineTests/Fixtures/gccmask_live_model.safetensors
-python3 -m tded_train.gccmask fixture ../models/tded-gccmask-live-v1.safetensors ../Tests/EngineTests/Fixtures/gccmask_live_fixture.safetensors
+for s in 33 34; do
+  [ -f $L/r$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz ${TRAIN_POOLS#--highpass 0 } --n 12000 --seed $s \
+      $LIVE --p-rumble 0.3 --out $L/r$s.npz &
+done
+[ -f $L/val-hp.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 2000 --seed 778 $LIVE \
+    ${VAL_POOLS#--highpass 0 } --out $L/val-hp.npz
+wait
+python3 -m tded_train.gccmask train --data $L/hp31.npz $L/hp32.npz $L/r33.npz $L/r34.npz --val $L/val-hp.npz --out $L/run-v2 \
+    --epochs 12 --taper hann --coherence --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
+python3 -m tded_train.gccmask export $L/run-v2/best.pt ../models/tded-gccmask-live-v2.safetensors
+cp ../models/tded-gccmask-live-v2.safetensors ../Tests/EngineTests/Fixtures/gccmask_live_model.safetensors
+python3 -m tded_train.gccmask fixture ../models/tded-gccmask-live-v2.safetensors ../Tests/EngineTests/Fixtures/gccmask_live_fixture.safetensors

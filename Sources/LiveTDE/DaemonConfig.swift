@@ -63,7 +63,7 @@ public struct DaemonConfig: Equatable, Sendable {
         /// `$TDED_MODEL`, else the shipped `models/tded-stream-v1.safetensors` (see `ModelLoader`).
         public var model = ""
         /// Path of the learned pooling model, only for `pooling = "learned"`; empty means
-        /// `$TDED_POOLING_MODEL`, else the shipped `models/tded-gccmask-live-v1.safetensors`
+        /// `$TDED_POOLING_MODEL`, else the shipped `models/tded-gccmask-live-v2.safetensors`
         /// (Hann taper) or `tded-gccmask-v5` (rectangular). Also read by `pooling = "auto"`.
         public var poolingModel = ""
         /// Engine sample rate, Hz.

@@ -36,7 +36,7 @@ public struct EstimatorOptions: Equatable, Sendable {
 
     /// Default weighting of pooled cross-power spectra, live and per update (`engine.pooling =
     /// "auto"`, `tded analyze` without `--whole`): the learned weighting with the shipped
-    /// per-update model `models/tded-gccmask-live-v1.safetensors` (Hann windows, 0.2 s memory,
+    /// per-update model `models/tded-gccmask-live-v2.safetensors` (Hann windows, 0.2 s memory,
     /// trained on simulated rooms; docs/gccmask-spec.md). On the live tuning sets (eval/devset.py,
     /// eval/tune.py --live) it measured 0.0143 and 0.0665 ms against `classicalLivePooling`'s
     /// 0.0167 and 0.0760 (160 clips of 3 s each, synthetic and recorded voices; on the older 48
@@ -227,7 +227,7 @@ public enum EstimatorFactory {
             if options.pooling == .learned {
                 // Model: options.poolingModelPath (--pooling-model), else $TDED_POOLING_MODEL,
                 // else the shipped models/tded-gccmask-v5.safetensors (a model set; rectangular
-                // windows, --whole) or tded-gccmask-live-v1 (Hann, per update) (see ModelLoader).
+                // windows, --whole) or tded-gccmask-live-v2 (Hann, per update) (see ModelLoader).
                 let kind: ModelLoader.Kind = options.taper == .hann ? .gccMaskLive : .gccMask
                 do { cfg.poolingModels = try ModelLoader.loadGccMask(explicit: options.poolingModelPath, kind: kind).models } catch let e as ModelLoaderError {
                     throw EstimatorFactoryError(e.description)

@@ -100,7 +100,7 @@ public enum ModelLoader {
     /// The shipped learned pooling model relative to the repository (or install) root.
     public static let gccMaskRelativePath = "models/tded-gccmask-v5.safetensors"
     /// The shipped live (per-update, Hann windows) learned pooling model, likewise.
-    public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v1.safetensors"
+    public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v2.safetensors"
 
     /// The first existing candidate; throws naming where it looked when none exists.
     public static func resolve(explicit: String?, kind: Kind = .encoder) throws -> String {

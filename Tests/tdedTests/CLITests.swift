@@ -151,7 +151,7 @@ final class CLITests: XCTestCase {
         for (args, needle) in [(["--whole", "--pooling", "learned", "--pooling-model", encoder], "not a learned-pooling model"),
                                (["--whole", "--pooling", "learned", "--pooling-model", dir + "/none.safetensors"], "none.safetensors"),
                                (["--whole", "--taper", "rectangular", "--pooling", "learned", "--pooling-model",
-                                 E2E.repoRoot.appendingPathComponent("models/tded-gccmask-live-v1.safetensors").path], "hann"),
+                                 E2E.repoRoot.appendingPathComponent("models/tded-gccmask-live-v2.safetensors").path], "hann"),
                                (["--pooling", "learned", "--pooling-model", shipped], "rectangular")] {
             let (code, out, err) = try runTded(["analyze"] + args + [clip])
             XCTAssertEqual(code, 2, err)
