@@ -251,14 +251,7 @@ public struct DaemonConfig: Equatable, Sendable {
             c.engine.window = v
         }
         if let v = try r.int("engine.step", 0...65_536) { c.engine.step = v }
-        if let v = r.value("engine.max_delay_ms"), v.type == .string {
-            guard v.string == "auto" else {
-                throw ConfigError(key: "engine.max_delay_ms", "expected \"auto\" or a number in 0.01...100, got \"\(v.string ?? "")\"")
-            }
-            c.engine.maxDelayMs = nil
-        } else if let v = try r.double("engine.max_delay_ms", 0.01...100) {
-            c.engine.maxDelayMs = v
-        }
+        if let v = try r.autoOrDouble("engine.max_delay_ms", 0.01...100) { c.engine.maxDelayMs = v }
         if let v = try r.choice("engine.post", VotePost.self) { c.engine.post = v }
         if let v = try r.string("engine.pooling") {
             guard let w = PoolingChoice(parsing: v) else {
@@ -288,14 +281,7 @@ public struct DaemonConfig: Equatable, Sendable {
         if let v = try r.double("engine.mic_distance", 0.001...10) { c.engine.micDistance = v }
         if let v = try r.double("engine.sound_speed", 100...2000) { c.engine.soundSpeed = v }
         if let v = try r.int("engine.max_sources", 1...SourceSearchConfig.sourceLimit) { c.engine.maxSources = v }
-        if let v = r.value("engine.min_confidence"), v.type == .string {
-            guard v.string == "auto" else {
-                throw ConfigError(key: "engine.min_confidence", "expected \"auto\" or a number in 0...1, got \"\(v.string ?? "")\"")
-            }
-            c.engine.minConfidence = nil
-        } else if let v = try r.double("engine.min_confidence", 0...1) {
-            c.engine.minConfidence = v
-        }
+        if let v = try r.autoOrDouble("engine.min_confidence", 0...1) { c.engine.minConfidence = v }
 
         try r.section("publish", keys: ["socket", "socket_mode", "socket_group", "rate_hz",
                                         "client_queue_lines", "max_skipped_lines"])
@@ -422,7 +408,18 @@ private struct Reader {
         return d
     }
 
-    func intArray(_ key: String) throws -> [Int]? {
+    /// `"auto"` (`.some(nil)`) or a number in `range` (`.some(x)`); nil when the key is absent.
+    func autoOrDouble(_ key: String, _ range: ClosedRange<Double>) throws -> Double?? {
+        if let v = value(key), v.type == .string {
+            guard v.string == "auto" else {
+                throw ConfigError(key: key, "expected \"auto\" or a number in \(fmt(range.lowerBound))...\(fmt(range.upperBound)), got \"\(v.string ?? "")\"")
+            }
+            return .some(nil)
+        }
+        return try double(key, range).map { .some($0) }
+    }
+
+        func intArray(_ key: String) throws -> [Int]? {
         guard let v = value(key) else { return nil }
         guard let a = v.array else { throw ConfigError(key: key, "expected an array of two integers [left, right], got \(describe(v))") }
         var out: [Int] = []
