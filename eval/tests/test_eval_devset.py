@@ -70,3 +70,36 @@ def test_bad_levels_are_one_line(tmp_path, monkeypatch, capsys):
                         "--levels", "0.5,loud"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("devset: --levels") and err.count("\n") == 1, err
+
+
+def test_activity_column_and_active_only_scoring(tmp_path, monkeypatch):
+    """devset --activity adds the `active` column without changing the audio; tune.py
+    --active-only scores only the lines at active update times and refuses a set without it."""
+    import pytest
+    import tune
+    monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
+    pools = tmp_path / "pools"
+    pools.mkdir()
+    fake_pool(pools / "val_speech.npz", 2, [3.0, 3.0], 3)
+    fake_pool(pools / "val_music.npz", 1, [5.0], 4)
+    devsources.main(["--pools", str(pools), "--out", str(tmp_path / "src")])
+    args = ["--n-single", "2", "--n-mixture", "0", "--seconds", "1.5", "--rooms", "2", "--seed", "7",
+            "--sources", str(tmp_path / "src")]
+    assert devset.main(["--out", str(tmp_path / "a"), *args]) == 0
+    assert devset.main(["--out", str(tmp_path / "b"), "--activity", *args]) == 0
+    plain = list(csv.DictReader(open(tmp_path / "a" / "truth.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "b" / "truth.csv")))
+    for p, r in zip(plain, rows):
+        assert np.array_equal(sf.read(tmp_path / "a" / p["file"])[0], sf.read(tmp_path / "b" / r["file"])[0])
+        assert p["active"] == "" and len(r["active"]) == 30 and set(r["active"]) <= {"0", "1"}
+    # lines: error 1 ms where the talker is active, 5 ms elsewhere
+    for r in rows:
+        r["active"] = "0" * 25 + "1" * 5
+    lines = {r["file"]: [{"t": (k + 1) / 20, "delay_ms": float(r["delay_ms"]) + (1.0 if k >= 25 else 5.0)}
+                         for k in range(30)] for r in rows}
+    got, counts = tune.score(rows, lines, True, 1.0, "delay_ms", active_only=True)
+    assert got[("single", "all", "")] == pytest.approx(1.0) and counts[("single", "all", "")] == 10
+    got, _ = tune.score(rows, lines, True, 1.0, "delay_ms")
+    assert got[("single", "all", "")] == pytest.approx((6 * 5 + 5 * 1) / 11)
+    with pytest.raises(SystemExit, match="no `active` column"):
+        tune.score(plain, lines, True, 1.0, "delay_ms", active_only=True)
