@@ -31,7 +31,8 @@ def test_devsources_writes_long_enough_clips(tmp_path):
     assert len(list((tmp_path / "src" / "music").glob("*.wav"))) == 1
 
 
-def test_devset_uses_the_given_sources(tmp_path, monkeypatch):
+def recorded_sources(tmp_path, monkeypatch):
+    """Fake validation pools written as recorded sources under tmp_path/src (devsources.py)."""
     # devset replaces the generator's rooms with its own: give it a copy to replace
     monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
     pools = tmp_path / "pools"
@@ -39,6 +40,10 @@ def test_devset_uses_the_given_sources(tmp_path, monkeypatch):
     fake_pool(pools / "val_speech.npz", 2, [3.0, 3.0], 3)
     fake_pool(pools / "val_music.npz", 1, [5.0], 4)
     devsources.main(["--pools", str(pools), "--out", str(tmp_path / "src")])
+
+
+def test_devset_uses_the_given_sources(tmp_path, monkeypatch):
+    recorded_sources(tmp_path, monkeypatch)
     out = tmp_path / "dev"
     assert devset.main(["--out", str(out), "--n-single", "4", "--n-mixture", "0", "--seconds", "0.5",
                         "--rooms", "2", "--seed", "7", "--sources", str(tmp_path / "src")]) == 0
@@ -77,12 +82,7 @@ def test_activity_column_and_active_only_scoring(tmp_path, monkeypatch):
     --active-only scores only the lines at active update times and refuses a set without it."""
     import pytest
     import tune
-    monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
-    pools = tmp_path / "pools"
-    pools.mkdir()
-    fake_pool(pools / "val_speech.npz", 2, [3.0, 3.0], 3)
-    fake_pool(pools / "val_music.npz", 1, [5.0], 4)
-    devsources.main(["--pools", str(pools), "--out", str(tmp_path / "src")])
+    recorded_sources(tmp_path, monkeypatch)
     args = ["--n-single", "2", "--n-mixture", "0", "--seconds", "1.5", "--rooms", "2", "--seed", "7",
             "--sources", str(tmp_path / "src")]
     assert devset.main(["--out", str(tmp_path / "a"), *args]) == 0
