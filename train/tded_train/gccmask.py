@@ -236,29 +236,33 @@ def soft_target(delay: torch.Tensor) -> torch.Tensor:
 def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.0), p_mix: float = 0.3,
              length: int = 1151, taper: str = "rectangular", memory_s: float = 0.0,
              highpass_hz: float = DEFAULT_HIGHPASS_HZ, p_rumble: float = 0.0, p_jump: float = 0.0,
-             jump_age=(0.15, 0.5)) -> dict:
+             jump_age=(0.15, 0.5), p_head: float = 0.0) -> dict:
     """Pooled spectra of n rendered examples, high-passed as the engine does (``highpass_hz``,
     0 = off); a share ``p_rumble`` of them first get low-frequency rumble and DC offsets
     (``lowfreq.add_rumble``, from their own random stream: the renderings do not change); a share
     ``p_jump`` have the source jump to another position ``jump_age`` s before the end
-    (``supervised.SupSampler``; for live training)."""
+    (``supervised.SupSampler``; for live training), a share ``p_head`` have the microphones on a
+    rigid sphere (``supervised.SupSampler``, ``head.py``; HEAD = its radius, 0 = free field)."""
     from .pools import Pool
     from .supervised import SupConfig, SupSampler
     rumble_rng = np.random.default_rng([seed, 0x52554D42])
     bank = dict(np.load(bank_path))
     s = SupSampler(bank, [Pool.load(speech)], [Pool.load(music)] if music else [],
                    Pool.load(noise) if noise else None,
-                   SupConfig(snr_range=tuple(snr), p_mix=p_mix, p_jump=p_jump, jump_age=tuple(jump_age)),
+                   SupConfig(snr_range=tuple(snr), p_mix=p_mix, p_jump=p_jump, jump_age=tuple(jump_age),
+                             p_head=p_head),
                    seed=seed, length=length)
     S = np.zeros((n, 4, BINS), np.float32)
-    Y, D, SNR, AGE = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    Y, D, SNR, AGE, HEAD = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
         x, Y[i] = s.example()
         if p_rumble > 0 and rumble_rng.random() < p_rumble:
             x = add_rumble(np.asarray(x, np.float64), rumble_rng)
         S[i] = pooled_spectra(highpass(x, highpass_hz), taper, memory_s)
         D[i], SNR[i], AGE[i] = s.info["mic_distance"], s.info["snr_db"], s.info["jump_age_s"]
-    return dict(S=S, Y=Y, D=D, SNR=SNR) | (dict(JUMP_AGE=AGE) if p_jump > 0 else {})
+        HEAD[i] = s.info["head_radius_m"]
+    return (dict(S=S, Y=Y, D=D, SNR=SNR) | (dict(JUMP_AGE=AGE) if p_jump > 0 else {})
+            | (dict(HEAD=HEAD) if p_head > 0 else {}))
 
 
 def load_set(paths):
@@ -566,6 +570,8 @@ def main(argv=None):
                    help="share of examples whose source jumps to another position before the end (live training)")
     d.add_argument("--jump-age", type=float, nargs=2, default=(0.15, 0.5), metavar=("MIN", "MAX"),
                    help="seconds from the jump to the example's end, uniform (default 0.15 0.5)")
+    d.add_argument("--p-head", type=float, default=0.0,
+                   help="share of examples with the microphones on a rigid sphere (a head or a body)")
     hp = sub.add_parser("highpass", help="apply the engine's high-pass to spectra pooled without it "
                         "(|H|^2 per bin; exact for audio without strong low-frequency content)")
     hp.add_argument("spectra")
@@ -602,11 +608,13 @@ def main(argv=None):
         if a.val:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, snr=(-10.0, 30.0),
                          p_mix=0.0 if a.p_mix is None else a.p_mix, length=a.length, taper=a.taper, memory_s=a.memory,
-                         highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age)
+                         highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age,
+                         p_head=a.p_head)
         else:
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
                          memory_s=a.memory, p_mix=0.3 if a.p_mix is None else a.p_mix,
-                         highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age)
+                         highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age,
+                         p_head=a.p_head)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(a.out, **z)
         print(a.out, z["S"].shape)

@@ -22,6 +22,13 @@ of model time per example on one CPU thread, so the model, not the simulator, is
   position's delay. With ages above the daemon's memory time constant times ln 2 the new
   position holds most of the pooled evidence, so the label is the dominant direction, as with
   a distractor.
+* body between the microphones (p_head): the microphones sit at opposite ends of a rigid sphere
+  of radius U(head_radius) m (``head.py``) instead of in free air. The rendering's right channel
+  is advanced by the free-field delay, then both go through the sphere's impulse responses for
+  the direction of that delay (the room's reflections too, as if they came from the source: an
+  approximation), a distractor through those of its own direction. The label is the sphere
+  pair's broadband ITD (``head.broadband_itd``, the convention of eval/kemar.py) and the
+  example's spacing the sphere's effective spacing (``head.effective_spacing``).
 
 Losses (``supervised_losses``): the band logits a_k(d) = <e_L(s_k), e_R(s_k + d)> / tau for
 d = -24..24 and left windows s_k = 24 + 8k (k = 0..K-1, the live engine's left stride) against
@@ -44,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import fftconvolve
 
+from . import head as head_mod
 from .pools import Pool
 from .rirbank import RATE, speed_of_sound
 
@@ -65,6 +73,8 @@ class SupConfig:
     music_frac: float = 0.3
     p_jump: float = 0.0
     jump_age: Tuple[float, float] = (0.15, 0.5)
+    p_head: float = 0.0
+    head_radius: Tuple[float, float] = (0.05, 0.12)
 
 
 def _colour(n: int, rng, kind: str) -> np.ndarray:
@@ -125,6 +135,24 @@ class SupSampler:
         y = fftconvolve(src[None, :], h.astype(np.float32), axes=-1)
         return y[:, self.T: self.T + self.N]
 
+    def _on_head(self, x: np.ndarray, delay: float, spacing: float, a: float):
+        """x rendered for free-field microphones with direct-path delay `delay` (samples) ->
+        the same through a rigid sphere of radius a; returns (signal, the sphere pair's ITD)."""
+        phi = float(np.arcsin(np.clip(delay / RATE * self.c / spacing, -1.0, 1.0)))
+        pair = head_mod.sphere_hrirs(phi, a, RATE, c=self.c)
+        N = x.shape[-1]
+        n = 1 << (N + 2 * head_mod.TAPS).bit_length()
+        X = np.fft.rfft(x, n, axis=-1)
+        X[1] *= np.exp(2j * np.pi * np.arange(X.shape[-1]) * delay / n)   # undo the free-field lag
+        y = np.fft.irfft(X * np.fft.rfft(pair, n, axis=-1), n, axis=-1)
+        return y[:, head_mod.CENTRE: head_mod.CENTRE + N], head_mod.broadband_itd(pair, RATE)
+
+    def _head_spacing(self, a: float) -> float:
+        cache = self.__dict__.setdefault("_eff", {})
+        if a not in cache:
+            cache[a] = head_mod.effective_spacing(a, RATE, self.c)
+        return cache[a]
+
     def example(self):
         rng, cfg, N = self.rng, self.cfg, self.N
         r = int(rng.integers(self.rirs.shape[0]))
@@ -149,18 +177,27 @@ class SupSampler:
         else:
             x = self._render(src, self.rirs[r, k])
         delay = float(self.delay[r, k])
+        spacing, head_a = float(self.spacing[r]), 0.0
+        # the head's draws only when it is on: renderings without it stay as they were
+        if cfg.p_head > 0 and rng.random() < cfg.p_head:
+            head_a = round(float(rng.uniform(*cfg.head_radius)), 3)
+            x, delay = self._on_head(x, delay, spacing, head_a)
         if rng.random() < cfg.p_mix:
             d = self._render(self._source(), self.rirs[r, int(order[1])])
+            if head_a:
+                d, _ = self._on_head(d, float(self.delay[r, int(order[1])]), spacing, head_a)
             x = x + d * (_rms(x) / _rms(d) * rng.uniform(*cfg.mix_range))
+        if head_a:
+            spacing = self._head_spacing(head_a)
         kind = self.kinds[int(rng.integers(len(self.kinds)))]
         if kind in ("white", "pink"):
             n = np.stack([_colour(N, rng, kind), _colour(N, rng, kind)])
         elif kind == "diffuse":
             ck = "pink" if rng.random() < 0.5 else "white"
-            n = diffuse_pair(_colour(N, rng, ck), _colour(N, rng, ck), self.spacing[r], self.c)
+            n = diffuse_pair(_colour(N, rng, ck), _colour(N, rng, ck), spacing, self.c)
         elif kind == "recorded":
             n = diffuse_pair(self.noise.segment(N, rng).astype(np.float64),
-                             self.noise.segment(N, rng).astype(np.float64), self.spacing[r], self.c)
+                             self.noise.segment(N, rng).astype(np.float64), spacing, self.c)
         else:  # recorded-point
             n = self._render(self.noise.segment(N + self.T, rng, check=N), self.rirs[r, int(order[2])])
         snr = rng.uniform(*cfg.snr_range)
@@ -171,8 +208,9 @@ class SupSampler:
         if swap:
             x, delay = x[::-1], -delay
         self.info = {"room": r, "position": k, "noise": kind, "snr_db": snr, "swap": bool(swap),
-                     "rt60_target": float(self.meta[r, 3]), "mic_distance": float(self.spacing[r]),
-                     "jump_age_s": jump_age, "jump_from": k_old if jump_age else -1}
+                     "rt60_target": float(self.meta[r, 3]), "mic_distance": spacing,
+                     "jump_age_s": jump_age, "jump_from": k_old if jump_age else -1,
+                     "head_radius_m": head_a}
         return np.clip(x, -1, 1).astype(np.float32), delay
 
     def batch(self, n: int):
