@@ -295,7 +295,9 @@ def classical_mae(paths, taper: str = "rectangular") -> float:
 def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, seed: int = 0, threads: int = 2,
           use_mask: bool = True, use_head: bool = True, report=(), taper: str = "rectangular",
           coherence: bool = False, bands: tuple = (), head_layers: int = 2, head_kernel: int = 9,
-          head_ch: int = 16):
+          head_ch: int = 16, init=None):
+    """Train a weighting on stored spectra; ``init``: an exported network (.safetensors) to
+    start from (fine-tuning: its architecture replaces the one given here)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     out = Path(out)
@@ -303,8 +305,17 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
     S, M, Y = load_set(data)
     T = soft_target(Y)
     Sv, Mv, Yv = load_set(val)
-    net = GccMask(use_mask=use_mask, use_head=use_head, taper=taper, coherence=coherence, bands=bands,
-                  head_layers=head_layers, head_kernel=head_kernel, head_ch=head_ch)
+    if init:
+        path, _, member = str(init).rpartition(":")
+        if member.isdigit() and path:   # FILE:N = member N of a model set (version 3)
+            net = load_members(path)[int(member)][1]
+        else:
+            net = load_exported(init)
+        if net.taper != taper:
+            raise SystemExit(f"train: --init {init} pools with {net.taper} windows, the data with {taper}")
+    else:
+        net = GccMask(use_mask=use_mask, use_head=use_head, taper=taper, coherence=coherence, bands=bands,
+                      head_layers=head_layers, head_kernel=head_kernel, head_ch=head_ch)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * (len(S) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -592,6 +603,8 @@ def main(argv=None):
     t.add_argument("--head-layers", type=int, default=2, help="hidden conv layers of the lag head")
     t.add_argument("--head-kernel", type=int, default=9)
     t.add_argument("--head-channels", type=int, default=16)
+    t.add_argument("--init", default=None, help="fine-tune: start from this exported network (its architecture); FILE:N = member N of a model set")
+    t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
     e = sub.add_parser("export")
     e.add_argument("checkpoint")
     e.add_argument("out")
@@ -627,7 +640,7 @@ def main(argv=None):
         train(a.data, a.val, a.out, epochs=a.epochs, seed=a.seed, threads=a.threads,
               use_mask=a.ablate != "mask", use_head=a.ablate != "head", report=a.report, taper=a.taper,
               coherence=a.coherence, bands=tuple(a.bands), head_layers=a.head_layers, head_kernel=a.head_kernel,
-              head_ch=a.head_channels)
+              head_ch=a.head_channels, init=a.init, lr=a.lr)
     elif a.cmd == "fixture":
         print(json.dumps(write_fixture(load_members(a.model), a.out)))
     elif a.cmd == "bundle":

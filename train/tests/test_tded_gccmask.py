@@ -259,3 +259,31 @@ def test_swapping_the_channels_negates_the_delay(bands):
     with torch.no_grad():
         a, b = gm.decode(net(S, M), M), gm.decode(net(Sw, M), M)
     np.testing.assert_allclose(a.numpy(), -b.numpy(), atol=1e-5)
+
+
+def test_fine_tuning_starts_from_the_exported_network_or_set_member(tmp_path):
+    """--init: epoch 0 is the exported network itself (same outputs), a set member by FILE:N;
+    training then moves it, and a taper mismatch is refused."""
+    nets = exported_pair(tmp_path, 0.05)
+    gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000)], tmp_path / "set.safetensors")
+    rng = np.random.default_rng(4)
+    ys = rng.uniform(-8, 8, 64)
+    S = np.stack([gm.pooled_spectra(delayed_noise(y, snr=0, seed=i)) for i, y in enumerate(ys)])
+    np.savez(tmp_path / "d.npz", S=S, Y=ys, D=np.full(len(ys), 0.2), SNR=np.zeros(len(ys)))
+    Sv, Mv, _ = gm.load_set([tmp_path / "d.npz"])
+    for init, ref in ((str(tmp_path / "n3.safetensors"), nets[0]), (f"{tmp_path / 'set.safetensors'}:1", nets[1])):
+        for lr, moved in ((1e-12, False), (1e-2, True)):
+            out = tmp_path / f"ft{len(init)}-{lr}"
+            gm.train([tmp_path / "d.npz"], [tmp_path / "d.npz"], out, epochs=1, batch=32, threads=1, init=init, lr=lr)
+            st = torch.load(out / "last.pt", weights_only=True)
+            assert st["arch"] == ref.arch
+            tuned = gm.GccMask(**st["arch"])
+            tuned.load_state_dict(st["model"])
+            tuned.eval()
+            with torch.no_grad():
+                a, b = tuned(Sv, Mv), ref(Sv, Mv)
+            # a vanishing step leaves exactly the given network (to rounding); a real one moves it
+            assert torch.allclose(a, b, atol=1e-4) != moved
+    with pytest.raises(SystemExit, match="hann"):
+        gm.train([tmp_path / "d.npz"], [tmp_path / "d.npz"], tmp_path / "bad", epochs=1, batch=32, threads=1,
+                 init=str(tmp_path / "n3.safetensors"), taper="hann")
