@@ -24,7 +24,7 @@ responses:
 - Spacing given to tded (``--mic-distance``): the free-field spacing whose end-fire delay is the
   head's largest ITD (0.25 m). KEMAR's ears are 0.18 m apart, but a head delays lateral sound
   more than free air; a user who enters 0.18 m with ``max_delay_ms = "auto"`` cuts the search
-  range to 0.70 ms, short of the 0.72-ms truth at the side (this prints that case too).
+  range to 0.64 ms, short of the 0.72-ms truth at the side (--spacing 0.18 shows it).
 
 Reported per method: MAE (ms), and the lateral bias: the mean of error x sign(truth) over
 sources more than 60 deg off the front (lateral angle), > 0 when a method overestimates how far
@@ -33,7 +33,7 @@ GCC-PHAT over the spacing's lags (``ref-gcc-phat-geo``); with --live, 4-s clips 
 the daemon (``tded run --input --echo``) and every line with t >= 1 s while the source is
 active is scored (smoothed delay), beside the numpy running-average GCC-PHAT.
 
-    python3 eval/kemar.py --seconds 0.072 0.5 --live
+    python3 eval/kemar.py --live                      # offline 72 ms, 0.5 s, 1 s; and the daemon
     python3 eval/kemar.py --variant 'coh=--pooling phat+coh' --live-variant 'coh=engine.pooling="phat+coh"'
     python3 eval/kemar.py --sphere 0.09 --sources eval/out/devsources   # tuning: a model head
 """
@@ -276,8 +276,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sources", default=None, help="sources root (default $TDE_SOURCES or "
                     "data/sources: the evaluation's pool, eval/fetch_sources.sh)")
     ap.add_argument("--tded", default=None, help="tded binary (else $TDED, .build/release)")
-    ap.add_argument("--seconds", type=float, nargs="+", default=[0.072, 0.5],
-                    help="offline clip lengths (s); one set of --n clips each")
+    ap.add_argument("--seconds", type=float, nargs="*", default=[0.072, 0.5, 1.0],
+                    help="offline clip lengths (s); one set of --n clips each (none: live only)")
     ap.add_argument("--n", type=int, default=360, help="offline clips per length")
     ap.add_argument("--snr", default="-10,0,10,20,30", help="SNRs (dB), cycled over the clips")
     ap.add_argument("--seed", type=int, default=1)
