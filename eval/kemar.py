@@ -59,6 +59,9 @@ import live as live_mod  # noqa: E402
 import run as run_mod  # noqa: E402
 import sources as src_mod  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent / "train"))
+from tded_train import head  # noqa: E402  (numpy/scipy only: the sphere model, the ITD convention)
+
 RATE = 16000
 DEFAULT_SOFA = Path("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa")
 ELEVATIONS = (-20.0, -10.0, 0.0, 10.0, 20.0)
@@ -91,13 +94,10 @@ def load_hrirs(sofa: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return pos, ir, rate
 
 
-def itd_ms(left: np.ndarray, right: np.ndarray, rate: float, up: int = 16) -> float:
-    """ITD of an HRIR pair (ms; > 0 = right later): where their cross-correlation peaks,
-    on a grid `up` times finer than the sampling (band-limited interpolation)."""
-    n = 2 * len(left)
-    c = np.fft.irfft(np.fft.rfft(right, n) * np.conj(np.fft.rfft(left, n)), n * up)
-    lag = int(np.argmax(np.roll(c, n * up // 2))) - n * up // 2
-    return 1000.0 * lag / (rate * up)
+def itd_ms(left: np.ndarray, right: np.ndarray, rate: float) -> float:
+    """ITD of an HRIR pair (ms; > 0 = right later): where their cross-correlation peaks, on a
+    grid 16x finer than the sampling (the training's convention, ``head.broadband_itd``)."""
+    return 1000.0 * head.broadband_itd(np.stack([left, right]), rate) / rate
 
 
 def lateral_deg(azimuth: float, elevation: float) -> float:
@@ -125,8 +125,6 @@ def directions(pos: np.ndarray, ir: np.ndarray, rate: float) -> list[dict]:
 def sphere_directions(radius: float) -> list[dict]:
     """The same grid of directions on the rigid-sphere model (train/tded_train/head.py) instead
     of KEMAR: a tuning stand-in for a head that the evaluation's KEMAR check never sees."""
-    sys.path.insert(0, str(HERE.parent / "train"))
-    from tded_train import head
     out = []
     for el in ELEVATIONS:
         for az in np.arange(0.0, 360.0, 5.0):

@@ -123,6 +123,7 @@ class SupSampler:
         self.kinds = [k for k in cfg.noise_kinds if noise is not None or not k.startswith("recorded")]
         self.c = speed_of_sound()
         self.rng = np.random.default_rng(seed)
+        self._head_spacings: dict = {}   # head radius -> effective spacing (p_head renderings)
 
     def _source(self) -> np.ndarray:
         rng = self.rng
@@ -148,10 +149,9 @@ class SupSampler:
         return y[:, head_mod.CENTRE: head_mod.CENTRE + N], head_mod.broadband_itd(pair, RATE)
 
     def _head_spacing(self, a: float) -> float:
-        cache = self.__dict__.setdefault("_eff", {})
-        if a not in cache:
-            cache[a] = head_mod.effective_spacing(a, RATE, self.c)
-        return cache[a]
+        if a not in self._head_spacings:
+            self._head_spacings[a] = head_mod.effective_spacing(a, RATE, self.c)
+        return self._head_spacings[a]
 
     def example(self):
         rng, cfg, N = self.rng, self.cfg, self.N
