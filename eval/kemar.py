@@ -305,10 +305,14 @@ def main(argv=None) -> int:
             pos, ir, rate = load_hrirs(a.sofa)
             dirs = directions(pos, ir, rate)
         pool = src_mod.load_pool(a.sources, ("speech", "music"))
+        kinds: dict[str, int] = {}
+        for p in pool:
+            kinds[p.kind] = kinds.get(p.kind, 0) + 1
         what = f"rigid sphere r = {a.sphere:g} m" if a.sphere else "KEMAR (measured HRIRs)"
         lines = [f"# {what} check: {len(dirs)} directions, elevations "
                  f"{ELEVATIONS[0]:g}..{ELEVATIONS[-1]:g} deg; tded {tded}; spacing given "
-                 f"{a.spacing:g} m; ITD at the side {max(d['itd_ms'] for d in dirs):.3f} ms", ""]
+                 f"{a.spacing:g} m; ITD at the side {max(d['itd_ms'] for d in dirs):.3f} ms; "
+                 f"sources: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())), ""]
         report: dict = {"directions": len(dirs), "spacing_m": a.spacing}
         with tempfile.TemporaryDirectory(prefix="tded-kemar-") as tmp:
             tmp = Path(tmp)
