@@ -45,6 +45,7 @@ import json
 import math
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,6 @@ RATE = 16000
 DEFAULT_SOFA = Path("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa")
 ELEVATIONS = (-20.0, -10.0, 0.0, 10.0, 20.0)
 EFFECTIVE_SPACING_M = 0.25   # free-field spacing with KEMAR's largest ITD (0.723 ms x 343 m/s)
-EAR_SPACING_M = 0.18         # KEMAR's receiver positions in the SOFA file (+-0.09 m)
 LATERAL_DEG = 60.0
 PRE_ROLL = 1024              # samples of source before the clip (the HRIRs' full response)
 
@@ -131,7 +131,7 @@ def sphere_directions(radius: float) -> list[dict]:
             lat = lateral_deg(float(az), el)
             pair = head.sphere_hrirs(math.radians(lat), radius)
             out.append({"azimuth": float(az), "elevation": el, "lateral": lat,
-                        "itd_ms": 1000.0 * head.broadband_itd(pair) / RATE, "hrir": pair})
+                        "itd_ms": itd_ms(pair[0], pair[1], RATE), "hrir": pair})
     return out
 
 
@@ -245,10 +245,10 @@ def live(tded: Path, rows: list[dict], clip_dir: Path, variants: list[tuple[str,
 
 
 def table(title: str, res: dict[str, dict], snrs: list[float]) -> list[str]:
-    head = " / ".join(f"{s:g}" for s in snrs)
+    snr_names = " / ".join(f"{s:g}" for s in snrs)
     out = [f"### {title}", "",
            f"| method | n | MAE | median | lateral (> {LATERAL_DEG:g} deg) MAE | lateral bias "
-           f"| MAE by SNR {head} dB |", "|---|---|---|---|---|---|---|"]
+           f"| MAE by SNR {snr_names} dB |", "|---|---|---|---|---|---|---|"]
     for label, s in res.items():
         by = " / ".join(f"{s['by_snr'][f'{x:g}']:.3f}" for x in snrs)
         out.append(f"| {label} | {s['n']} | {s['mae_ms']:.4f} | {s['median_ms']:.4f} | "
@@ -256,14 +256,8 @@ def table(title: str, res: dict[str, dict], snrs: list[float]) -> list[str]:
     return out + [""]
 
 
-def _variants(items: list[str], default: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    out = []
-    for it in items:
-        label, sep, args = it.partition("=")
-        if not sep or not label:
-            raise KemarError(f"variant {it!r}: expected LABEL=ARGS")
-        out.append((label, args))
-    return out or default
+def _variants(items: list[str], flag: str, default: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [run_mod.label_args(it, flag) for it in items] or default
 
 
 def main(argv=None) -> int:
@@ -294,9 +288,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         snrs = [float(s) for s in a.snr.split(",") if s.strip()]
-        variants = _variants(a.variant, [("default", ""),
+        variants = _variants(a.variant, "--variant", [("default", ""),
                                          ("classical", "--pooling phat-beta=0.7+snr")])
-        lvariants = _variants(a.live_variant, [("default", ""),
+        lvariants = _variants(a.live_variant, "--live-variant", [("default", ""),
                                                ("phat+coh", 'engine.pooling="phat+coh"')])
         tded = run_mod.find_tded(a.tded)
         if a.sphere:
@@ -305,9 +299,7 @@ def main(argv=None) -> int:
             pos, ir, rate = load_hrirs(a.sofa)
             dirs = directions(pos, ir, rate)
         pool = src_mod.load_pool(a.sources, ("speech", "music"))
-        kinds: dict[str, int] = {}
-        for p in pool:
-            kinds[p.kind] = kinds.get(p.kind, 0) + 1
+        kinds = Counter(p.kind for p in pool)
         what = f"rigid sphere r = {a.sphere:g} m" if a.sphere else "KEMAR (measured HRIRs)"
         lines = [f"# {what} check: {len(dirs)} directions, elevations "
                  f"{ELEVATIONS[0]:g}..{ELEVATIONS[-1]:g} deg; tded {tded}; spacing given "

@@ -100,6 +100,14 @@ def method_available(tded: Path, method: str, clip: Path, mic_distance: float,
     return False, "no JSON estimate on stdout"
 
 
+def label_args(item: str, flag: str) -> tuple[str, str]:
+    """One LABEL=ARGS option value -> (label, args); EvalError names the flag when malformed."""
+    lab, sep, args = item.partition("=")
+    if not sep or not lab.strip():
+        raise EvalError(f"{flag} wants LABEL=ARGS (got {item!r})")
+    return lab.strip(), args
+
+
 def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -762,17 +770,12 @@ def main(argv=None) -> int:
         posts = [p for p in a.posts.split(",") if p]
         variants = []
         for v in a.variant:
-            lab, sep, args = v.partition("=")
-            if not sep or not lab.strip():
-                raise EvalError(f"--variant wants LABEL=ARGS (got {v!r})")
-            variants.append((lab.strip(), args.split()))
+            lab, args = label_args(v, "--variant")
+            variants.append((lab, args.split()))
         if a.live or a.live_only:
             live_variants = []
             for v in (a.live_variant or ["daemon-gcc-phat="]):
-                lab, sep, args = v.partition("=")
-                if not sep or not lab.strip():
-                    raise EvalError(f"--live-variant wants LABEL=ARGS (got {v!r})")
-                live_variants.append((lab.strip(), args))
+                live_variants.append(label_args(v, "--live-variant"))
             live_dir = Path(a.live_data) if a.live_data else \
                 REPO / "eval" / "out" / f"live-s{a.seed}"
         if a.live_only:
