@@ -4,7 +4,7 @@
 Every other evaluation set here is simulated (pyroomacoustics: point microphones in free air).
 Real arrays sit on a body (a robot head, a device housing) that diffracts sound, so the delay
 between the microphones depends on frequency: on KEMAR the low-frequency delay of a source at
-the side is about 1.2x the high-frequency one. An estimator that weights frequencies
+the side is 1.3-1.6x the broadband one. An estimator that weights frequencies
 differently from a flat PHAT then sees another delay, and issue 11 reports exactly that for the
 learned encoder v1 (it overestimated lateral delays by about 0.06 ms where GCC-PHAT stayed
 within 0.01 ms). This check measures the shipped defaults on measured head-related impulse
