@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The learned pooled-GCC weightings (issue 11) exactly as shipped: models/tded-gccmask-v5, a
+# The learned pooled-GCC weightings (issue 11) exactly as shipped: models/tded-gccmask-v7, a
 # model set of three networks chosen by how long the clip pooled (docs/gccmask-spec.md):
-# - members 0 and 1 (clips pooling < 0.25 s, an ensemble: log-probabilities averaged):
-#   labelled examples of 1151 samples (72 ms) rendered from the training RIR bank (2 x 30000,
-#   seeds 21 and 22, SNR -15..30 dB, 30 % with a distractor), validation on 4000 renderings from
-#   the validation bank and pools (other rooms, spacings, voices, noise), 10 epochs, the best
-#   validation epoch; member 0 with the 3-input head, member 1 with the sub-band head (--bands,
-#   3 hidden head layers);
-# - member 2 (>= 0.25 s = 4000 samples): the same data plus 10000 renderings of 0.5 s and 10000
-#   of 0.25 s at 60 % with a distractor; validation adds 1000 two-source renderings of 0.5 s.
+# - members 0 and 1 (clips pooling < 0.25 s, an ensemble: log-probabilities averaged; unchanged
+#   since v5): labelled examples of 1151 samples (72 ms) rendered from the training RIR bank
+#   (2 x 30000, seeds 21 and 22, SNR -15..30 dB, 30 % with a distractor), validation on 4000
+#   renderings from the validation bank and pools (other rooms, spacings, voices, noise), 10
+#   epochs, the best validation epoch; member 0 with the 3-input head, member 1 with the sub-band
+#   head (--bands, 3 hidden head layers);
+# - member 2 (>= 0.25 s = 4000 samples; new in v7): trained from the start on free-field
+#   renderings (40000 of 72 ms, 12000 of 0.5 s and 6000 of 0.25 s, the long ones 60 % with a
+#   distractor) and 24000 more of which about 15000 are rigid-sphere head renderings (18 % of the
+#   82000 examples), with the engine's
+#   100-Hz input high-pass, the sub-band head; validation on the 72-ms validation renderings,
+#   1000 two-source 0.5-s ones and 500 0.5-s head renderings, 10 epochs, the best epoch (9).
 # Then the bundle and the engine's parity fixture. Needs train/fetch_data.sh and
-# train/prepare_v2.sh first. About 2 h 50 min on 2 idle cores (both models). Writes runs/gccmask*/ (gitignored).
+# train/prepare_v2.sh first. About 2 h 30 min on 2 idle cores. Writes runs/gccmask*/ (gitignored).
 #   train/run-gccmask.sh            # then: git diff --stat ../models ../Tests/EngineTests/Fixtures
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,28 +23,39 @@ R=runs/gccmask B=../data/rirbank P=../data/pools
 # (added later; `gccmask data` now applies it by default), hence --highpass 0 below.
 TRAIN_POOLS="--highpass 0 --speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz"
 VAL_POOLS="--highpass 0 --speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz"
-mkdir -p $R $R-bands $R-long
+mkdir -p $R $R-bands
 for s in 21 22; do
   [ -f $R/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 30000 --seed $s --out $R/train$s.npz &
 done
 [ -f $R/val.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 4000 --seed 777 $VAL_POOLS --out $R/val.npz
 wait
-[ -f $R/long41.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 10000 --seed 41 --length 8000 --p-mix 0.6 --out $R/long41.npz &
-[ -f $R/long42.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 10000 --seed 42 --length 4000 --p-mix 0.6 --out $R/long42.npz &
-wait
-[ -f $R/valmix.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 1000 --seed 778 --length 8000 --p-mix 1.0 $VAL_POOLS --out $R/valmix.npz
 python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $R/val.npz --out $R --epochs 10 "$@"
 python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $R/val.npz --out $R-bands --epochs 10 \
     --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
-python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz $R/long41.npz $R/long42.npz \
-    --val $R/val.npz $R/valmix.npz --out $R-long --epochs 10 --threads 1 "$@"
+# member 2 (v7): free-field and head renderings with the engine's high-pass (the default)
+V=runs/gccmask-v7
+HP_TRAIN="${TRAIN_POOLS#--highpass 0 }" HP_VAL="${VAL_POOLS#--highpass 0 }"
+mkdir -p $V
+g() { out=$1; shift; [ -f $V/$out.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $HP_TRAIN "$@" --out $V/$out.npz; }
+gv() { out=$1; shift; [ -f $V/$out.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz $HP_VAL "$@" --out $V/$out.npz; }
+( g f71 --n 10000 --seed 71; g f72 --n 10000 --seed 72; g f76 --n 20000 --seed 76 ) &
+( g f73 --n 6000 --seed 73 --length 8000 --p-mix 0.6; g f79 --n 6000 --seed 79 --length 8000 --p-mix 0.6
+  g f74 --n 6000 --seed 74 --length 4000 --p-mix 0.6
+  g s61 --n 6000 --seed 61 --p-head 0.5; g s62 --n 6000 --seed 62 --p-head 0.5
+  g l63 --n 3000 --seed 63 --length 8000 --p-mix 0.6 --p-head 0.5; g l64 --n 3000 --seed 64 --length 4000 --p-mix 0.6 --p-head 0.5
+  g h75 --n 3000 --seed 75 --length 8000 --p-mix 0.6 --p-head 1.0; g h78 --n 3000 --seed 78 --length 4000 --p-mix 0.6 --p-head 1.0 ) &
+wait
+gv val --n 4000 --seed 777; gv valmix --n 1000 --seed 778 --length 8000 --p-mix 1.0; gv vallonghead --n 500 --seed 781 --length 8000 --p-head 1.0
+python3 -m tded_train.gccmask train --data $V/f71.npz $V/f72.npz $V/f76.npz $V/f73.npz $V/f79.npz $V/f74.npz \
+    $V/s61.npz $V/s62.npz $V/l63.npz $V/l64.npz $V/h75.npz $V/h78.npz --val $V/val.npz $V/valmix.npz $V/vallonghead.npz \
+    --out $V/long --epochs 10 --threads 1 --bands 64 128 256 512 --head-layers 3 "$@"
 python3 -m tded_train.gccmask export $R/best.pt $R/short.safetensors
 python3 -m tded_train.gccmask export $R-bands/best.pt $R-bands/short-bands.safetensors
-python3 -m tded_train.gccmask export $R-long/best.pt $R-long/long.safetensors
-python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v5.safetensors \
-    --member $R/short.safetensors:0 --member $R-bands/short-bands.safetensors:0 --member $R-long/long.safetensors:4000 \
-    --note "clips pooling < 0.25 s: the 72-ms network and the 72-ms sub-band network, log-probabilities averaged; from 0.25 s: the long clips + mixtures network (train/README.md v2b); chosen on the validation renderings and the dev, dev-72 and dev-lowsnr tuning sets"
-python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v5.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
+python3 -m tded_train.gccmask export $V/long/best.pt $V/long-heads.safetensors
+python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v7.safetensors \
+    --member $R/short.safetensors:0 --member $R-bands/short-bands.safetensors:0 --member $V/long-heads.safetensors:4000 \
+    --note "clips pooling < 0.25 s: the 72-ms network and the 72-ms sub-band network of v5, log-probabilities averaged; from 0.25 s: the long-clip sub-band network trained with rigid-sphere head renderings in 18 % of its examples (train/README.md v7); chosen on the validation renderings, the free-field tuning sets and a rigid-sphere stand-in, never on KEMAR or the evaluation"
+python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v7.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
 
 # The per-update (live) model models/tded-gccmask-live-v2, the daemon's default weighting
 # (engine.pooling = "auto"): 2 x 15000 renderings of 9000 samples (0.56 s) pooled as the daemon

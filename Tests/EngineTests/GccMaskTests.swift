@@ -5,7 +5,7 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    try committedModelURL("tded-gccmask-v5.safetensors", file: file, line: line)
+    try committedModelURL("tded-gccmask-v7.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {
@@ -35,7 +35,7 @@ final class GccMaskTests: XCTestCase {
     func testParityWithPyTorchOnFixtureSpectra() throws {
         let m = try shipped()
         XCTAssertEqual(m.map(\.minSpan), [0, 0, 4000], "the shipped model set: two networks for short pools, one from 0.25 s")
-        XCTAssertEqual(m.map(\.headBands), [[], [64, 128, 256, 512], []], "network 1 is format version 2 (sub-bands)")
+        XCTAssertEqual(m.map(\.headBands), [[], [64, 128, 256, 512], [64, 128, 256, 512]], "networks 1 and 2 are format version 2 (sub-bands)")
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), truth = try fx.floats("truth")
         let alone = try (0..<3).map { try fx.floats("delay.m\($0)") }

@@ -145,7 +145,7 @@ final class CLITests: XCTestCase {
         let learned = try analyze(clip, ["--whole", "--pooling", "learned"]).map { $0.d("delay_ms") }
         XCTAssertEqual(learned.count, 1)
         XCTAssertEqual(learned.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.02)
-        let shipped = E2E.repoRoot.appendingPathComponent("models/tded-gccmask-v5.safetensors").path
+        let shipped = E2E.repoRoot.appendingPathComponent("models/tded-gccmask-v7.safetensors").path
         XCTAssertEqual(learned, try analyze(clip, ["--whole", "--pooling", "learned", "--pooling-model", shipped]).map { $0.d("delay_ms") })
         let encoder = E2E.repoRoot.appendingPathComponent("models/tded-stream-v1.safetensors").path
         for (args, needle) in [(["--whole", "--pooling", "learned", "--pooling-model", encoder], "not a learned-pooling model"),

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from tded_train import gccmask as gm
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "tded-gccmask-v5.safetensors"
+MODEL = REPO / "models" / "tded-gccmask-v7.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
@@ -123,7 +123,7 @@ def test_committed_fixture_matches_the_committed_model():
     members = gm.load_members(MODEL)
     # the shipped set: an ensemble of two networks for short pools, one network from 0.25 s
     assert [m for m, _ in members] == [0, 0, 4000]
-    assert [n.bands for _, n in members] == [(), (64, 128, 256, 512), ()]
+    assert [n.bands for _, n in members] == [(), (64, 128, 256, 512), (64, 128, 256, 512)]
     fx = load_file(str(FIXTURE))
     M = gm.in_range_mask(fx["max_lag"].numpy())
     with torch.no_grad():
