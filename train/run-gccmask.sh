@@ -10,8 +10,7 @@
 # - member 2 (>= 0.25 s = 4000 samples; new in v7): trained from the start on free-field
 #   renderings (40000 of 72 ms, 12000 of 0.5 s and 6000 of 0.25 s, the long ones 60 % with a
 #   distractor) and 24000 more of which about 15000 are rigid-sphere head renderings (18 % of the
-#   82000 examples), with the engine's
-#   100-Hz input high-pass, the sub-band head; validation on the 72-ms validation renderings,
+#   82000 examples), with the engine's 100-Hz input high-pass, the sub-band head; validation on the 72-ms validation renderings,
 #   1000 two-source 0.5-s ones and 500 0.5-s head renderings, 10 epochs, the best epoch (9).
 # Then the bundle and the engine's parity fixture. Needs train/fetch_data.sh and
 # train/prepare_v2.sh first. About 2 h 30 min on 2 idle cores. Writes runs/gccmask*/ (gitignored).
@@ -23,6 +22,8 @@ R=runs/gccmask B=../data/rirbank P=../data/pools
 # (added later; `gccmask data` now applies it by default), hence --highpass 0 below.
 TRAIN_POOLS="--highpass 0 --speech $P/train_speech_real.npz --music $P/train_music.npz --noise $P/train_noise.npz"
 VAL_POOLS="--highpass 0 --speech $P/val_speech.npz --music $P/val_music.npz --noise $P/val_noise.npz"
+# v7's long network and the live model: the same pools with the engine's high-pass (the default)
+HP_TRAIN="${TRAIN_POOLS#--highpass 0 }" HP_VAL="${VAL_POOLS#--highpass 0 }"
 mkdir -p $R $R-bands
 for s in 21 22; do
   [ -f $R/train$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $TRAIN_POOLS --n 30000 --seed $s --out $R/train$s.npz &
@@ -34,7 +35,6 @@ python3 -m tded_train.gccmask train --data $R/train21.npz $R/train22.npz --val $
     --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
 # member 2 (v7): free-field and head renderings with the engine's high-pass (the default)
 V=runs/gccmask-v7
-HP_TRAIN="${TRAIN_POOLS#--highpass 0 }" HP_VAL="${VAL_POOLS#--highpass 0 }"
 mkdir -p $V
 g() { out=$1; shift; [ -f $V/$out.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $HP_TRAIN "$@" --out $V/$out.npz; }
 gv() { out=$1; shift; [ -f $V/$out.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz $HP_VAL "$@" --out $V/$out.npz; }
@@ -69,16 +69,16 @@ L=runs/gccmask-live
 LIVE="--length 9000 --taper hann --memory 0.2"
 mkdir -p $L
 for s in 31 32; do
-  [ -f $L/hp$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz ${TRAIN_POOLS#--highpass 0 } --n 15000 --seed $s \
+  [ -f $L/hp$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $HP_TRAIN --n 15000 --seed $s \
       $LIVE --out $L/hp$s.npz &
 done
 wait
 for s in 33 34; do
-  [ -f $L/r$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz ${TRAIN_POOLS#--highpass 0 } --n 12000 --seed $s \
+  [ -f $L/r$s.npz ] || python3 -m tded_train.gccmask data --bank $B/train.npz $HP_TRAIN --n 12000 --seed $s \
       $LIVE --p-rumble 0.3 --out $L/r$s.npz &
 done
 [ -f $L/val-hp.npz ] || python3 -m tded_train.gccmask data --val --bank $B/val.npz --n 2000 --seed 778 $LIVE \
-    ${VAL_POOLS#--highpass 0 } --out $L/val-hp.npz
+    $HP_VAL --out $L/val-hp.npz
 wait
 python3 -m tded_train.gccmask train --data $L/hp31.npz $L/hp32.npz $L/r33.npz $L/r34.npz --val $L/val-hp.npz --out $L/run-v2 \
     --epochs 12 --taper hann --coherence --bands 64 128 256 512 --head-layers 3 --threads 1 "$@"
