@@ -4,8 +4,10 @@
 /// What the page keeps is bounded: fixed-size typed-array rings for the 30 s strip and the raw
 /// dots, and a handful of scalars; nothing grows with the time it stays open.
 /// For tests, `#readout` carries `data-state` (`connecting`, `live`, `waiting`, `offline`),
-/// `data-azimuth`, `data-confidence`, `data-seq`, `data-updates`, `data-gaps` and
-/// `data-daemon-connects`.
+/// `data-azimuth`, `data-confidence`, `data-seq`, `data-updates`, `data-gaps`,
+/// `data-daemon-connects` and `data-sources` (the line's tracked sources, `id:azimuth` with one
+/// decimal, comma-separated; empty when the daemon tracks one source). Each tracked source is
+/// also drawn on the dial as a numbered marker at its azimuth and listed under `sources`.
 public enum ViewPage {
     /// The page.
     public static let html = #"""
@@ -55,13 +57,14 @@ public enum ViewPage {
   </div>
   <div class="panel">
     <div><span id="deg">&ndash;</span><span id="side"></span></div>
-    <div id="readout" data-state="connecting" data-azimuth="" data-confidence="" data-seq="" data-updates="0" data-gaps="0" data-daemon-connects="0"></div>
+    <div id="readout" data-state="connecting" data-azimuth="" data-confidence="" data-seq="" data-updates="0" data-gaps="0" data-daemon-connects="0" data-sources=""></div>
     <div class="row"><span class="k">confidence</span><span id="conf">&ndash;</span></div>
     <div class="row"><span class="k">level</span><span id="level">&ndash;</span></div>
     <div id="meter"><div id="meterbar"></div></div>
     <div class="row"><span class="k">method</span><span id="method">&ndash;</span></div>
     <div class="row"><span class="k">seq / gaps</span><span id="seq">&ndash;</span></div>
     <div class="row"><span class="k">flags</span><span id="flags"></span></div>
+    <div class="row"><span class="k">sources</span><span id="sources">&ndash;</span></div>
     <table id="status"><colgroup><col style="width:19%"><col style="width:31%"><col style="width:29%"><col style="width:21%"></colgroup><tbody>
       <tr><td class="k">source</td><td colspan="3" id="s_source">&ndash;</td></tr>
       <tr><td class="k">state</td><td id="s_state">&ndash;</td><td class="k">xruns</td><td id="s_xruns">&ndash;</td></tr>
@@ -82,6 +85,9 @@ const STRIP_N = 4096, STRIP_SECONDS = 30, DOTS_N = 40;
 const stripT = new Float64Array(STRIP_N), stripA = new Float32Array(STRIP_N), stripR = new Float32Array(STRIP_N), stripC = new Float32Array(STRIP_N);
 let stripHead = 0, stripLen = 0;
 const dotA = new Float32Array(DOTS_N); let dotHead = 0, dotLen = 0;
+// tracked sources of the last line (engine.max_sources; at most SRC_N shown): id, azimuth, confidence
+const SRC_N = 8, srcId = new Int32Array(SRC_N), srcA = new Float32Array(SRC_N), srcC = new Float32Array(SRC_N);
+let srcLen = 0, srcShown = null;
 const cur = { az: NaN, conf: 0, level: NaN, method: "", flags: "", seq: -1, live: false };
 let shownAz = NaN, updates = 0, gaps = 0, missed = 0, connects = 0, dirty = true, lastDraw = 0, flagsShown = null;
 const $ = (id) => document.getElementById(id);
@@ -112,6 +118,20 @@ function onLine(l) {
   const fl = l.flags || [];
   if (!fl.includes("no_votes") && !fl.includes("silent") && Number.isFinite(raw)) {
     dotA[dotHead] = raw; dotHead = (dotHead + 1) % DOTS_N; if (dotLen < DOTS_N) dotLen++;
+  }
+  const ss = Array.isArray(l.sources) ? l.sources : [];
+  srcLen = 0;
+  for (const q of ss) {
+    if (srcLen >= SRC_N || q == null || !Number.isFinite(q.azimuth_deg)) continue;
+    srcId[srcLen] = q.id | 0; srcA[srcLen] = q.azimuth_deg; srcC[srcLen] = Number.isFinite(q.confidence) ? q.confidence : 0; srcLen++;
+  }
+  let skey = "";
+  for (let i = 0; i < srcLen; i++) skey += (i ? "," : "") + srcId[i] + ":" + srcA[i].toFixed(1);
+  if (skey !== srcShown) {
+    srcShown = skey; readout.dataset.sources = skey;
+    let txt = "";
+    for (let i = 0; i < srcLen; i++) txt += (i ? "   " : "") + "#" + srcId[i] + " " + (srcA[i] > 0 ? "+" : "") + srcA[i].toFixed(1) + "\u00b0 (" + srcC[i].toFixed(2) + ")";
+    $("sources").textContent = srcLen ? txt : "\u2013";
   }
   updates++;
   readout.dataset.azimuth = fmt(az, 2); readout.dataset.confidence = fmt(cur.conf, 3);
@@ -192,6 +212,15 @@ function drawDial() {
     dc.globalAlpha = 1; dc.lineCap = "butt";
   }
   dc.fillStyle = "#cfd8dc"; dc.beginPath(); dc.arc(cx, cy, 4, 0, 2 * Math.PI); dc.fill();
+  // tracked sources: numbered markers just inside the rim, over the needle, opacity by confidence
+  dc.font = "bold 11px system-ui, sans-serif"; dc.textAlign = "center";
+  for (let i = 0; i < srcLen; i++) {
+    const [x, y] = P(srcA[i], R - 44);
+    dc.globalAlpha = 0.35 + 0.65 * Math.max(0, Math.min(1, srcC[i]));
+    dc.fillStyle = "#ce93d8"; dc.beginPath(); dc.arc(x, y, 9, 0, 2 * Math.PI); dc.fill();
+    dc.fillStyle = "#000"; dc.fillText(String(srcId[i]), x, y + 4);
+  }
+  dc.globalAlpha = 1;
 }
 
 function drawStrip(now) {

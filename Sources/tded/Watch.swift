@@ -10,7 +10,8 @@ struct Watch: ParsableCommand {
         abstract: "Show a running daemon's azimuth as a gauge line redrawn in place (plain lines when not a terminal).",
         discussion: """
         L [------|---#-------] R  +30.0 deg  conf 0.91   -28.7 dBFS  holding
-        The bar runs from the LEFT mic (+90) to the RIGHT mic (-90). When stdout is not a \
+        The bar runs from the LEFT mic (+90) to the RIGHT mic (-90); tracked sources \
+        (engine.max_sources) are marked by their id (their numbers are in the plain lines). When stdout is not a \
         terminal, one plain line per update is printed instead. Reconnects when the daemon \
         restarts; Ctrl-C to quit.
         """)

@@ -33,6 +33,27 @@ final class GaugeAndSSETests: XCTestCase {
         XCTAssertEqual(Gauge.plainLine(line(-12.5)), "t=1.50 azimuth=-12.5 confidence=0.90 level_db=-28.7 seq=4 flags=-")
     }
 
+    /// Tracked sources (`engine.max_sources`): each marked on the bar by its id's last digit on
+    /// its side (the main mark on top where they coincide), and appended to the plain line; the
+    /// gauge line keeps its width.
+    func testGaugeShowsTrackedSources() {
+        let text = "{\"v\":1,\"t\":2.0,\"delay_ms\":0.1,\"azimuth_deg\":30,\"confidence\":0.9,\"level_db\":-20,\"method\":\"gcc-phat\",\"seq\":7,\"raw_delay_ms\":0.1,\"raw_azimuth_deg\":30,\"votes\":10,\"flags\":[],\"sources\":[{\"id\":1,\"delay_ms\":0.1,\"azimuth_deg\":30.04,\"confidence\":0.62,\"share\":0.6},{\"id\":12,\"delay_ms\":-0.15,\"azimuth_deg\":-40,\"confidence\":0.31,\"share\":0.3}]}"
+        let l = try! StreamLine.parse(text).get()
+        let bar = Gauge.bar(azimuthDeg: l.azimuthDeg, confidence: l.confidence, sources: l.sources)
+        let centre = bar.firstIndex(of: "|")!
+        XCTAssertNil(bar.firstIndex(of: "1"), "source 1 sits under the main mark: \(bar)")
+        XCTAssertLessThan(bar.firstIndex(of: "#")!, centre, bar)
+        XCTAssertGreaterThan(try XCTUnwrap(bar.firstIndex(of: "2"), bar), centre, "source 12 (last digit 2) right of centre: \(bar)")
+        XCTAssertEqual(bar.distance(from: bar.firstIndex(of: "[")!, to: bar.firstIndex(of: "2")!) - 1, Gauge.cell(azimuthDeg: -40))
+        let g = Gauge.line(l)
+        XCTAssertTrue(g.hasPrefix(bar) && g.hasSuffix("-20.0 dBFS"), g)
+        var alone = l
+        alone.sources = []
+        XCTAssertEqual(Gauge.line(alone).count, g.count, "sources must not lengthen the line redrawn in place")
+        XCTAssertEqual(Gauge.plainLine(l), "t=2.00 azimuth=+30.0 confidence=0.90 level_db=-20.0 seq=7 flags=- sources=1:+30.0:0.62,12:-40.0:0.31")
+        XCTAssertFalse(Gauge.plainLine(line(30)).contains("sources"))
+    }
+
     /// Newlines in the payload cannot end an event early or inject fields.
     func testSSEFraming() {
         XCTAssertEqual(SSE.event(data: "{\"a\":1}"), "data: {\"a\":1}\n\n")

@@ -79,6 +79,42 @@ final class ViewBrowserTests: XCTestCase {
         daemon.stop()
     }
 
+    /// Two talkers (+6 and -5 samples on a 0.2 m array) replayed by a daemon tracking two
+    /// sources: the page lists both (`data-sources`, the `sources` row) on their sides and draws
+    /// their markers.
+    func testPageShowsTwoTrackedSources() throws {
+        let dir = E2E.tempDir(self)
+        let sock = dir + "/tded.sock", cfg = dir + "/two.toml", clip = dir + "/two.wav"
+        try Scenes.twoTalkers(seconds: 5, da: 6, db: -5, path: clip)
+        try E2E.writeConfig(cfg, """
+        [capture]
+        ring_seconds = 30
+        [engine]
+        step = 16
+        taper = "hann"
+        mic_distance = 0.2
+        max_sources = 2
+        [publish]
+        socket = "\(sock)"
+        """)
+        let b = try browser(dir)
+        let d = try TdedProcess(["run", "--config", cfg, "--input", clip, "--realtime", "--loop", "0"], dir: dir)
+        addTeardownBlock { d.stop() }
+        XCTAssertTrue(d.waitForLog("publishing on", timeout: 15), d.log)
+        let (_, url) = try ViewE2E.startView(self, dir: dir, socket: sock)
+        try b.open(url)
+        var r: [String: String] = [:]
+        // id:azimuth pairs, one on each side (+6 samples: toward the LEFT mic, positive azimuth)
+        func sides() -> (Int, Int) {
+            let az = (r["sources"] ?? "").split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Double($0) } }
+            return (az.filter { $0 > 5 }.count, az.filter { $0 < -5 }.count)
+        }
+        XCTAssertTrue(waitUntil(60) { r = b.readout(); return sides() == (1, 1) }, "page never showed both sources: \(r)")
+        let text = try b.evaluate("document.getElementById('sources').textContent") as? String ?? ""
+        XCTAssertEqual(text.components(separatedBy: "#").count - 1, 2, text)
+        d.stop()
+    }
+
     /// Memory of the page over a long run (opt-in: `TDED_VIEW_SOAK_SECONDS=600`). Publishes at
     /// 100 Hz (5x the default rate) and samples the JS heap after a forced GC and the DOM node
     /// count every `TDED_VIEW_SOAK_EVERY` seconds (default 60); the heap must not grow.

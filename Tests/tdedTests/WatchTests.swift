@@ -13,7 +13,7 @@ final class WatchTests: XCTestCase {
         XCTAssertFalse(out.contains("\u{1B}") || out.contains("\r"), "escape codes in plain output")
         let lines = out.split(separator: "\n")
         XCTAssertEqual(lines.count, 30, out)
-        let re = #"^t=[0-9.]+ azimuth=[+-][0-9]+\.[0-9] confidence=[0-9.]+ level_db=-?[0-9.]+ seq=[0-9]+ flags=\S+$"#
+        let re = #"^t=[0-9.]+ azimuth=[+-][0-9]+\.[0-9] confidence=[0-9.]+ level_db=-?[0-9.]+ seq=[0-9]+ flags=\S+( sources=([0-9]+:[+-][0-9]+\.[0-9]:[0-9.]+,?)+)?$"#
         for l in lines { XCTAssertNotNil(l.range(of: re, options: .regularExpression), String(l)) }
     }
 
@@ -37,6 +37,22 @@ final class WatchTests: XCTestCase {
         let mark = bar.firstIndex(where: { $0 == "#" || $0 == "o" })
         XCTAssertNotNil(mark, last)
         XCTAssertLessThan(mark ?? bar.endIndex, bar.firstIndex(of: "|") ?? bar.startIndex, last)
+    }
+
+    /// Lines with tracked sources (`engine.max_sources`): `sources=ID:AZ:CONF,...` at the end.
+    func testPlainLinesListTrackedSources() throws {
+        let dir = E2E.tempDir(self)
+        let sock = dir + "/fake.sock"
+        let fake = try FakeDaemon(path: sock)
+        defer { fake.close() }
+        let w = try Spawned(E2E.binary, ["watch", "--socket", sock, "--count", "2"], dir: dir)
+        XCTAssertTrue(waitUntil(10) { fake.clientCount == 1 })
+        let src = #","sources":[{"id":1,"delay_ms":0.3,"azimuth_deg":24.5,"confidence":0.7,"share":0.6},{"id":2,"delay_ms":-0.25,"azimuth_deg":-20.1,"confidence":0.4,"share":0.3}]}"#
+        for s in 1...2 { fake.send(String(FakeDaemon.line(seq: s).dropLast()) + src) }
+        XCTAssertEqual(w.waitExit(timeout: 10), 0, w.stderr)
+        let lines = w.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, w.stdout)
+        for l in lines { XCTAssertTrue(l.hasSuffix(" sources=1:+24.5:0.70,2:-20.1:0.40"), String(l)) }
     }
 
     /// No daemon yet: one waiting line; the daemon appears: updates follow.
