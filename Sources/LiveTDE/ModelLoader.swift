@@ -102,11 +102,16 @@ public enum ModelLoader {
     /// The shipped live (per-update, Hann windows) learned pooling model, likewise.
     public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v2.safetensors"
 
-    /// The first existing candidate; throws naming where it looked when none exists.
-    public static func resolve(explicit: String?, kind: Kind = .encoder) throws -> String {
+    /// The first existing candidate; throws naming where it looked when none exists. An
+    /// explicit path, or the kind's environment variable when set, is returned as given even
+    /// when no such file exists: loading it then says what is wrong with it (a mistyped
+    /// `$TDED_POOLING_MODEL` used to be skipped in silence for the shipped file).
+    public static func resolve(explicit: String?, kind: Kind = .encoder,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         // An explicit path is loaded as given: `load` then says exactly what is wrong with it.
         if let e = explicit, !e.isEmpty { return e }
-        let c = candidates(explicit: explicit, kind: kind)
+        if let e = environment[kind.environmentKey], !e.isEmpty { return e }
+        let c = candidates(explicit: explicit, environment: environment, kind: kind)
         for p in c where FileManager.default.fileExists(atPath: p) { return p }
         throw ModelLoaderError("\(kind.how), or install \(kind.relativePath) (looked in \(c.count) places, e.g. \(c.last!))")
     }

@@ -161,6 +161,29 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// A model named by `$TDED_POOLING_MODEL` / `$TDED_MODEL` that does not exist is reported,
+    /// naming it; it is not skipped in silence for the shipped file.
+    func testMissingModelInTheEnvironmentIsReported() throws {
+        let dir = E2E.tempDir(self)
+        let clip = dir + "/clip.wav"
+        try E2E.makeClip(seconds: 1.5, path: clip)
+        let env = ["TDED_POOLING_MODEL": dir + "/typo.safetensors", "TDED_MODEL": dir + "/typo2.safetensors"]
+        // pooling auto: the classical weighting, with one note naming the file
+        let (ac, aout, aerr) = try runTded(["analyze", "--whole", clip], env: env)
+        XCTAssertEqual(ac, 0, aerr)
+        XCTAssertTrue(aerr.contains("note:") && aerr.contains("typo.safetensors") && aerr.contains("phat-beta=0.7+snr"), aerr)
+        XCTAssertEqual(aerr.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, aerr)
+        XCTAssertEqual(aout.split(separator: "\n").count, 1, aout)
+        // asked for explicitly: an error, one line, naming the file
+        for (args, needle) in [(["--whole", "--pooling", "learned"], "typo.safetensors"), (["--method", "learned"], "typo2.safetensors")] {
+            let (code, out, err) = try runTded(["analyze"] + args + [clip], env: env)
+            XCTAssertEqual(code, 2, err)
+            XCTAssertTrue(out.isEmpty, out)
+            XCTAssertTrue(err.contains(needle) && err.contains("no such file"), "\(args): \(err)")
+            XCTAssertEqual(err.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, err)
+        }
+    }
+
     func testMissingInputFileIsOneLineError() throws {
         let dir = E2E.tempDir(self)
         let (code, _, err) = try runTded(["run", "--input", dir + "/nope.wav", "--socket", dir + "/s.sock"])

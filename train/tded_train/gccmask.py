@@ -295,7 +295,7 @@ def classical_mae(paths, taper: str = "rectangular") -> float:
 def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, seed: int = 0, threads: int = 2,
           use_mask: bool = True, use_head: bool = True, report=(), taper: str = "rectangular",
           coherence: bool = False, bands: tuple = (), head_layers: int = 2, head_kernel: int = 9,
-          head_ch: int = 16, init=None):
+          head_ch: int = 16, init=None, mask_ch: int = 16, mask_layers: int = 3):
     """Train a weighting on stored spectra; ``init``: an exported network (.safetensors) to
     start from (fine-tuning: its architecture replaces the one given here)."""
     torch.manual_seed(seed)
@@ -315,7 +315,8 @@ def train(data, val, out, epochs: int = 10, batch: int = 256, lr: float = 3e-3, 
             raise SystemExit(f"train: --init {init} pools with {net.taper} windows, the data with {taper}")
     else:
         net = GccMask(use_mask=use_mask, use_head=use_head, taper=taper, coherence=coherence, bands=bands,
-                      head_layers=head_layers, head_kernel=head_kernel, head_ch=head_ch)
+                      head_layers=head_layers, head_kernel=head_kernel, head_ch=head_ch,
+                      ch=mask_ch, mask_layers=mask_layers)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * (len(S) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -603,6 +604,8 @@ def main(argv=None):
     t.add_argument("--head-layers", type=int, default=2, help="hidden conv layers of the lag head")
     t.add_argument("--head-kernel", type=int, default=9)
     t.add_argument("--head-channels", type=int, default=16)
+    t.add_argument("--mask-channels", type=int, default=16, help="channels of the mask CNN's hidden layers")
+    t.add_argument("--mask-layers", type=int, default=3, help="hidden conv layers of the mask CNN")
     t.add_argument("--init", default=None, help="fine-tune: start from this exported network (its architecture); FILE:N = member N of a model set")
     t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
     e = sub.add_parser("export")
@@ -640,7 +643,7 @@ def main(argv=None):
         train(a.data, a.val, a.out, epochs=a.epochs, seed=a.seed, threads=a.threads,
               use_mask=a.ablate != "mask", use_head=a.ablate != "head", report=a.report, taper=a.taper,
               coherence=a.coherence, bands=tuple(a.bands), head_layers=a.head_layers, head_kernel=a.head_kernel,
-              head_ch=a.head_channels, init=a.init, lr=a.lr)
+              head_ch=a.head_channels, init=a.init, lr=a.lr, mask_ch=a.mask_channels, mask_layers=a.mask_layers)
     elif a.cmd == "fixture":
         print(json.dumps(write_fixture(load_members(a.model), a.out)))
     elif a.cmd == "bundle":
