@@ -6,8 +6,9 @@
 /// For tests, `#readout` carries `data-state` (`connecting`, `live`, `waiting`, `offline`),
 /// `data-azimuth`, `data-confidence`, `data-seq`, `data-updates`, `data-gaps`,
 /// `data-daemon-connects` and `data-sources` (the line's tracked sources, `id:azimuth` with one
-/// decimal, comma-separated; empty when the daemon tracks one source). Each tracked source is
-/// also drawn on the dial as a numbered marker at its azimuth and listed under `sources`.
+/// decimal, comma-separated; empty when the line has no `sources`, i.e. `engine.max_sources =
+/// 1`). Each tracked source is also drawn on the dial as a numbered marker at its azimuth and
+/// listed under `sources`.
 public enum ViewPage {
     /// The page.
     public static let html = #"""
