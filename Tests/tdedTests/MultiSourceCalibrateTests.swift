@@ -33,6 +33,25 @@ enum Scenes {
         try WAVWriter.write(path: path, channels: [left, right], sampleRate: 16000, format: .pcm16)
     }
 
+    /// The two-talker scene the live multi-source tests replay: `twoTalkers` (5 s, +6 and -5
+    /// samples) written to `dir/two.wav`, and a daemon config at `dir/tded.toml` tracking two
+    /// sources on a 0.2 m array (step 16, Hann windows) and publishing on `socket`; `capture`:
+    /// an optional `[capture]` section's body. Returns (clip, config).
+    static func twoTalkerDaemon(dir: String, socket: String, capture: String? = nil) throws -> (clip: String, config: String) {
+        let clip = dir + "/two.wav", config = dir + "/tded.toml"
+        try twoTalkers(seconds: 5, da: 6, db: -5, path: clip)
+        try E2E.writeConfig(config, (capture.map { "[capture]\n\($0)\n" } ?? "") + """
+        [engine]
+        step = 16
+        taper = "hann"
+        mic_distance = 0.2
+        max_sources = 2
+        [publish]
+        socket = "\(socket)"
+        """)
+        return (clip, config)
+    }
+
     /// Claps: decaying noise bursts at `times`, the right channel `delays[i]` samples later.
     static func claps(times: [Double], delays: [Int], seconds: Double, path: String) throws {
         let n = Int(seconds * 16000)
@@ -86,18 +105,8 @@ final class MultiSourceCalibrateTests: XCTestCase {
     /// reads lines whose `sources` hold both with two stable ids.
     func testLiveTwoSourcesOverTheSocket() throws {
         let dir = E2E.tempDir(self)
-        let clip = dir + "/two.wav"
-        try Scenes.twoTalkers(seconds: 5, da: 6, db: -5, path: clip)
-        let socket = dir + "/tded.sock", config = dir + "/tded.toml"
-        try E2E.writeConfig(config, """
-        [engine]
-        step = 16
-        taper = "hann"
-        mic_distance = 0.2
-        max_sources = 2
-        [publish]
-        socket = "\(socket)"
-        """)
+        let socket = dir + "/tded.sock"
+        let (clip, config) = try Scenes.twoTalkerDaemon(dir: dir, socket: socket)
         let d = try TdedProcess(["run", "--config", config, "--input", clip, "--realtime"], dir: dir)
         addTeardownBlock { d.stop() }
         XCTAssertTrue(d.waitForLog("publishing on", timeout: 10), d.log)

@@ -84,19 +84,9 @@ final class ViewBrowserTests: XCTestCase {
     /// their markers.
     func testPageShowsTwoTrackedSources() throws {
         let dir = E2E.tempDir(self)
-        let sock = dir + "/tded.sock", cfg = dir + "/two.toml", clip = dir + "/two.wav"
-        try Scenes.twoTalkers(seconds: 5, da: 6, db: -5, path: clip)
-        try E2E.writeConfig(cfg, """
-        [capture]
-        ring_seconds = 30
-        [engine]
-        step = 16
-        taper = "hann"
-        mic_distance = 0.2
-        max_sources = 2
-        [publish]
-        socket = "\(sock)"
-        """)
+        let sock = dir + "/tded.sock"
+        // a long ring, as the demo viewer's config: a debug-build engine may lag on a loaded machine
+        let (clip, cfg) = try Scenes.twoTalkerDaemon(dir: dir, socket: sock, capture: "ring_seconds = 30")
         let b = try browser(dir)
         let d = try TdedProcess(["run", "--config", cfg, "--input", clip, "--realtime", "--loop", "0"], dir: dir)
         addTeardownBlock { d.stop() }
