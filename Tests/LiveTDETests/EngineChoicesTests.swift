@@ -96,7 +96,7 @@ final class EngineChoicesTests: XCTestCase {
         XCTAssertTrue(notes.first?.contains("/nonexistent/live.safetensors") == true, "\(notes)")
         // where the learned weighting builds, no note
         o.poolingModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("models/tded-gccmask-live-v2.safetensors").path
+            .deletingLastPathComponent().appendingPathComponent(ModelLoader.gccMaskLiveRelativePath).path
         notes = []
         let learned = try EstimatorFactory.make(o, note: { notes.append($0) })
         XCTAssertEqual((learned as? GCCPHAT)?.config.pooling, .learned)

@@ -1,4 +1,5 @@
 import Foundation
+import LiveTDE
 import XCTest
 
 /// Command-line behaviour of `tded` that needs no running daemon.
@@ -145,13 +146,13 @@ final class CLITests: XCTestCase {
         let learned = try analyze(clip, ["--whole", "--pooling", "learned"]).map { $0.d("delay_ms") }
         XCTAssertEqual(learned.count, 1)
         XCTAssertEqual(learned.first ?? .nan, Double(E2E.delaySamples) / 16, accuracy: 0.02)
-        let shipped = E2E.repoRoot.appendingPathComponent("models/tded-gccmask-v7.safetensors").path
+        let shipped = E2E.repoRoot.appendingPathComponent(ModelLoader.gccMaskRelativePath).path
         XCTAssertEqual(learned, try analyze(clip, ["--whole", "--pooling", "learned", "--pooling-model", shipped]).map { $0.d("delay_ms") })
         let encoder = E2E.repoRoot.appendingPathComponent("models/tded-stream-v1.safetensors").path
         for (args, needle) in [(["--whole", "--pooling", "learned", "--pooling-model", encoder], "not a learned-pooling model"),
                                (["--whole", "--pooling", "learned", "--pooling-model", dir + "/none.safetensors"], "none.safetensors"),
                                (["--whole", "--taper", "rectangular", "--pooling", "learned", "--pooling-model",
-                                 E2E.repoRoot.appendingPathComponent("models/tded-gccmask-live-v2.safetensors").path], "hann"),
+                                 E2E.repoRoot.appendingPathComponent(ModelLoader.gccMaskLiveRelativePath).path], "hann"),
                                (["--pooling", "learned", "--pooling-model", shipped], "rectangular")] {
             let (code, out, err) = try runTded(["analyze"] + args + [clip])
             XCTAssertEqual(code, 2, err)
