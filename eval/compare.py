@@ -42,7 +42,7 @@ def load(path: Path) -> tuple[list[dict], list[str]]:
 
 
 def select(rows: list[dict], kind: str, levels: set[str] | None) -> list[dict]:
-    out = [r for r in rows if kind == "all" or r["kind"] == kind or (kind == "mixture" and r["kind"] != "single")]
+    out = [r for r in rows if kind == "all" or r["kind"] == kind]
     if levels is not None:
         out = [r for r in out if r["distractor_level"] in levels]
     return out
