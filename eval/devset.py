@@ -62,7 +62,7 @@ def fits(room: dict, az: float, dist: float) -> bool:
 
 def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
          snr_range: tuple[float, float] = (-5.0, 30.0),
-         levels: tuple[float, ...] = (0.3, 0.5, 0.7)) -> list[dict]:
+         levels: tuple[float, ...] = (0.3, 0.5, 0.7), music_fraction: float = 0.0) -> list[dict]:
     rng = np.random.default_rng([seed, 77])
     names = list(rooms)
     specs = []
@@ -77,7 +77,7 @@ def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
         spec = {"kind": kind, "room": room, "rt60": float(rng.uniform(0.15, 0.8)),
                 "snr": float(rng.uniform(*snr_range)) if kind == "single" else float(rng.uniform(15, 30)),
                 "azimuth": az, "distance": dist, "seed": seed, "index": i, "samples": samples,
-                "music_fraction": 0.0,
+                "music_fraction": music_fraction,
                 "name": f"{'mix' if kind == 'mixture' else 'one'}_{i:05d}.wav"}
         if kind == "mixture":
             spec["level"] = float(levels[i % len(levels)])
@@ -98,6 +98,9 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", default="0.3,0.5,0.7",
                     help="distractor levels of the mixtures, in turn (RMS of the distractor / the "
                          "dominant source's, at the microphones, as in the evaluation)")
+    ap.add_argument("--music-fraction", type=float, default=0.0,
+                    help="share of clips whose source is drawn from the music pool (with --sources; "
+                         "default 0: speech only)")
     ap.add_argument("--activity", action="store_true",
                     help="write the `active` column (per 50-ms update: is the dry source active?) as "
                          "generate.py --activity does, for `tune.py --live --active-only`")
@@ -110,6 +113,9 @@ def main(argv=None) -> int:
         levels = ()
     if not levels or not all(0 < v <= 10 for v in levels):
         print(f"devset: --levels wants distractor levels like 0.5,0.7,0.9 (each in 0...10), got '{a.levels}'", file=sys.stderr)
+        return 2
+    if not 0.0 <= a.music_fraction <= 1.0:
+        print(f"devset: --music-fraction wants a share in 0...1, got {a.music_fraction}", file=sys.stderr)
         return 2
     rooms = random_rooms(a.rooms, a.seed)
     gen.ROOMS.clear()
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
         print(f"devset: {e}", file=sys.stderr)
         return 2
     specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms,
-                 tuple(float(x) for x in a.snr.split(",")), levels)
+                 tuple(float(x) for x in a.snr.split(",")), levels, a.music_fraction)
     rows = []
     for s in specs:
         s["activity"] = a.activity

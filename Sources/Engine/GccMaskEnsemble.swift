@@ -5,35 +5,44 @@ import Foundation
 
 /// The learned weighting for one range of pooled spans: one network, or several whose
 /// log-probabilities over the lag grid (each network's logits minus their log-sum-exp over the
-/// search range) are averaged and decoded like one network's logits. The confidence is the mean
-/// of the networks' correlations at the chosen grid point. All buffers are allocated in `init`;
-/// `estimate` allocates nothing.
+/// search range) are averaged and decoded like one network's logits, by the members' shared
+/// `GccMaskDecoding`. The confidence is the mean of the networks' correlations at the chosen
+/// grid point. All buffers are allocated in `init`; `estimate` allocates nothing.
 final class GccMaskEnsemble {
     /// The networks' evaluators (at least one; all on the same lag grid and search range).
     let members: [GccMaskEvaluator]
     private let G: Int
     private let gridStep: Double, maxLag: Int
-    private let mean: UnsafeMutablePointer<Double>
+    private let mean: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>
+    /// The members' rule (they share it).
+    let decoding: GccMaskDecoding
 
-    /// `members` must share the lag grid (`maxLag`, `gridStep`) and the estimator's search range.
+    /// `members` must share the lag grid (`maxLag`, `gridStep`), the decoding rule and the
+    /// estimator's search range.
     init(_ members: [GccMaskEvaluator]) throws {
         guard let first = members.first else { throw EngineConfigError("pooling learned: an empty group of networks") }
         guard members.allSatisfy({ $0.model.maxLag == first.model.maxLag && $0.model.gridStep == first.model.gridStep }) else {
             throw EngineConfigError("pooling learned: networks for the same spans need the same lag grid")
         }
+        guard members.allSatisfy({ $0.model.decoding == first.model.decoding }) else {
+            throw EngineConfigError("pooling learned: networks for the same spans need the same decoding")
+        }
         self.members = members
+        decoding = first.model.decoding
         G = first.model.gridCount; gridStep = first.model.gridStep; maxLag = first.model.maxLag
         mean = .allocate(capacity: G)
         mean.initialize(repeating: 0, count: G)
+        scratch = .allocate(capacity: G)
+        scratch.initialize(repeating: 0, count: G)
     }
 
-    deinit { mean.deallocate() }
+    deinit { mean.deallocate(); scratch.deallocate() }
 
     /// The delay (samples) and confidence of pooled spectra (as `GccMaskEvaluator.estimate`);
     /// nil without any signal.
     func estimate(gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
                   gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> PooledEstimate? {
-        if members.count == 1 { return members[0].estimate(gr: gr, gi: gi, gl: gl, gR: gR) }
+        if members.count == 1 && decoding == .argmax { return members[0].estimate(gr: gr, gi: gi, gl: gl, gR: gR) }
         let inRange = members[0].gridInRange
         mean.update(repeating: 0, count: G)
         let share = 1 / Double(members.count)
@@ -47,9 +56,15 @@ final class GccMaskEnsemble {
             let lse = top + log(sum)
             for j in 0..<G where inRange[j] { mean[j] += (Double(z[j]) - lse) * share }
         }
-        guard let (best, delay) = GccMaskEvaluator.decode(mean, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag) else {
-            return nil
+        let decoded: (Int, Double)?
+        switch decoding {
+        case .argmax:
+            decoded = GccMaskEvaluator.decode(mean, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag)
+        case .median(let temperature):
+            decoded = GccMaskDecoding.median(mean, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag,
+                                             temperature: temperature, scratch: scratch)
         }
+        guard let (best, delay) = decoded else { return nil }
         // (each member's correlation at `best` is still in its buffers)
         var conf = 0.0
         for m in members { conf += m.correlation(at: best) * share }

@@ -50,6 +50,9 @@ public final class GccMaskModel: Equatable, Sendable {
     /// 0 for a single-network file; in a model set (version 3) each member takes the spans from
     /// its `minSpan` up to the next larger one (members with equal `minSpan` together).
     public let minSpan: Int
+    /// How this network's logits (or, in an ensemble, the members' mean log-probabilities)
+    /// become a delay: `argmax` unless a model set of version 4 names a rule for the member.
+    public let decoding: GccMaskDecoding
 
     public static func == (a: GccMaskModel, b: GccMaskModel) -> Bool { a === b }
 
@@ -71,10 +74,18 @@ public final class GccMaskModel: Equatable, Sendable {
         let head_channels: Int
         let head_bands: [Int]?
         let min_span: Int?
+        let decode: Decode?
     }
 
-    /// The header of a model set (version 3): member headers (each a version 1 or 2 header plus
-    /// `min_span`), whose tensors carry the prefix `m<index>.`.
+    /// A member's decoding rule (model sets of version 4).
+    private struct Decode: Decodable {
+        let rule: String
+        let temperature: Double?
+    }
+
+    /// The header of a model set (versions 3 and 4): member headers (each a version 1 or 2 header
+    /// plus `min_span`, and in version 4 an optional `decode`), whose tensors carry the prefix
+    /// `m<index>.`.
     private struct SetHeader: Decodable {
         let format: String
         let version: Int
@@ -88,23 +99,24 @@ public final class GccMaskModel: Equatable, Sendable {
     public static let maxMembers = 8
 
     /// Reads and validates a single-network model (version 1 or 2) from a parsed file; a model
-    /// set (version 3) is read with `members(file:)`.
+    /// set (version 3 or 4) is read with `members(file:)`.
     public convenience init(file: SafetensorsFile) throws {
         let (version, headers) = try Self.headers(file)
-        guard version != 3 else {
-            throw GccMaskModelError("a model set of \(headers.count) networks (version 3): load it with GccMaskModel.members(file:)")
+        guard version <= 2 else {
+            throw GccMaskModelError("a model set of \(headers.count) networks (version \(version)): load it with GccMaskModel.members(file:)")
         }
-        try self.init(header: headers[0], file: file, prefix: "", minSpan: 0)
+        guard headers[0].decode == nil else { throw GccMaskModelError("'decode' belongs to a model set's members (version 4)") }
+        try self.init(header: headers[0], file: file, prefix: "", minSpan: 0, decoding: .argmax)
         try Self.checkTensorNames(file, [self], prefixes: [""])
     }
 
     /// The networks of a model file in non-decreasing `minSpan` order: one for versions 1 and
-    /// 2, each member of a model set (version 3). The engine uses, for a pooled span, the
+    /// 2, each member of a model set (versions 3 and 4). The engine uses, for a pooled span, the
     /// members with the largest `minSpan` it reaches: one network, or an ensemble of those
-    /// sharing that `minSpan` (`GccMaskEnsemble`).
+    /// sharing that `minSpan` (`GccMaskEnsemble`), decoded by their `decoding`.
     public static func members(file: SafetensorsFile) throws -> [GccMaskModel] {
         let (version, headers) = try headers(file)
-        guard version == 3 else { return [try GccMaskModel(file: file)] }
+        guard version >= 3 else { return [try GccMaskModel(file: file)] }
         func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
         guard (1...maxMembers).contains(headers.count) else {
             throw bad("model set: \(headers.count) members, expected 1...\(maxMembers)")
@@ -119,8 +131,17 @@ public final class GccMaskModel: Equatable, Sendable {
             guard i == 0 || span >= out[i - 1].minSpan else {
                 throw bad("model set: min_span must not decrease from member to member (member \(i): \(span))")
             }
+            let decoding: GccMaskDecoding
+            switch (h.decode?.rule, h.decode?.temperature) {
+            case (nil, _): decoding = .argmax
+            case (_, _) where version < 4: throw bad("model set member \(i): 'decode' needs a model set of version 4")
+            case ("argmax", _): decoding = .argmax
+            case ("median", let t?) where GccMaskDecoding.temperatureRange.contains(t): decoding = .median(temperature: t)
+            case (let rule?, let t):
+                throw bad("model set member \(i): decode '\(rule)'\(t.map { " at temperature \($0)" } ?? ""): expected 'argmax', or 'median' with a temperature in 0.05...20")
+            }
             let m: GccMaskModel
-            do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span) } catch let e as GccMaskModelError {
+            do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span, decoding: decoding) } catch let e as GccMaskModelError {
                 throw bad("model set member \(i): \(e.description)")
             }
             guard i == 0 || (m.window == out[0].window && m.taper == out[0].taper) else {
@@ -128,6 +149,9 @@ public final class GccMaskModel: Equatable, Sendable {
             }
             guard i == 0 || span != out[i - 1].minSpan || (m.maxLag == out[i - 1].maxLag && m.gridStep == out[i - 1].gridStep) else {
                 throw bad("model set member \(i): an ensemble (same min_span as member \(i - 1)) needs member \(i - 1)'s lag grid")
+            }
+            guard i == 0 || span != out[i - 1].minSpan || m.decoding == out[i - 1].decoding else {
+                throw bad("model set member \(i): an ensemble (same min_span as member \(i - 1)) needs member \(i - 1)'s decoding")
             }
             out.append(m)
         }
@@ -160,11 +184,11 @@ public final class GccMaskModel: Equatable, Sendable {
             do { return (top.version, [try JSONDecoder().decode(Header.self, from: Data(json.utf8))]) } catch {
                 throw bad("malformed '\(metadataKey)' metadata")
             }
-        case 3:
-            guard let m = top.members else { throw bad("model set (version 3) without 'members'") }
-            return (3, m)
+        case 3, 4:
+            guard let m = top.members else { throw bad("model set (version \(top.version)) without 'members'") }
+            return (top.version, m)
         default:
-            throw bad("version \(top.version), expected 1, 2 or 3")
+            throw bad("version \(top.version), expected 1, 2, 3 or 4")
         }
     }
 
@@ -182,7 +206,7 @@ public final class GccMaskModel: Equatable, Sendable {
     }
 
     /// One network: its header and its tensors under `prefix`.
-    private init(header h: Header, file: SafetensorsFile, prefix: String, minSpan: Int) throws {
+    private init(header h: Header, file: SafetensorsFile, prefix: String, minSpan: Int, decoding: GccMaskDecoding) throws {
         func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
         guard h.format == Self.format else { throw bad("format '\(h.format)', expected '\(Self.format)'") }
         guard h.version == 1 || h.version == 2 else { throw bad("version \(h.version), expected 1 or 2") }
@@ -231,6 +255,7 @@ public final class GccMaskModel: Equatable, Sendable {
         window = h.window; self.taper = taper; maskInputs = inputs; sampleRate = h.sample_rate; maxLag = h.max_lag; gridStep = h.grid_step
         self.mask = mask; self.head = head; headBands = bands; self.beta = beta[0]; self.temp = temp[0]
         self.minSpan = minSpan
+        self.decoding = decoding
     }
 
     /// Parses and validates a model from the file's bytes.

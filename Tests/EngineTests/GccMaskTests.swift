@@ -5,12 +5,12 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    try committedModelURL("tded-gccmask-v7.safetensors", file: file, line: line)
+    try committedModelURL("tded-gccmask-v8.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {
-    /// The shipped model set's networks (members 0 and 1, an ensemble, for short pools; member
-    /// 2 from 0.25 s).
+    /// The shipped model set's networks (members 0-3, an ensemble decoded by the posterior
+    /// median, for short pools; member 4 from 0.25 s).
     private func shipped() throws -> [GccMaskModel] {
         try GccMaskModel.members(safetensorsBytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
     }
@@ -28,32 +28,35 @@ final class GccMaskTests: XCTestCase {
     }
 
     /// The engine's delay of the fixture's pooled spectra equals PyTorch's
-    /// (`python3 -m tded_train.gccmask fixture`) within 0.002 sample: for each network alone,
-    /// and for the shipped set with its networks picked by the pooled window count (the
-    /// two-network ensemble below 0.25 s, whose delays differ from both of its networks'), and
-    /// is near the truth on the clean clips.
+    /// (`python3 -m tded_train.gccmask fixture`) within 0.002 sample: for each network alone
+    /// (with its member's decoding), and for the shipped set with its networks picked by the
+    /// pooled window count (the four-network ensemble below 0.25 s, whose delays differ from
+    /// its networks', decoded by the posterior median; the long network by argmax), and is near
+    /// the truth on the clean clips.
     func testParityWithPyTorchOnFixtureSpectra() throws {
         let m = try shipped()
-        XCTAssertEqual(m.map(\.minSpan), [0, 0, 4000], "the shipped model set: two networks for short pools, one from 0.25 s")
-        XCTAssertEqual(m.map(\.headBands), [[], [64, 128, 256, 512], [64, 128, 256, 512]], "networks 1 and 2 are format version 2 (sub-bands)")
+        XCTAssertEqual(m.map(\.minSpan), [0, 0, 0, 0, 4000], "the shipped model set: four networks for short pools, one from 0.25 s")
+        let bands = [64, 128, 256, 512]
+        XCTAssertEqual(m.map(\.headBands), [[], bands, [], bands, bands], "networks 1, 3 and 4 are format version 2 (sub-bands)")
+        XCTAssertEqual(m.map(\.decoding), Array(repeating: .median(temperature: 0.7), count: 4) + [.argmax])
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), truth = try fx.floats("truth")
-        let alone = try (0..<3).map { try fx.floats("delay.m\($0)") }
-        let set = try (0..<3).map { try fx.floats("delay.set\($0)") }
+        let alone = try m.indices.map { try fx.floats("delay.m\($0)") }
+        let set = try m.indices.map { try fx.floats("delay.set\($0)") }
         XCTAssertEqual(set[0], try fx.floats("delay"))
         let B = 1025
         XCTAssertEqual(spectra.count, truth.count * 4 * B)
         func resolve(_ est: GCCPHAT, _ i: Int, _ windows: Int) throws -> PooledEstimate {
             try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * B, windows: windows) }, "clip \(i)")
         }
-        for n in 0..<3 {
+        for n in m.indices {
             for i in 0..<truth.count {
                 let d = try resolve(try gcc(m[n], maxLag: Int(lags[i])), i, 1)
                 XCTAssertEqual(d.delay, Double(alone[n][i]), accuracy: 0.002, "network \(n) alone, clip \(i)")
             }
         }
         // 0.25 s = 4000 samples pooled = 187 windows of 1024 at step 16
-        for (member, windows) in [(0, 1), (0, 186), (2, 187), (2, 100_000)] {
+        for (member, windows) in [(0, 1), (0, 186), (4, 187), (4, 100_000)] {
             for i in 0..<truth.count {
                 let d = try resolve(try gcc(m, maxLag: Int(lags[i])), i, windows)
                 print("[gccmask parity] set at \(windows) windows, clip \(i): engine \(d.delay) torch \(set[member][i]) truth \(truth[i]) conf \(d.confidence)")
@@ -63,9 +66,43 @@ final class GccMaskTests: XCTestCase {
         }
         // the ensemble is neither of its networks, and the long network differs from it, by more
         // than the tolerance: the averaging and the pick are both tested
-        for other in [alone[0], alone[1], set[2]] {
+        for other in alone.prefix(4) + [set[4]] {
             XCTAssertGreaterThan(zip(set[0], other).map { abs($0 - $1) }.max() ?? 0, 0.005)
         }
+        // the clean clips are within a tenth of a sample of the truth
+        for i in [0, 1, 4] { XCTAssertEqual(Double(set[0][i]), Double(truth[i]), accuracy: 0.1, "clip \(i)") }
+    }
+
+    /// The posterior median (`GccMaskDecoding.median`) against a direct computation: a flat
+    /// posterior's median is the middle of the search range, one point's mass is spread over its
+    /// cell, the temperature sharpens toward the mode, and the answer stays inside the range.
+    func testMedianDecoding() throws {
+        let G = 9, step = 0.5, maxLag = 2   // grid -2, -1.5, ..., 2
+        let scratch = UnsafeMutablePointer<Double>.allocate(capacity: G)
+        defer { scratch.deallocate() }
+        func median(_ v: [Double], _ inRange: [Bool], t: Double = 1) -> Double? {
+            v.withUnsafeBufferPointer { vb in inRange.withUnsafeBufferPointer { rb in
+                GccMaskDecoding.median(vb.baseAddress!, inRange: rb.baseAddress!, count: G, gridStep: step, maxLag: maxLag,
+                                       temperature: t, scratch: scratch)?.1
+            } }
+        }
+        let all = [Bool](repeating: true, count: G)
+        XCTAssertEqual(try XCTUnwrap(median([Double](repeating: 3, count: G), all)), 0, accuracy: 1e-12)
+        // all mass on grid point 6 (lag 1): the median is the middle of its cell
+        var one = [Double](repeating: -1e4, count: G); one[6] = 0
+        XCTAssertEqual(try XCTUnwrap(median(one, all)), 1, accuracy: 1e-9)
+        // masses 1 and 3 at lags -1 and +1 (log 1, log 3): half of 4 = 2 lies a third into lag +1's cell
+        var two = [Double](repeating: -1e4, count: G); two[2] = 0; two[6] = log(3)
+        XCTAssertEqual(try XCTUnwrap(median(two, all)), 1 - 0.25 + 0.5 * (1.0 / 3), accuracy: 1e-9)
+        // temperature 0.5 squares the masses (1 : 9): half of 10 = 5, 4/9 into the cell
+        XCTAssertEqual(try XCTUnwrap(median(two, all, t: 0.5)), 1 - 0.25 + 0.5 * (4.0 / 9), accuracy: 1e-9)
+        // points out of range carry no mass; a median at the range's edge stays inside it
+        var edge = [Double](repeating: 0, count: G); edge[8] = 50
+        XCTAssertEqual(try XCTUnwrap(median(edge, all)), 2, accuracy: 1e-12)
+        // (range -2 ... 1.5: eight equal cells spanning -2.25 ... 1.75, whose middle is -0.25)
+        XCTAssertEqual(try XCTUnwrap(median(edge, all.enumerated().map { $0.offset < 8 })), -0.25, accuracy: 1e-12)
+        XCTAssertNil(median(one, [Bool](repeating: false, count: G)))
+        XCTAssertNil(median([Double](repeating: .nan, count: G), all))
     }
 
     /// An ensemble of one network twice gives that network's delays and confidences.
@@ -88,7 +125,7 @@ final class GccMaskTests: XCTestCase {
         let m = try shipped()
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag")
-        let want = [try fx.floats("delay.set0"), try fx.floats("delay.set2")]
+        let want = [try fx.floats("delay.set0"), try fx.floats("delay.set4")]
         let i = try XCTUnwrap(want[0].indices.max { abs(want[0][$0] - want[1][$0]) < abs(want[0][$1] - want[1][$1]) })
         for (step, firstLong) in [(16, 187), (8, 373), (64, 48), (1, 2977)] {
             let est = try gcc(m, maxLag: Int(lags[i]), step: step)
@@ -135,8 +172,8 @@ final class GccMaskTests: XCTestCase {
             XCTAssertEqual(w.delaySamples, d, accuracy: 0.25, "\(kind) \(d)")
         }
         // The pipeline passes its window count: a 72-ms clip is resolved by the ensemble of
-        // networks 0 and 1, a 0.5-s clip by network 2 alone.
-        let short = Array(m[0...1]), long = [m[2]]
+        // networks 0-3, a 0.5-s clip by network 4 alone.
+        let short = Array(m[0...3]), long = [m[4]]
         for (count, networks, others) in [(1151, short, long), (8000, long, short)] {
             let s = TestSignals.stereo(.speechLike, count: count, delay: 4.4, snrDb: 0, seed: 8)
             func whole(_ models: [GccMaskModel]) throws -> Double {
@@ -241,9 +278,9 @@ final class GccMaskTests: XCTestCase {
         XCTAssertThrowsError(try model { $0.removeValue(forKey: "head_bands") }) { XCTAssertTrue("\($0)".contains("head.0"), "\($0)") }
     }
 
-    /// Model sets (version 3): members under `m<i>.`, `min_span` from 0 and never decreasing,
-    /// one window and taper, one lag grid per ensemble; a set is not a single network; stray
-    /// tensors are refused.
+    /// Model sets (versions 3 and 4): members under `m<i>.`, `min_span` from 0 and never
+    /// decreasing, one window and taper, one lag grid and one decoding per ensemble, `decode`
+    /// only in version 4; a set is not a single network; stray tensors are refused.
     func testModelSetHeaderIsChecked() throws {
         let f = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: try shippedGccMaskURL())))
         let tensors = try f.tensors.keys.sorted().map { ($0, f.tensors[$0]!.shape, try f.floats($0)) }
@@ -259,24 +296,34 @@ final class GccMaskTests: XCTestCase {
         func set(_ edit: (inout [String: Any], inout [[String: Any]]) -> Void) throws -> [GccMaskModel] {
             try GccMaskModel.members(safetensorsBytes: try bytes(tensors, edit))
         }
-        XCTAssertEqual(try set { _, _ in }.map(\.minSpan), [0, 0, 4000])
+        XCTAssertEqual(try set { _, _ in }.map(\.minSpan), [0, 0, 0, 0, 4000])
         XCTAssertThrowsError(try GccMaskModel(safetensorsBytes: try bytes(tensors) { _, _ in })) { XCTAssertTrue("\($0)".contains("model set"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[0]["min_span"] = 16 }) { XCTAssertTrue("\($0)".contains("first member"), "\($0)") }
-        XCTAssertThrowsError(try set { _, m in m[1]["min_span"] = 16; m[2]["min_span"] = 8 }) { XCTAssertTrue("\($0)".contains("must not decrease"), "\($0)") }
-        XCTAssertEqual(try set { _, m in m[2]["min_span"] = 0 }.map(\.minSpan), [0, 0, 0], "three networks, one ensemble")
+        XCTAssertThrowsError(try set { _, m in m[3]["min_span"] = 16; m[4]["min_span"] = 8 }) { XCTAssertTrue("\($0)".contains("must not decrease"), "\($0)") }
+        XCTAssertEqual(try set { _, m in m[4]["min_span"] = 0; m[4]["decode"] = m[0]["decode"] }.map(\.minSpan), [0, 0, 0, 0, 0], "five networks, one ensemble")
         XCTAssertThrowsError(try set { _, m in m[1]["max_lag"] = 20 }) { XCTAssertTrue("\($0)".contains("member 1: an ensemble"), "\($0)") }
-        XCTAssertEqual(try set { _, m in m[2]["max_lag"] = 20 }.map(\.maxLag), [24, 24, 20], "networks for other spans may have their own grid")
+        XCTAssertEqual(try set { _, m in m[4]["max_lag"] = 20 }.map(\.maxLag), [24, 24, 24, 24, 20], "networks for other spans may have their own grid")
+        // decoding: one rule per ensemble, a known rule, a temperature in range, version 4 only
+        XCTAssertThrowsError(try set { _, m in m[4]["min_span"] = 0 }) { XCTAssertTrue("\($0)".contains("member 4: an ensemble") && "\($0)".contains("decoding"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[2]["decode"] = ["rule": "median", "temperature": 1.0] }) { XCTAssertTrue("\($0)".contains("member 2: an ensemble"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in for i in 0..<4 { m[i]["decode"] = ["rule": "mean", "temperature": 1.0] } }) { XCTAssertTrue("\($0)".contains("member 0: decode 'mean'"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in for i in 0..<4 { m[i]["decode"] = ["rule": "median", "temperature": 0.0] } }) { XCTAssertTrue("\($0)".contains("0.05...20"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in for i in 0..<4 { m[i]["decode"] = ["rule": "median"] } }) { XCTAssertTrue("\($0)".contains("temperature"), "\($0)") }
+        XCTAssertThrowsError(try set { h, _ in h["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 0: 'decode' needs a model set of version 4"), "\($0)") }
+        XCTAssertEqual(try set { h, m in h["version"] = 3; for i in 0..<4 { m[i].removeValue(forKey: "decode") } }.map(\.decoding),
+                       Array(repeating: .argmax, count: 5), "version 3: argmax")
+        XCTAssertEqual(try set { _, m in m[4]["decode"] = ["rule": "median", "temperature": 2.0] }.map(\.decoding).last, .median(temperature: 2.0))
         XCTAssertThrowsError(try set { _, m in m[1].removeValue(forKey: "min_span") }) { XCTAssertTrue("\($0)".contains("min_span missing"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["taper"] = "hann" }) { XCTAssertTrue("\($0)".contains("differ from member 0"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 1: version 3"), "\($0)") }
         XCTAssertThrowsError(try set { h, _ in h.removeValue(forKey: "members") }) { XCTAssertTrue("\($0)".contains("without 'members'"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m = [] }) { XCTAssertTrue("\($0)".contains("0 members"), "\($0)") }
         // two members only: the tensors of member 2 are strays
-        XCTAssertThrowsError(try set { _, m in m.removeLast() }) { XCTAssertTrue("\($0)".contains("unexpected tensor 'm2."), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m.removeLast() }) { XCTAssertTrue("\($0)".contains("unexpected tensor 'm4."), "\($0)") }
         // a member's tensor missing
-        let missing = tensors.filter { $0.0 != "m2.head.2.bias" }
+        let missing = tensors.filter { $0.0 != "m4.head.2.bias" }
         XCTAssertThrowsError(try GccMaskModel.members(safetensorsBytes: try bytes(missing) { _, _ in })) {
-            XCTAssertTrue("\($0)".contains("member 2") && "\($0)".contains("head.2.bias"), "\($0)")
+            XCTAssertTrue("\($0)".contains("member 4") && "\($0)".contains("head.2.bias"), "\($0)")
         }
         // a single-network file is a one-member list
         let live = try GccMaskModel.members(safetensorsBytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_live_model.safetensors"))))
@@ -284,7 +331,7 @@ final class GccMaskTests: XCTestCase {
         // the engine refuses member lists whose minimum spans decrease
         var c = GCCPHATConfig(step: 16, maxLag: 8, pooling: .learned)
         let m = try shipped()
-        c.poolingModels = [m[2], m[0]]
+        c.poolingModels = [m[4], m[0]]
         XCTAssertThrowsError(try GCCPHAT(config: c)) { XCTAssertTrue("\($0)".contains("must not decrease"), "\($0)") }
     }
 

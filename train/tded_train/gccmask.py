@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -44,7 +45,9 @@ GRID = np.arange(-MAX_LAG / GRID_STEP, MAX_LAG / GRID_STEP + 1) * GRID_STEP  # 1
 C_SOUND = 343.0
 FORMAT = "tded-gccmask"
 VERSION = 1
-SET_VERSION = 3  # a model set: several networks, each for pooled spans from its min_span on
+SET_VERSION = 4  # a model set: several networks, each for pooled spans from its min_span on;
+# version 4 adds each member's optional `decode` (version 3: argmax throughout; both are read)
+SET_VERSIONS = (3, 4)
 MAX_MEMBERS = 8  # the engine's limit (GccMaskModel.maxMembers)
 
 
@@ -208,9 +211,23 @@ def in_range_mask(lags) -> torch.Tensor:
     return _G.abs()[None, :] <= lags[:, None] + 1e-9
 
 
-def decode(logits: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
-    """Argmax over the grid, then a parabola through it and its neighbours when both are in
-    range (the engine does the same)."""
+DECODE_RULES = ("argmax", "median")
+
+
+def decode(logits: torch.Tensor, in_range: torch.Tensor, rule: str = "argmax",
+           temperature: float = 1.0) -> torch.Tensor:
+    """Delays (samples) from logits over the grid, by `rule`:
+    - "argmax": the largest logit, then a parabola through it and its neighbours when both are
+      in range (the engine does the same);
+    - "median": the median of the posterior softmax(logits / temperature) over the search
+      range, each grid point's mass spread evenly over its cell (+-GRID_STEP / 2), clamped to
+      the range. It minimises the expected absolute error; with a broad posterior (short or
+      noisy clips) it is the better answer, with two separate peaks it lies between them
+      (docs/gccmask-spec.md, "Decoding")."""
+    if rule == "median":
+        return decode_median(logits, in_range, temperature)
+    if rule != "argmax":
+        raise ValueError(f"decoding rule {rule!r}, expected one of {DECODE_RULES}")
     j = logits.argmax(1)
     n = logits.shape[1]
     jm, jp = (j - 1).clamp(0, n - 1), (j + 1).clamp(0, n - 1)
@@ -220,6 +237,30 @@ def decode(logits: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
     off = torch.where(both & (den < 0), 0.5 * (a - c) / torch.where(den < 0, den, -torch.ones_like(den)),
                       torch.zeros_like(den)).clamp(-0.5, 0.5)
     return _G.float()[j] + off * GRID_STEP
+
+
+def decode_median(logits: torch.Tensor, in_range: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The posterior median (see `decode`), in float64."""
+    z = (logits.double() / temperature).masked_fill(~in_range, -math.inf)
+    p = torch.softmax(z, 1)
+    cdf = p.cumsum(1)
+    g = _G.double()
+    n = len(g)
+    j = (cdf < 0.5 * cdf[:, -1:]).sum(1).clamp(max=n - 1)  # the first point where the CDF reaches half
+    c0 = torch.where(j > 0, cdf.gather(1, (j - 1).clamp(min=0)[:, None])[:, 0], torch.zeros_like(cdf[:, 0]))
+    pj = p.gather(1, j[:, None])[:, 0]
+    frac = ((0.5 * cdf[:, -1] - c0) / pj.clamp_min(1e-300)).clamp(0, 1)
+    d = g[j] - GRID_STEP / 2 + GRID_STEP * frac
+    lo = torch.where(in_range, g[None, :], torch.full_like(p, math.inf)).min(1).values
+    hi = torch.where(in_range, g[None, :], torch.full_like(p, -math.inf)).max(1).values
+    return torch.minimum(torch.maximum(d, lo), hi).float()
+
+
+def decode_net(net, logits: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
+    """`decode` with the rule a network or ensemble carries (`.decoding`, from a model set's
+    header; argmax when absent)."""
+    rule, temperature = getattr(net, "decoding", ("argmax", 1.0))
+    return decode(logits, in_range, rule, temperature)
 
 
 def soft_target(delay: torch.Tensor) -> torch.Tensor:
@@ -414,20 +455,36 @@ def load_exported(path) -> GccMask:
     """The network of a single-network file (format version 1 or 2); see `load_members`."""
     from safetensors.torch import load_file
     h = _read_meta(path)
-    if h["version"] == SET_VERSION:
+    if h["version"] in SET_VERSIONS:
         raise ValueError(f"{path}: a model set of {len(h['members'])} networks: use load_members")
     return _net_from(h, load_file(str(path)))
 
 
 def load_members(path) -> list[tuple[int, GccMask]]:
     """(min_span, network) of every network in the file, in increasing min_span order: one
-    (min_span 0) for versions 1 and 2, each member of a model set (version 3)."""
+    (min_span 0) for versions 1 and 2, each member of a model set (versions 3 and 4); each
+    network's `.decoding` is its member's `decode` (rule, temperature), argmax when absent."""
     from safetensors.torch import load_file
     h = _read_meta(path)
-    if h["version"] != SET_VERSION:
+    if h["version"] not in SET_VERSIONS:
         return [(0, load_exported(path))]
     t = load_file(str(path))
-    return [(m["min_span"], _net_from(m, t, f"m{i}.")) for i, m in enumerate(h["members"])]
+    out = []
+    for i, m in enumerate(h["members"]):
+        net = _net_from(m, t, f"m{i}.")
+        net.decoding = decoding_of(m.get("decode"))
+        out.append((m["min_span"], net))
+    return out
+
+
+def decoding_of(spec: dict | None) -> tuple[str, float]:
+    """(rule, temperature) of a member header's `decode` object; argmax when absent."""
+    if spec is None:
+        return ("argmax", 1.0)
+    rule, temperature = spec.get("rule"), float(spec.get("temperature", 1.0))
+    if rule not in DECODE_RULES or not 0.05 <= temperature <= 20:
+        raise ValueError(f"decode {spec}: expected a rule of {DECODE_RULES} and a temperature in 0.05...20")
+    return (rule, temperature)
 
 
 class Ensemble(nn.Module):
@@ -458,15 +515,22 @@ def member_for(members: list[tuple[int, GccMask]], windows: int) -> GccMask | En
     span = (windows - 1) * STEP + WINDOW
     top = [m for m, _ in members if m <= span][-1]
     nets = [net for m, net in members if m == top]
-    return nets[0] if len(nets) == 1 else Ensemble(nets)
+    if len(nets) == 1:
+        return nets[0]
+    ens = Ensemble(nets)
+    ens.decoding = getattr(nets[0], "decoding", ("argmax", 1.0))
+    return ens
 
 
-def bundle(members: list[tuple[str, int]], out, training: dict | None = None) -> dict:
-    """A model set (format version 3) from exported single-network files and the shortest pooled
+def bundle(members: list[tuple[str, int]], out, training: dict | None = None,
+           decoding: dict[int, tuple[str, float]] | None = None) -> dict:
+    """A model set (format version 4) from exported single-network files and the shortest pooled
     span (samples) each is for: the engine uses, per estimate, the members with the largest
     min_span the pooled span reaches (e.g. a model trained on short clips from 0, one trained on longer
     clips and mixtures from 4000 = 0.25 s). Members with the same min_span form an ensemble
-    (their log-probabilities are averaged; they must share the lag grid)."""
+    (their log-probabilities are averaged; they must share the lag grid). `decoding` maps a
+    min_span to the (rule, temperature) its members are decoded with (`decode`); argmax for
+    the others."""
     from safetensors.torch import load_file, save_file
     from .export import add_checksum
     spans = [s for _, s in members]
@@ -474,16 +538,24 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None) ->
         raise ValueError(f"a model set holds 1 to {MAX_MEMBERS} networks, not {len(members)}")
     if spans[0] != 0 or any(a > b for a, b in zip(spans, spans[1:])):
         raise ValueError(f"min_span must start at 0 and never decrease: {spans}")
+    decoding = dict(decoding or {})
+    if unknown := sorted(set(decoding) - set(spans)):
+        raise ValueError(f"a decoding for min_span {unknown[0]}, which no member has")
     tensors, heads = {}, []
     for i, (path, span) in enumerate(members):
         h = _read_meta(path)
-        if h["version"] == SET_VERSION:
+        if h["version"] in SET_VERSIONS:
             raise ValueError(f"{path} is already a model set")
         if heads and (h["window"], h["taper"]) != (heads[0]["window"], heads[0]["taper"]):
             raise ValueError(f"{path}: window/taper differ from the first member's")
         if heads and span == heads[-1]["min_span"] and (h["max_lag"], h["grid_step"]) != (heads[-1]["max_lag"], heads[-1]["grid_step"]):
             raise ValueError(f"{path}: an ensemble's networks (same min_span) need the same lag grid")
-        heads.append({**h, "min_span": span, "source": Path(path).name})
+        member = {**h, "min_span": span, "source": Path(path).name}
+        if span in decoding:
+            rule, temperature = decoding[span]
+            member["decode"] = {"rule": rule, "temperature": float(temperature)}
+            decoding_of(member["decode"])  # (validates)
+        heads.append(member)
         tensors.update({f"m{i}.{k}": v.contiguous() for k, v in load_file(str(path)).items()})
     head = {"format": FORMAT, "version": SET_VERSION, "members": heads, "training": training or {}}
     out = Path(out)
@@ -498,12 +570,13 @@ def estimate(net: GccMask, x: np.ndarray, mic_distance: float) -> float:
     S = torch.from_numpy(pooled_spectra(x))[None]
     M = in_range_mask([max_lag(mic_distance)])
     with torch.no_grad():
-        return float(decode(net(S, M), M)[0])
+        return float(decode_net(net, net(S, M), M)[0])
 
 
 def fixture_clips(seed: int = 5):
     """Parity clips: white noise with right = left delayed by a fractional amount (windowed-sinc
-    interpolation), at several SNRs and spacings, plus a decaying-noise reverberant pair."""
+    interpolation), at several SNRs and spacings, a decaying-noise reverberant pair, a clip at
+    -15 dB and a two-source clip."""
     rng = np.random.default_rng(seed)
     clips = []
     for delay, snr, spacing in ((5.0, 30, 0.3), (-3.25, 10, 0.2), (1.6, 0, 0.1), (-7.4, -5, 0.25), (0.3, 20, 0.05)):
@@ -522,6 +595,18 @@ def fixture_clips(seed: int = 5):
     s = rng.standard_normal(1151 + 2000)
     x = np.stack([np.convolve(s, ir[0])[2000:2000 + 1151], np.convolve(s, ir[1])[2000:2000 + 1151]])
     clips.append((x * 0.02, 6.0, 0.2))
+    # two clips with a broad or two-peaked posterior, where the decoding rules disagree: a
+    # delay of 2.5 samples at -15 dB, and two sources (+4 and -6 samples, the second at 0.8 of
+    # the first's level) at 10 dB
+    def delayed(delay, n=1151):
+        s = rng.standard_normal(n + 64)
+        t = np.arange(-32, 33)
+        h = np.sinc(t - delay) * np.hanning(len(t))
+        return np.stack([s[32:32 + n], np.convolve(s, h, mode="same")[32:32 + n]])
+    x = delayed(2.5)
+    clips.append((0.05 * (x + rng.standard_normal(x.shape) * np.sqrt(np.mean(x ** 2) * 10 ** 1.5)), 2.5, 0.3))
+    x = delayed(4.0) + 0.8 * delayed(-6.0)
+    clips.append((0.05 * (x + rng.standard_normal(x.shape) * np.sqrt(np.mean(x ** 2) / 10)), 4.0, 0.25))
     return clips
 
 
@@ -542,7 +627,7 @@ def write_fixture(net: GccMask | list, out) -> dict:
     lags = [max_lag(d) for _, _, d in clips]
     M = in_range_mask(lags)
     with torch.no_grad():
-        delays = decode(first(S, M), M)
+        delays = decode_net(first, first(S, M), M)
         _, w = first.correlation(S)
     t = {"spectra": S.contiguous(), "max_lag": torch.tensor(lags, dtype=torch.float32),
          "delay": delays.float().contiguous(), "weights": w.float().contiguous(),
@@ -550,9 +635,10 @@ def write_fixture(net: GccMask | list, out) -> dict:
     if len(members) > 1:
         with torch.no_grad():
             for i, (span, m) in enumerate(members):
-                t[f"delay.m{i}"] = decode(m(S, M), M).float().contiguous()
+                t[f"delay.m{i}"] = decode_net(m, m(S, M), M).float().contiguous()
                 windows = 1 + max(0, -(-(span - WINDOW) // STEP))
-                t[f"delay.set{i}"] = decode(member_for(members, windows)(S, M), M).float().contiguous()
+                group = member_for(members, windows)
+                t[f"delay.set{i}"] = decode_net(group, group(S, M), M).float().contiguous()
     save_file(t, str(out))
     return {k: v.tolist() for k, v in t.items() if k.startswith("delay")} | {"truth": [d for _, d, _ in clips]}
 
@@ -611,10 +697,13 @@ def main(argv=None):
     e = sub.add_parser("export")
     e.add_argument("checkpoint")
     e.add_argument("out")
-    bd = sub.add_parser("bundle", help="a model set (format version 3): exported networks, each for pooled spans from its MIN_SPAN samples on")
+    bd = sub.add_parser("bundle", help="a model set (format version 4): exported networks, each for pooled spans from its MIN_SPAN samples on")
     bd.add_argument("out")
     bd.add_argument("--member", action="append", required=True, metavar="FILE:MIN_SPAN",
                     help="an exported network and the shortest pooled span (samples) it is for; the first 0")
+    bd.add_argument("--median", action="append", default=[], metavar="MIN_SPAN:TEMPERATURE",
+                    help="decode the members of this min_span by the posterior median at this temperature "
+                         "(default: argmax and a parabola)")
     bd.add_argument("--note", default="", help="provenance note stored in the header")
     fx = sub.add_parser("fixture", help="write the engine parity fixture of an exported model")
     fx.add_argument("model")
@@ -651,7 +740,12 @@ def main(argv=None):
         for m in a.member:
             path, _, span = m.rpartition(":")
             members.append((path, int(span)))
-        print(json.dumps(bundle(members, a.out, training={"note": a.note} if a.note else None), indent=1))
+        decoding = {}
+        for m in a.median:
+            span, _, temperature = m.partition(":")
+            decoding[int(span)] = ("median", float(temperature or 1.0))
+        print(json.dumps(bundle(members, a.out, training={"note": a.note} if a.note else None,
+                                decoding=decoding), indent=1))
     else:
         st = torch.load(a.checkpoint, weights_only=True)
         if not (st.get("use_mask", True) and st.get("use_head", True)):

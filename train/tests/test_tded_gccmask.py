@@ -2,6 +2,8 @@
 learning on delayed noise, export round trip, and the committed model + fixture."""
 from pathlib import Path
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from safetensors.torch import load_file
 from tded_train import gccmask as gm
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "tded-gccmask-v7.safetensors"
+MODEL = REPO / "models" / "tded-gccmask-v8.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
@@ -121,23 +123,33 @@ def test_export_round_trip(tmp_path, bands):
 
 def test_committed_fixture_matches_the_committed_model():
     members = gm.load_members(MODEL)
-    # the shipped set: an ensemble of two networks for short pools, one network from 0.25 s
-    assert [m for m, _ in members] == [0, 0, 4000]
-    assert [n.bands for _, n in members] == [(), (64, 128, 256, 512), (64, 128, 256, 512)]
+    # the shipped set: an ensemble of four networks for short pools (posterior median at
+    # temperature 0.7), one network from 0.25 s (argmax)
+    assert [m for m, _ in members] == [0, 0, 0, 0, 4000]
+    bands = (64, 128, 256, 512)
+    assert [n.bands for _, n in members] == [(), bands, (), bands, bands]
+    assert [n.decoding for _, n in members] == [("median", 0.7)] * 4 + [("argmax", 1.0)]
     fx = load_file(str(FIXTURE))
     M = gm.in_range_mask(fx["max_lag"].numpy())
     with torch.no_grad():
         for i, (_, net) in enumerate(members):
-            np.testing.assert_allclose(gm.decode(net(fx["spectra"], M), M).numpy(), fx[f"delay.m{i}"].numpy(), atol=1e-4)
+            np.testing.assert_allclose(gm.decode_net(net, net(fx["spectra"], M), M).numpy(), fx[f"delay.m{i}"].numpy(), atol=1e-4)
         short = gm.member_for(members, 1)
-        assert isinstance(short, gm.Ensemble) and gm.member_for(members, 187) is members[2][1]
-        d = gm.decode(short(fx["spectra"], M), M)
-        for i in (0, 1):
+        assert isinstance(short, gm.Ensemble) and gm.member_for(members, 187) is members[4][1]
+        assert short.decoding == ("median", 0.7)
+        z = short(fx["spectra"], M)
+        d = gm.decode_net(short, z, M)
+        for i in range(4):
             np.testing.assert_allclose(d.numpy(), fx[f"delay.set{i}"].numpy(), atol=1e-4)
-        np.testing.assert_allclose(fx["delay.set2"].numpy(), fx["delay.m2"].numpy(), atol=1e-4)
+        np.testing.assert_allclose(fx["delay.set4"].numpy(), fx["delay.m4"].numpy(), atol=1e-4)
+        # the -15 dB clip (6) has a broad posterior: argmax, the median and the median at
+        # another temperature all differ there, so the parity test checks the rule and its
+        # temperature
+        for other in (gm.decode(z, M), gm.decode(z, M, "median", 1.0)):
+            assert abs(float(other[6] - d[6])) > 0.5
     np.testing.assert_allclose(d.numpy(), fx["delay"].numpy(), atol=1e-4)
     # the ensemble is neither of its networks: the engine's parity test checks the averaging
-    for i in (0, 1):
+    for i in range(4):
         assert (d - fx[f"delay.m{i}"]).abs().max() > 0.005
     # and the fixture's clips are what fixture_clips renders today
     S = torch.from_numpy(np.stack([gm.pooled_spectra(x) for x, _, _ in gm.fixture_clips()]))
@@ -145,6 +157,46 @@ def test_committed_fixture_matches_the_committed_model():
     # clean clips are within a tenth of a sample of the truth
     err = (d - fx["truth"]).abs().numpy()
     assert err[0] < 0.1 and err[1] < 0.1 and err[4] < 0.1, err
+
+
+def test_median_decoding():
+    """The posterior median: a flat posterior gives the middle of the search range, one point's
+    mass its own lag, two masses 1 : 3 a point inside the larger one's cell; the temperature
+    sharpens; points out of range carry no mass and the answer stays inside the range."""
+    n = len(gm.GRID)
+    M = gm.in_range_mask([8])
+    flat = torch.zeros(1, n)
+    assert abs(float(gm.decode(flat, M, "median"))) < 1e-6
+    at = lambda lag: int(np.argmin(np.abs(gm.GRID - lag)))
+    j1, j3 = at(-2.0), at(3.0)
+    two = torch.full((1, n), -1e4)
+    two[0, j1], two[0, j3] = 0.0, math.log(3.0)
+    s = gm.GRID_STEP
+    assert float(gm.decode(two, M, "median")) == pytest.approx(3.0 - s / 2 + s / 3, abs=1e-5)
+    assert float(gm.decode(two, M, "median", 0.5)) == pytest.approx(3.0 - s / 2 + s * 4 / 9, abs=1e-5)
+    assert float(gm.decode(two, M, "argmax")) == pytest.approx(3.0, abs=1e-6)
+    edge = torch.zeros(1, n)
+    edge[0, -1] = 50.0  # out of range (beyond 8 samples): ignored
+    assert abs(float(gm.decode(edge, M, "median"))) < 1e-6
+    edge[0, at(8.0)] = 50.0  # the last point in range: the median stays at 8
+    assert float(gm.decode(edge, M, "median")) == pytest.approx(8.0, abs=1e-6)
+    with pytest.raises(ValueError, match="decoding rule"):
+        gm.decode(flat, M, "mean")
+
+
+def test_bundle_writes_the_decoding(tmp_path):
+    exported_pair(tmp_path, 0.05)
+    h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0), (tmp_path / "n3.safetensors", 4000)],
+                  tmp_path / "set.safetensors", decoding={0: ("median", 0.7)})
+    assert h["version"] == 4
+    assert [m.get("decode") for m in h["members"]] == [{"rule": "median", "temperature": 0.7}] * 2 + [None]
+    back = gm.load_members(tmp_path / "set.safetensors")
+    assert [n.decoding for _, n in back] == [("median", 0.7)] * 2 + [("argmax", 1.0)]
+    assert gm.member_for(back, 1).decoding == ("median", 0.7)
+    with pytest.raises(ValueError, match="no member has"):
+        gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={16: ("median", 1.0)})
+    with pytest.raises(ValueError, match="0.05...20"):
+        gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={0: ("median", 0.0)})
 
 
 def test_bundle_round_trip_and_member_choice(tmp_path):
