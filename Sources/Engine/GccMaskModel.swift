@@ -47,7 +47,7 @@ public final class GccMaskModel: Equatable, Sendable {
     public var gridCount: Int { Int((Double(2 * maxLag) / gridStep).rounded()) + 1 }
 
     /// The shortest pooled span (samples, `(windows - 1) x step + window`) this network is for:
-    /// 0 for a single-network file; in a model set (version 3) each member takes the spans from
+    /// 0 for a single-network file; in a model set (versions 3 and 4) each member takes the spans from
     /// its `minSpan` up to the next larger one (members with equal `minSpan` together).
     public let minSpan: Int
     /// How this network's logits (or, in an ensemble, the members' mean log-probabilities)
