@@ -45,3 +45,61 @@ public enum GccMaskDecoding: Equatable, Sendable {
         return delay.isFinite ? (j, delay) : nil
     }
 }
+
+/// The dominant-source check after the argmax (docs/gccmask-spec.md, "Decoding"; a model set of
+/// version 4 names it per member as `decode.dominant`): PHAT-type weightings count frequency
+/// bins, not power, so with two talkers the peak they favour can be the quieter one. When the
+/// best other peak is nearly as probable, the check compares the two sources' power directly.
+public struct GccMaskDominantCheck: Equatable, Sendable {
+    /// The second peak is considered when its (mean) log-probability is at most this far below
+    /// the best one's (nats).
+    public let maxGap: Double
+    /// It becomes the answer when cancelling the best peak's source leaves more than this many
+    /// times the power that cancelling the second's leaves.
+    public let minPowerRatio: Double
+    /// The two peaks are at least this far apart (samples).
+    public static let minSeparation = 2.0
+    /// The power sums start at this bin (55 Hz with a 1024-sample window at 16 kHz).
+    public static let firstBin = 7
+
+    public init(maxGap: Double, minPowerRatio: Double) {
+        self.maxGap = maxGap; self.minPowerRatio = minPowerRatio
+    }
+
+    /// The power left in pooled spectra after cancelling a source at delay `t` (samples):
+    /// `sum_k P_L + P_R - 2 Re(e^{i w_k t} G_k)`, `w_k = pi k / window`, over bins
+    /// `firstBin ..< window` (`gr`/`gi` the cross spectrum `conj(L) R`, `gl`/`gR` the auto
+    /// spectra, `window + 1` bins each).
+    static func nullPower(t: Double, window: Int, gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
+                          gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> Double {
+        var sum = 0.0
+        let w0 = Double.pi / Double(window)
+        for k in firstBin..<window {
+            let a = w0 * Double(k) * t
+            sum += Double(gl[k]) + Double(gR[k]) - 2 * (Double(gr[k]) * cos(a) - Double(gi[k]) * sin(a))
+        }
+        return sum
+    }
+
+    /// The grid point and refined delay of the louder source when the check switches away from
+    /// the argmax `best` of `v` (log-probabilities or logits over the grid); nil to keep it.
+    func louderPeak(_ v: UnsafePointer<Double>, inRange: UnsafePointer<Bool>, count G: Int, gridStep: Double,
+                    maxLag: Int, best: Int, window: Int, gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
+                    gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> (Int, Double)? {
+        let sep = Int((Self.minSeparation / gridStep).rounded())
+        @inline(__always) func at(_ j: Int) -> Double { inRange[j] ? v[j] : -.infinity }
+        var second = -1
+        if G >= 3 {
+            for j in 1..<(G - 1) where inRange[j] && abs(j - best) >= sep && v[j] >= at(j - 1) && v[j] >= at(j + 1) {
+                if second < 0 || v[j] > v[second] { second = j }
+            }
+        }
+        guard second >= 0, v[best] - v[second] <= maxGap else { return nil }
+        let lag = { (j: Int) in Double(j) * gridStep - Double(maxLag) }
+        let keep = Self.nullPower(t: lag(best), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let other = Self.nullPower(t: lag(second), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        guard keep > minPowerRatio * other else { return nil }
+        let delay = GccMaskEvaluator.refine(v, at: second, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag)
+        return delay.isFinite ? (second, delay) : nil
+    }
+}

@@ -14,8 +14,10 @@ final class GccMaskEnsemble {
     private let G: Int
     private let gridStep: Double, maxLag: Int
     private let mean: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>
-    /// The members' rule (they share it).
+    /// The members' rule and dominant-source check (they share them).
     let decoding: GccMaskDecoding
+    let dominant: GccMaskDominantCheck?
+    private let window: Int
 
     /// `members` must share the lag grid (`maxLag`, `gridStep`), the decoding rule and the
     /// estimator's search range.
@@ -24,11 +26,13 @@ final class GccMaskEnsemble {
         guard members.allSatisfy({ $0.model.maxLag == first.model.maxLag && $0.model.gridStep == first.model.gridStep }) else {
             throw EngineConfigError("pooling learned: networks for the same spans need the same lag grid")
         }
-        guard members.allSatisfy({ $0.model.decoding == first.model.decoding }) else {
+        guard members.allSatisfy({ $0.model.decoding == first.model.decoding && $0.model.dominant == first.model.dominant }) else {
             throw EngineConfigError("pooling learned: networks for the same spans need the same decoding")
         }
         self.members = members
         decoding = first.model.decoding
+        dominant = first.model.dominant
+        window = first.model.window
         G = first.model.gridCount; gridStep = first.model.gridStep; maxLag = first.model.maxLag
         mean = .allocate(capacity: G)
         mean.initialize(repeating: 0, count: G)
@@ -42,7 +46,7 @@ final class GccMaskEnsemble {
     /// nil without any signal.
     func estimate(gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
                   gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> PooledEstimate? {
-        if members.count == 1 && decoding == .argmax { return members[0].estimate(gr: gr, gi: gi, gl: gl, gR: gR) }
+        if members.count == 1 && decoding == .argmax && dominant == nil { return members[0].estimate(gr: gr, gi: gi, gl: gl, gR: gR) }
         let inRange = members[0].gridInRange
         mean.update(repeating: 0, count: G)
         let share = 1 / Double(members.count)
@@ -64,7 +68,12 @@ final class GccMaskEnsemble {
             decoded = GccMaskDecoding.median(mean, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag,
                                              temperature: temperature, scratch: scratch)
         }
-        guard let (best, delay) = decoded else { return nil }
+        guard var (best, delay) = decoded else { return nil }
+        if let check = dominant, decoding == .argmax,
+           let louder = check.louderPeak(mean, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag, best: best,
+                                         window: window, gr: gr, gi: gi, gl: gl, gR: gR) {
+            (best, delay) = louder
+        }
         // (each member's correlation at `best` is still in its buffers)
         var conf = 0.0
         for m in members { conf += m.correlation(at: best) * share }

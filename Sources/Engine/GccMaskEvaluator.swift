@@ -208,14 +208,21 @@ final class GccMaskEvaluator {
         var best = -1
         for j in 0..<G where inRange[j] && (best < 0 || v[j] > v[best]) { best = j }
         guard best >= 0 else { return nil }
+        let delay = refine(v, at: best, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag)
+        return delay.isFinite ? (best, delay) : nil
+    }
+
+    /// Grid point `j`'s lag plus a parabola through it and its neighbours when both are in range
+    /// and the parabola opens downward (offset clamped to +-0.5 grid steps).
+    static func refine(_ v: UnsafePointer<Double>, at j: Int, inRange: UnsafePointer<Bool>, count G: Int,
+                       gridStep: Double, maxLag: Int) -> Double {
         var off = 0.0
-        if best > 0, best < G - 1, inRange[best - 1], inRange[best + 1] {
-            let a = v[best - 1], b = v[best], c = v[best + 1]
+        if j > 0, j < G - 1, inRange[j - 1], inRange[j + 1] {
+            let a = v[j - 1], b = v[j], c = v[j + 1]
             let den = a - 2 * b + c
             if den < 0 { off = min(0.5, max(-0.5, 0.5 * (a - c) / den)) }
         }
-        let delay = Double(best) * gridStep - Double(maxLag) + off * gridStep
-        return delay.isFinite ? (best, delay) : nil
+        return Double(j) * gridStep - Double(maxLag) + off * gridStep
     }
 
     /// Runs a conv stack on `bufA` (`layers[0].inChannels` rows of stride `wide`, `count`

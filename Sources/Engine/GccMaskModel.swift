@@ -53,6 +53,9 @@ public final class GccMaskModel: Equatable, Sendable {
     /// How this network's logits (or, in an ensemble, the members' mean log-probabilities)
     /// become a delay: `argmax` unless a model set of version 4 names a rule for the member.
     public let decoding: GccMaskDecoding
+    /// The dominant-source check after the argmax, when a model set of version 4 names one for
+    /// the member (`decode.dominant`); nil otherwise.
+    public let dominant: GccMaskDominantCheck?
 
     public static func == (a: GccMaskModel, b: GccMaskModel) -> Bool { a === b }
 
@@ -81,6 +84,13 @@ public final class GccMaskModel: Equatable, Sendable {
     private struct Decode: Decodable {
         let rule: String
         let temperature: Double?
+        let dominant: Dominant?
+    }
+
+    /// A member's dominant-source check (`decode.dominant`).
+    private struct Dominant: Decodable {
+        let max_gap: Double?
+        let min_power_ratio: Double?
     }
 
     /// The header of a model set (versions 3 and 4): member headers (each a version 1 or 2 header
@@ -106,7 +116,7 @@ public final class GccMaskModel: Equatable, Sendable {
             throw GccMaskModelError("a model set of \(headers.count) networks (version \(version)): load it with GccMaskModel.members(file:)")
         }
         guard headers[0].decode == nil else { throw GccMaskModelError("'decode' belongs to a model set's members (version 4)") }
-        try self.init(header: headers[0], file: file, prefix: "", minSpan: 0, decoding: .argmax)
+        try self.init(header: headers[0], file: file, prefix: "", minSpan: 0, decoding: .argmax, dominant: nil)
         try Self.checkTensorNames(file, [self], prefixes: [""])
     }
 
@@ -140,8 +150,16 @@ public final class GccMaskModel: Equatable, Sendable {
             case (let rule?, let t):
                 throw bad("model set member \(i): decode '\(rule)'\(t.map { " at temperature \($0)" } ?? ""): expected 'argmax', or 'median' with a temperature in 0.05...20")
             }
+            var dominant: GccMaskDominantCheck?
+            if let d = h.decode?.dominant {
+                guard decoding == .argmax, let gap = d.max_gap, let ratio = d.min_power_ratio,
+                      (0...50).contains(gap), (1...100).contains(ratio) else {
+                    throw bad("model set member \(i): decode 'dominant' needs the argmax rule, max_gap in 0...50 and min_power_ratio in 1...100")
+                }
+                dominant = GccMaskDominantCheck(maxGap: gap, minPowerRatio: ratio)
+            }
             let m: GccMaskModel
-            do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span, decoding: decoding) } catch let e as GccMaskModelError {
+            do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span, decoding: decoding, dominant: dominant) } catch let e as GccMaskModelError {
                 throw bad("model set member \(i): \(e.description)")
             }
             guard i == 0 || (m.window == out[0].window && m.taper == out[0].taper) else {
@@ -150,7 +168,7 @@ public final class GccMaskModel: Equatable, Sendable {
             guard i == 0 || span != out[i - 1].minSpan || (m.maxLag == out[i - 1].maxLag && m.gridStep == out[i - 1].gridStep) else {
                 throw bad("model set member \(i): an ensemble (same min_span as member \(i - 1)) needs member \(i - 1)'s lag grid")
             }
-            guard i == 0 || span != out[i - 1].minSpan || m.decoding == out[i - 1].decoding else {
+            guard i == 0 || span != out[i - 1].minSpan || (m.decoding == out[i - 1].decoding && m.dominant == out[i - 1].dominant) else {
                 throw bad("model set member \(i): an ensemble (same min_span as member \(i - 1)) needs member \(i - 1)'s decoding")
             }
             out.append(m)
@@ -206,7 +224,8 @@ public final class GccMaskModel: Equatable, Sendable {
     }
 
     /// One network: its header and its tensors under `prefix`.
-    private init(header h: Header, file: SafetensorsFile, prefix: String, minSpan: Int, decoding: GccMaskDecoding) throws {
+    private init(header h: Header, file: SafetensorsFile, prefix: String, minSpan: Int, decoding: GccMaskDecoding,
+                 dominant: GccMaskDominantCheck?) throws {
         func bad(_ s: String) -> GccMaskModelError { GccMaskModelError(s) }
         guard h.format == Self.format else { throw bad("format '\(h.format)', expected '\(Self.format)'") }
         guard h.version == 1 || h.version == 2 else { throw bad("version \(h.version), expected 1 or 2") }
@@ -256,6 +275,7 @@ public final class GccMaskModel: Equatable, Sendable {
         self.mask = mask; self.head = head; headBands = bands; self.beta = beta[0]; self.temp = temp[0]
         self.minSpan = minSpan
         self.decoding = decoding
+        self.dominant = dominant
     }
 
     /// Parses and validates a model from the file's bytes.

@@ -5,7 +5,7 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    try committedModelURL("tded-gccmask-v8.safetensors", file: file, line: line)
+    try committedModelURL("tded-gccmask-v9.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {
@@ -39,6 +39,7 @@ final class GccMaskTests: XCTestCase {
         let bands = [64, 128, 256, 512]
         XCTAssertEqual(m.map(\.headBands), [[], bands, [], bands, bands], "networks 1, 3 and 4 are format version 2 (sub-bands)")
         XCTAssertEqual(m.map(\.decoding), Array(repeating: .median(temperature: 0.7), count: 4) + [.argmax])
+        XCTAssertEqual(m.map(\.dominant), [nil, nil, nil, nil, GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2)])
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), truth = try fx.floats("truth")
         let alone = try m.indices.map { try fx.floats("delay.m\($0)") }
@@ -103,6 +104,42 @@ final class GccMaskTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(median(edge, all.enumerated().map { $0.offset < 8 })), -0.25, accuracy: 1e-12)
         XCTAssertNil(median(one, [Bool](repeating: false, count: G)))
         XCTAssertNil(median([Double](repeating: .nan, count: G), all))
+    }
+
+    /// The dominant-source check: two sources, A 3x the power of B; the logits favour B's peak
+    /// by 1 nat. Steering a null at each leaves the other's power times the same comb filter, so
+    /// the check switches to A's peak when its ratio (3) beats `minPowerRatio` and the gap is
+    /// within `maxGap`, and keeps B's otherwise.
+    func testDominantSourceCheck() throws {
+        let window = 16, B = window + 1, G = 9, step = 0.5, maxLag = 2   // grid -2, -1.5, ..., 2
+        let tA = 1.5, tB = -1.5, pA = 3.0, pB = 1.0
+        var gr = [Float](repeating: 0, count: B), gi = gr, gl = gr, gR = gr
+        for k in 0..<B {
+            let w = Double.pi * Double(k) / Double(window)
+            // G = conj(L) R: each source's power times e^{-i w t}
+            gr[k] = Float(pA * cos(w * tA) + pB * cos(w * tB)); gi[k] = Float(-pA * sin(w * tA) - pB * sin(w * tB))
+            gl[k] = Float(pA + pB); gR[k] = gl[k]
+        }
+        // the null at a source's delay removes exactly that source
+        let nullA = GccMaskDominantCheck.nullPower(t: tA, window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let nullB = GccMaskDominantCheck.nullPower(t: tB, window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        XCTAssertEqual(nullB / nullA, pA / pB, accuracy: 1e-4)
+        var v = [Double](repeating: -5, count: G); v[1] = 0; v[7] = -1   // B's peak (lag -1.5) best, A's (1.5) 1 nat below
+        let inRange = [Bool](repeating: true, count: G)
+        func check(_ c: GccMaskDominantCheck) -> (Int, Double)? {
+            v.withUnsafeBufferPointer { vb in inRange.withUnsafeBufferPointer { rb in
+                c.louderPeak(vb.baseAddress!, inRange: rb.baseAddress!, count: G, gridStep: step, maxLag: maxLag, best: 1,
+                             window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+            } }
+        }
+        let switched = try XCTUnwrap(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2)))
+        XCTAssertEqual(switched.0, 7)
+        XCTAssertEqual(switched.1, tA, accuracy: 1e-12)
+        XCTAssertNil(check(GccMaskDominantCheck(maxGap: 0.5, minPowerRatio: 2)), "A's peak is 1 nat below: beyond the gap")
+        XCTAssertNil(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 4)), "A has 3x, not 4x, B's power")
+        // a second peak closer than 2 samples is not a second source
+        v[7] = -5; v[4] = -1
+        XCTAssertNil(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 1)))
     }
 
     /// An ensemble of one network twice gives that network's delays and confidences.
@@ -310,9 +347,16 @@ final class GccMaskTests: XCTestCase {
         XCTAssertThrowsError(try set { _, m in for i in 0..<4 { m[i]["decode"] = ["rule": "median", "temperature": 0.0] } }) { XCTAssertTrue("\($0)".contains("0.05...20"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in for i in 0..<4 { m[i]["decode"] = ["rule": "median"] } }) { XCTAssertTrue("\($0)".contains("temperature"), "\($0)") }
         XCTAssertThrowsError(try set { h, _ in h["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 0: 'decode' needs a model set of version 4"), "\($0)") }
-        XCTAssertEqual(try set { h, m in h["version"] = 3; for i in 0..<4 { m[i].removeValue(forKey: "decode") } }.map(\.decoding),
+        XCTAssertEqual(try set { h, m in h["version"] = 3; for i in 0..<5 { m[i].removeValue(forKey: "decode") } }.map(\.decoding),
                        Array(repeating: .argmax, count: 5), "version 3: argmax")
         XCTAssertEqual(try set { _, m in m[4]["decode"] = ["rule": "median", "temperature": 2.0] }.map(\.decoding).last, .median(temperature: 2.0))
+        // the dominant-source check: with the argmax rule only, both numbers in range
+        XCTAssertEqual(try set { _, _ in }.last?.dominant, GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2))
+        XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "median", "temperature": 1.0, "dominant": ["max_gap": 2.0, "min_power_ratio": 2.0]] }) {
+            XCTAssertTrue("\($0)".contains("member 4: decode 'dominant' needs the argmax rule"), "\($0)")
+        }
+        XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0]] }) { XCTAssertTrue("\($0)".contains("min_power_ratio"), "\($0)") }
+        XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0, "min_power_ratio": 0.5]] }) { XCTAssertTrue("\($0)".contains("1...100"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1].removeValue(forKey: "min_span") }) { XCTAssertTrue("\($0)".contains("min_span missing"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["taper"] = "hann" }) { XCTAssertTrue("\($0)".contains("differ from member 0"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 1: version 3"), "\($0)") }

@@ -228,7 +228,12 @@ def decode(logits: torch.Tensor, in_range: torch.Tensor, rule: str = "argmax",
         return decode_median(logits, in_range, temperature)
     if rule != "argmax":
         raise ValueError(f"decoding rule {rule!r}, expected one of {DECODE_RULES}")
-    j = logits.argmax(1)
+    return refine(logits, logits.argmax(1), in_range)
+
+
+def refine(logits: torch.Tensor, j: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
+    """Grid point j's lag plus a parabola through it and its neighbours when both are in range
+    and the parabola opens downward (offset clamped to +-0.5 grid steps)."""
     n = logits.shape[1]
     jm, jp = (j - 1).clamp(0, n - 1), (j + 1).clamp(0, n - 1)
     a, b, c = logits.gather(1, jm[:, None])[:, 0], logits.gather(1, j[:, None])[:, 0], logits.gather(1, jp[:, None])[:, 0]
@@ -256,11 +261,58 @@ def decode_median(logits: torch.Tensor, in_range: torch.Tensor, temperature: flo
     return torch.minimum(torch.maximum(d, lo), hi).float()
 
 
-def decode_net(net, logits: torch.Tensor, in_range: torch.Tensor) -> torch.Tensor:
+def decode_net(net, logits: torch.Tensor, in_range: torch.Tensor, S: torch.Tensor | None = None) -> torch.Tensor:
     """`decode` with the rule a network or ensemble carries (`.decoding`, from a model set's
-    header; argmax when absent)."""
+    header; argmax when absent), then, when it carries a dominant-source check (`.dominant`) and
+    the pooled spectra `S` are given, `louder_peak`."""
     rule, temperature = getattr(net, "decoding", ("argmax", 1.0))
-    return decode(logits, in_range, rule, temperature)
+    d = decode(logits, in_range, rule, temperature)
+    dominant = getattr(net, "dominant", None)
+    if dominant is not None and S is not None:
+        d = louder_peak(S, logits, in_range, d, *dominant)
+    return d
+
+
+DOMINANT_MIN_SEPARATION = 2.0  # samples between the two peaks the dominant-source check compares
+DOMINANT_FIRST_BIN = 7         # its power sums start here (55 Hz at 16 kHz, NFFT 2048)
+
+
+def null_power(S: np.ndarray, t: float) -> float:
+    """Power of the pooled spectra `S` ([4, BINS]: Re G, Im G, P_L, P_R) left after cancelling a
+    source at delay t (samples), summed over bins DOMINANT_FIRST_BIN ... BINS - 2:
+    sum_k P_L + P_R - 2 Re(e^{i w_k t} G_k), w_k = 2 pi k / NFFT."""
+    k = np.arange(DOMINANT_FIRST_BIN, BINS - 1)
+    w = 2 * np.pi * k / NFFT
+    gr, gi = S[0, k].astype(np.float64), S[1, k].astype(np.float64)
+    return float(np.sum(S[2, k].astype(np.float64) + S[3, k] - 2 * (gr * np.cos(w * t) - gi * np.sin(w * t))))
+
+
+def louder_peak(S: torch.Tensor, logits: torch.Tensor, in_range: torch.Tensor, delays: torch.Tensor,
+                max_gap: float, min_ratio: float) -> torch.Tensor:
+    """The dominant-source check (docs/gccmask-spec.md, "Decoding"): where the logits' best
+    local maximum other than the argmax (at least DOMINANT_MIN_SEPARATION samples from it) is
+    within `max_gap` of it, steer a null at each of the two delays; when cancelling the argmax's
+    source leaves more than `min_ratio` times the power that cancelling the other leaves, the
+    other source is the louder one, and its peak (refined by the parabola) is the answer. The two
+    nulls see the same comb filter, so the ratio compares the sources' power at the
+    microphones, which PHAT-type weightings, counting bins, do not."""
+    out = delays.clone().double()
+    lg = logits.double().numpy()
+    M = in_range.numpy()
+    sep = int(round(DOMINANT_MIN_SEPARATION / GRID_STEP))
+    for i in range(lg.shape[0]):
+        l, m = lg[i], M[i]
+        j1 = int(np.argmax(np.where(m, l, -np.inf)))
+        j2 = None
+        for j in range(1, len(l) - 1):
+            if m[j] and l[j] >= l[j - 1] and l[j] >= l[j + 1] and abs(j - j1) >= sep and (j2 is None or l[j] > l[j2]):
+                j2 = j
+        if j2 is None or l[j1] - l[j2] > max_gap:
+            continue
+        Si = S[i].numpy()
+        if null_power(Si, GRID[j1]) > min_ratio * null_power(Si, GRID[j2]):
+            out[i] = refine(logits[i:i + 1], torch.tensor([j2]), in_range[i:i + 1])[0]
+    return out.float()
 
 
 def soft_target(delay: torch.Tensor) -> torch.Tensor:
@@ -473,6 +525,7 @@ def load_members(path) -> list[tuple[int, GccMask]]:
     for i, m in enumerate(h["members"]):
         net = _net_from(m, t, f"m{i}.")
         net.decoding = decoding_of(m.get("decode"))
+        net.dominant = dominant_of(m.get("decode"))
         out.append((m["min_span"], net))
     return out
 
@@ -485,6 +538,17 @@ def decoding_of(spec: dict | None) -> tuple[str, float]:
     if rule not in DECODE_RULES or not 0.05 <= temperature <= 20:
         raise ValueError(f"decode {spec}: expected a rule of {DECODE_RULES} and a temperature in 0.05...20")
     return (rule, temperature)
+
+
+def dominant_of(spec: dict | None) -> tuple[float, float] | None:
+    """(max_gap, min_power_ratio) of a member header's `decode.dominant` object, or None."""
+    d = (spec or {}).get("dominant")
+    if d is None:
+        return None
+    gap, ratio = float(d.get("max_gap", -1)), float(d.get("min_power_ratio", -1))
+    if (spec or {}).get("rule") != "argmax" or not 0 <= gap <= 50 or not 1 <= ratio <= 100:
+        raise ValueError(f"decode {spec}: 'dominant' needs the argmax rule, max_gap in 0...50 and min_power_ratio in 1...100")
+    return (gap, ratio)
 
 
 class Ensemble(nn.Module):
@@ -519,18 +583,21 @@ def member_for(members: list[tuple[int, GccMask]], windows: int) -> GccMask | En
         return nets[0]
     ens = Ensemble(nets)
     ens.decoding = getattr(nets[0], "decoding", ("argmax", 1.0))
+    ens.dominant = getattr(nets[0], "dominant", None)
     return ens
 
 
 def bundle(members: list[tuple[str, int]], out, training: dict | None = None,
-           decoding: dict[int, tuple[str, float]] | None = None) -> dict:
+           decoding: dict[int, tuple[str, float]] | None = None,
+           dominant: dict[int, tuple[float, float]] | None = None) -> dict:
     """A model set (format version 4) from exported single-network files and the shortest pooled
     span (samples) each is for: the engine uses, per estimate, the members with the largest
     min_span the pooled span reaches (e.g. a model trained on short clips from 0, one trained on longer
     clips and mixtures from 4000 = 0.25 s). Members with the same min_span form an ensemble
     (their log-probabilities are averaged; they must share the lag grid). `decoding` maps a
     min_span to the (rule, temperature) its members are decoded with (`decode`); argmax for
-    the others."""
+    the others. `dominant` maps a min_span (decoded by argmax) to the (max_gap, min_power_ratio)
+    of its dominant-source check (`louder_peak`)."""
     from safetensors.torch import load_file, save_file
     from .export import add_checksum
     spans = [s for _, s in members]
@@ -538,8 +605,8 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None,
         raise ValueError(f"a model set holds 1 to {MAX_MEMBERS} networks, not {len(members)}")
     if spans[0] != 0 or any(a > b for a, b in zip(spans, spans[1:])):
         raise ValueError(f"min_span must start at 0 and never decrease: {spans}")
-    decoding = dict(decoding or {})
-    if unknown := sorted(set(decoding) - set(spans)):
+    decoding, dominant = dict(decoding or {}), dict(dominant or {})
+    if unknown := sorted((set(decoding) | set(dominant)) - set(spans)):
         raise ValueError(f"a decoding for min_span {unknown[0]}, which no member has")
     tensors, heads = {}, []
     for i, (path, span) in enumerate(members):
@@ -551,10 +618,12 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None,
         if heads and span == heads[-1]["min_span"] and (h["max_lag"], h["grid_step"]) != (heads[-1]["max_lag"], heads[-1]["grid_step"]):
             raise ValueError(f"{path}: an ensemble's networks (same min_span) need the same lag grid")
         member = {**h, "min_span": span, "source": Path(path).name}
-        if span in decoding:
-            rule, temperature = decoding[span]
-            member["decode"] = {"rule": rule, "temperature": float(temperature)}
-            decoding_of(member["decode"])  # (validates)
+        if span in decoding or span in dominant:
+            rule, temperature = decoding.get(span, ("argmax", 1.0))
+            member["decode"] = {"rule": rule} | ({"temperature": float(temperature)} if rule == "median" else {})
+            if span in dominant:
+                member["decode"]["dominant"] = {"max_gap": float(dominant[span][0]), "min_power_ratio": float(dominant[span][1])}
+            decoding_of(member["decode"]), dominant_of(member["decode"])  # (validate)
         heads.append(member)
         tensors.update({f"m{i}.{k}": v.contiguous() for k, v in load_file(str(path)).items()})
     head = {"format": FORMAT, "version": SET_VERSION, "members": heads, "training": training or {}}
@@ -570,7 +639,7 @@ def estimate(net: GccMask, x: np.ndarray, mic_distance: float) -> float:
     S = torch.from_numpy(pooled_spectra(x))[None]
     M = in_range_mask([max_lag(mic_distance)])
     with torch.no_grad():
-        return float(decode_net(net, net(S, M), M)[0])
+        return float(decode_net(net, net(S, M), M, S)[0])
 
 
 def fixture_clips(seed: int = 5):
@@ -627,7 +696,7 @@ def write_fixture(net: GccMask | list, out) -> dict:
     lags = [max_lag(d) for _, _, d in clips]
     M = in_range_mask(lags)
     with torch.no_grad():
-        delays = decode_net(first, first(S, M), M)
+        delays = decode_net(first, first(S, M), M, S)
         _, w = first.correlation(S)
     t = {"spectra": S.contiguous(), "max_lag": torch.tensor(lags, dtype=torch.float32),
          "delay": delays.float().contiguous(), "weights": w.float().contiguous(),
@@ -635,10 +704,10 @@ def write_fixture(net: GccMask | list, out) -> dict:
     if len(members) > 1:
         with torch.no_grad():
             for i, (span, m) in enumerate(members):
-                t[f"delay.m{i}"] = decode_net(m, m(S, M), M).float().contiguous()
+                t[f"delay.m{i}"] = decode_net(m, m(S, M), M, S).float().contiguous()
                 windows = 1 + max(0, -(-(span - WINDOW) // STEP))
                 group = member_for(members, windows)
-                t[f"delay.set{i}"] = decode_net(group, group(S, M), M).float().contiguous()
+                t[f"delay.set{i}"] = decode_net(group, group(S, M), M, S).float().contiguous()
     save_file(t, str(out))
     return {k: v.tolist() for k, v in t.items() if k.startswith("delay")} | {"truth": [d for _, d, _ in clips]}
 
@@ -704,6 +773,10 @@ def main(argv=None):
     bd.add_argument("--median", action="append", default=[], metavar="MIN_SPAN:TEMPERATURE",
                     help="decode the members of this min_span by the posterior median at this temperature "
                          "(default: argmax and a parabola)")
+    bd.add_argument("--dominant", action="append", default=[], metavar="MIN_SPAN:MAX_GAP:MIN_RATIO",
+                    help="after the argmax, the dominant-source check for the members of this min_span: "
+                         "switch to the second peak when it is within MAX_GAP nats and carries MIN_RATIO "
+                         "times the first's power (null steering on the pooled spectra)")
     bd.add_argument("--note", default="", help="provenance note stored in the header")
     fx = sub.add_parser("fixture", help="write the engine parity fixture of an exported model")
     fx.add_argument("model")
@@ -744,8 +817,12 @@ def main(argv=None):
         for m in a.median:
             span, _, temperature = m.partition(":")
             decoding[int(span)] = ("median", float(temperature or 1.0))
+        dominant = {}
+        for m in a.dominant:
+            span, gap, ratio = m.split(":")
+            dominant[int(span)] = (float(gap), float(ratio))
         print(json.dumps(bundle(members, a.out, training={"note": a.note} if a.note else None,
-                                decoding=decoding), indent=1))
+                                decoding=decoding, dominant=dominant), indent=1))
     else:
         st = torch.load(a.checkpoint, weights_only=True)
         if not (st.get("use_mask", True) and st.get("use_head", True)):

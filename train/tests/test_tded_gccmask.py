@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from tded_train import gccmask as gm
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "tded-gccmask-v8.safetensors"
+MODEL = REPO / "models" / "tded-gccmask-v9.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
@@ -129,11 +129,12 @@ def test_committed_fixture_matches_the_committed_model():
     bands = (64, 128, 256, 512)
     assert [n.bands for _, n in members] == [(), bands, (), bands, bands]
     assert [n.decoding for _, n in members] == [("median", 0.7)] * 4 + [("argmax", 1.0)]
+    assert [n.dominant for _, n in members] == [None] * 4 + [(2.0, 2.0)]
     fx = load_file(str(FIXTURE))
     M = gm.in_range_mask(fx["max_lag"].numpy())
     with torch.no_grad():
         for i, (_, net) in enumerate(members):
-            np.testing.assert_allclose(gm.decode_net(net, net(fx["spectra"], M), M).numpy(), fx[f"delay.m{i}"].numpy(), atol=1e-4)
+            np.testing.assert_allclose(gm.decode_net(net, net(fx["spectra"], M), M, fx["spectra"]).numpy(), fx[f"delay.m{i}"].numpy(), atol=1e-4)
         short = gm.member_for(members, 1)
         assert isinstance(short, gm.Ensemble) and gm.member_for(members, 187) is members[4][1]
         assert short.decoding == ("median", 0.7)
@@ -184,6 +185,28 @@ def test_median_decoding():
         gm.decode(flat, M, "mean")
 
 
+def test_dominant_source_check():
+    """Two sources, A with 3x B's power; the logits favour B's peak by 1 nat. A null steered at
+    each leaves the other's power times the same comb filter, so the check switches to A when
+    the ratio (3) beats min_power_ratio and the gap is within max_gap."""
+    k = np.arange(gm.BINS)
+    w = 2 * np.pi * k / gm.NFFT
+    tA, tB, pA, pB = 4.0, -6.0, 3.0, 1.0
+    G = pA * np.exp(-1j * w * tA) + pB * np.exp(-1j * w * tB)  # conj(L) R
+    S = torch.from_numpy(np.stack([G.real, G.imag, np.full(gm.BINS, pA + pB), np.full(gm.BINS, pA + pB)]).astype(np.float32))[None]
+    assert gm.null_power(S[0].numpy(), tB) / gm.null_power(S[0].numpy(), tA) == pytest.approx(pA / pB, rel=1e-4)
+    at = lambda lag: int(np.argmin(np.abs(gm.GRID - lag)))
+    z = torch.full((1, len(gm.GRID)), -5.0)
+    z[0, at(tB)], z[0, at(tA)] = 0.0, -1.0
+    M = gm.in_range_mask([16])
+    z = z.masked_fill(~M, -1e4)
+    d = gm.decode(z, M)
+    assert float(d) == pytest.approx(tB)
+    assert float(gm.louder_peak(S, z, M, d, 2.0, 2.0)) == pytest.approx(tA)
+    assert float(gm.louder_peak(S, z, M, d, 0.5, 2.0)) == pytest.approx(tB)   # beyond the gap
+    assert float(gm.louder_peak(S, z, M, d, 2.0, 4.0)) == pytest.approx(tB)   # 3x, not 4x
+
+
 def test_bundle_writes_the_decoding(tmp_path):
     exported_pair(tmp_path, 0.05)
     h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 0), (tmp_path / "n3.safetensors", 4000)],
@@ -197,6 +220,13 @@ def test_bundle_writes_the_decoding(tmp_path):
         gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={16: ("median", 1.0)})
     with pytest.raises(ValueError, match="0.05...20"):
         gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={0: ("median", 0.0)})
+    h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000)], tmp_path / "dom.safetensors",
+                  decoding={0: ("median", 0.7)}, dominant={4000: (2.0, 2.0)})
+    assert h["members"][1]["decode"] == {"rule": "argmax", "dominant": {"max_gap": 2.0, "min_power_ratio": 2.0}}
+    back = gm.load_members(tmp_path / "dom.safetensors")
+    assert [n.dominant for _, n in back] == [None, (2.0, 2.0)]
+    with pytest.raises(ValueError, match="needs the argmax rule"):
+        gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={0: ("median", 0.7)}, dominant={0: (2.0, 2.0)})
 
 
 def test_bundle_round_trip_and_member_choice(tmp_path):
