@@ -534,7 +534,7 @@ def decoding_of(spec: dict | None) -> tuple[str, float]:
     """(rule, temperature) of a member header's `decode` object; argmax when absent."""
     if spec is None:
         return ("argmax", 1.0)
-    rule, temperature = spec.get("rule"), float(spec.get("temperature", 1.0))
+    rule, temperature = spec.get("rule"), float(spec.get("temperature", 1.0 if spec.get("rule") == "argmax" else -1))
     if rule not in DECODE_RULES or not 0.05 <= temperature <= 20:
         raise ValueError(f"decode {spec}: expected a rule of {DECODE_RULES} and a temperature in 0.05...20")
     return (rule, temperature)

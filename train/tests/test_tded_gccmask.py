@@ -220,6 +220,9 @@ def test_bundle_writes_the_decoding(tmp_path):
         gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={16: ("median", 1.0)})
     with pytest.raises(ValueError, match="0.05...20"):
         gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={0: ("median", 0.0)})
+    with pytest.raises(ValueError, match="0.05...20"):  # the median needs its temperature, as in the engine
+        gm.decoding_of({"rule": "median"})
+    assert gm.decoding_of({"rule": "argmax"}) == ("argmax", 1.0)
     h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000)], tmp_path / "dom.safetensors",
                   decoding={0: ("median", 0.7)}, dominant={4000: (2.0, 2.0)})
     assert h["members"][1]["decode"] == {"rule": "argmax", "dominant": {"max_gap": 2.0, "min_power_ratio": 2.0}}
