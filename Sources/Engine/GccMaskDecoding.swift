@@ -40,8 +40,8 @@ public enum GccMaskDecoding: Equatable, Sendable {
         var below = 0.0, j = first
         while j < last && below + p[j] < half { below += p[j]; j += 1 }
         let frac = p[j] > 0 ? min(1, max(0, (half - below) / p[j])) : 0.5
-        let lag = { (i: Int) in Double(i) * gridStep - Double(maxLag) }
-        let delay = min(lag(last), max(lag(first), lag(j) - gridStep / 2 + gridStep * frac))
+        let lo = Double(first) * gridStep - Double(maxLag), hi = Double(last) * gridStep - Double(maxLag)
+        let delay = min(hi, max(lo, Double(j) * gridStep - Double(maxLag) - gridStep / 2 + gridStep * frac))
         return delay.isFinite ? (j, delay) : nil
     }
 }
@@ -87,17 +87,17 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
                     maxLag: Int, best: Int, window: Int, gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
                     gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> (Int, Double)? {
         let sep = Int((Self.minSeparation / gridStep).rounded())
-        @inline(__always) func at(_ j: Int) -> Double { inRange[j] ? v[j] : -.infinity }
         var second = -1
         if G >= 3 {
-            for j in 1..<(G - 1) where inRange[j] && abs(j - best) >= sep && v[j] >= at(j - 1) && v[j] >= at(j + 1) {
-                if second < 0 || v[j] > v[second] { second = j }
+            for j in 1..<(G - 1) where inRange[j] && abs(j - best) >= sep {
+                // (a neighbour out of the range counts as -inf)
+                let left = inRange[j - 1] ? v[j - 1] : -Double.infinity, right = inRange[j + 1] ? v[j + 1] : -Double.infinity
+                if v[j] >= left && v[j] >= right && (second < 0 || v[j] > v[second]) { second = j }
             }
         }
         guard second >= 0, v[best] - v[second] <= maxGap else { return nil }
-        let lag = { (j: Int) in Double(j) * gridStep - Double(maxLag) }
-        let keep = Self.nullPower(t: lag(best), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
-        let other = Self.nullPower(t: lag(second), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let keep = Self.nullPower(t: Double(best) * gridStep - Double(maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let other = Self.nullPower(t: Double(second) * gridStep - Double(maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
         guard keep > minPowerRatio * other else { return nil }
         let delay = GccMaskEvaluator.refine(v, at: second, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag)
         return delay.isFinite ? (second, delay) : nil
