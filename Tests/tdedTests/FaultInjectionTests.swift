@@ -348,10 +348,13 @@ final class FaultInjectionTests: XCTestCase {
         // coexist during a swap; a pooled pipeline holds 2-4 MB of evidence with the default
         // phat+coh, whose windows also carry both auto-spectra); after that, flat.
         XCTAssertLessThan(first.1 - start.1, 16384, "RSS jumped over the first reloads: \(samples)")
-        // RSS then swings by up to one pipeline's evidence (3-4 MB with phat+coh) as the
-        // allocator returns and retakes the swapped-out pipeline's pages; the heap-in-use
-        // bound above is the precise leak check, this one catches growth beyond the swing.
-        XCTAssertLessThan(samples.dropFirst().map { $0.1 }.max()! - first.1, 6144, "RSS grew over 300 reloads: \(samples)")
+        // RSS then swings as the allocator returns and retakes the swapped-out pipelines' pages:
+        // by one pipeline's evidence (3-4 MB with phat+coh) on an idle machine, by up to two on
+        // a loaded one, where a swapped-out pipeline is freed later (a CI run beside a training
+        // job: +7.3 MB at reload 250, back to +4.2 MB at 300, heap in use flat). The heap-in-use
+        // bound above is the precise leak check; this one catches growth beyond the swing.
+        XCTAssertLessThan(samples.dropFirst().map { $0.1 }.max()! - first.1, 12288, "RSS grew over 300 reloads: \(samples)")
+        XCTAssertLessThan(last.1 - first.1, 6144, "RSS ended higher than one pipeline's swing: \(samples)")
         XCTAssertLessThanOrEqual(abs(last.3 - start.3), 1, "descriptors leaked: \(samples)")
         XCTAssertFalse(d.log.contains("error"), d.log)
     }
