@@ -526,6 +526,9 @@ def load_members(path) -> list[tuple[int, GccMask]]:
         net = _net_from(m, t, f"m{i}.")
         net.decoding = decoding_of(m.get("decode"))
         net.dominant = dominant_of(m.get("decode"))
+        if out and out[-1][0] == m["min_span"] and (out[-1][1].decoding, out[-1][1].dominant) != (net.decoding, net.dominant):
+            # (the engine refuses such a set too: an ensemble is decoded by one rule)
+            raise ValueError(f"{path}: member {i} is in an ensemble with member {i - 1} (same min_span) but has another decoding")
         out.append((m["min_span"], net))
     return out
 

@@ -228,6 +228,14 @@ def test_bundle_writes_the_decoding(tmp_path):
     assert h["members"][1]["decode"] == {"rule": "argmax", "dominant": {"max_gap": 2.0, "min_power_ratio": 2.0}}
     back = gm.load_members(tmp_path / "dom.safetensors")
     assert [n.dominant for _, n in back] == [None, (2.0, 2.0)]
+    # an ensemble is decoded by one rule: a set whose members of one min_span disagree is refused
+    import json
+    from safetensors.torch import save_file
+    meta = gm._read_meta(tmp_path / "dom.safetensors")
+    meta["members"][1]["min_span"] = 0
+    save_file(load_file(str(tmp_path / "dom.safetensors")), str(tmp_path / "mixed.safetensors"), metadata={"tded_gccmask": json.dumps(meta)})
+    with pytest.raises(ValueError, match="another decoding"):
+        gm.load_members(tmp_path / "mixed.safetensors")
     with pytest.raises(ValueError, match="needs the argmax rule"):
         gm.bundle([(tmp_path / "n3.safetensors", 0)], tmp_path / "bad.safetensors", decoding={0: ("median", 0.7)}, dominant={0: (2.0, 2.0)})
 
