@@ -62,7 +62,9 @@ def fits(room: dict, az: float, dist: float) -> bool:
 
 def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
          snr_range: tuple[float, float] = (-5.0, 30.0),
-         levels: tuple[float, ...] = (0.3, 0.5, 0.7), music_fraction: float = 0.0) -> list[dict]:
+         levels: tuple[float, ...] = (0.3, 0.5, 0.7), music_fraction: float = 0.0,
+         mixture_rt60: tuple[float, float] | None = None,
+         mixture_snr: tuple[float, float] = (15.0, 30.0)) -> list[dict]:
     rng = np.random.default_rng([seed, 77])
     names = list(rooms)
     specs = []
@@ -74,8 +76,9 @@ def plan(n_single: int, n_mixture: int, seed: int, samples: int, rooms: dict,
             dist = float(rng.uniform(0.5, 2.5))
             if fits(rooms[room], az, dist):
                 break
-        spec = {"kind": kind, "room": room, "rt60": float(rng.uniform(0.15, 0.8)),
-                "snr": float(rng.uniform(*snr_range)) if kind == "single" else float(rng.uniform(15, 30)),
+        rt60_range = mixture_rt60 if kind == "mixture" and mixture_rt60 else (0.15, 0.8)
+        spec = {"kind": kind, "room": room, "rt60": float(rng.uniform(*rt60_range)),
+                "snr": float(rng.uniform(*snr_range)) if kind == "single" else float(rng.uniform(*mixture_snr)),
                 "azimuth": az, "distance": dist, "seed": seed, "index": i, "samples": samples,
                 "music_fraction": music_fraction,
                 "name": f"{'mix' if kind == 'mixture' else 'one'}_{i:05d}.wav"}
@@ -95,6 +98,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rooms", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1001)
     ap.add_argument("--snr", default="-5,30", help="single-source SNR range LO,HI in dB (uniform)")
+    ap.add_argument("--mixture-rt60", default="0.15,0.8",
+                    help="mixtures' RT60 range LO,HI in s (uniform; the evaluation's mixtures use 0.1)")
+    ap.add_argument("--mixture-snr", default="15,30",
+                    help="mixtures' SNR range LO,HI in dB (uniform; the evaluation's mixtures use 30)")
     ap.add_argument("--levels", default="0.3,0.5,0.7",
                     help="distractor levels of the mixtures, in turn (RMS of the distractor / the "
                          "dominant source's, at the microphones, as in the evaluation)")
@@ -114,6 +121,17 @@ def main(argv=None) -> int:
     if not levels or not all(0 < v <= 10 for v in levels):
         print(f"devset: --levels wants distractor levels like 0.5,0.7,0.9 (each in 0...10), got '{a.levels}'", file=sys.stderr)
         return 2
+    try:
+        mix_rt60 = tuple(float(x) for x in a.mixture_rt60.split(","))
+        mix_snr = tuple(float(x) for x in a.mixture_snr.split(","))
+    except ValueError:
+        mix_rt60 = mix_snr = ()
+    if len(mix_rt60) != 2 or not 0 < mix_rt60[0] <= mix_rt60[1] <= 3:
+        print(f"devset: --mixture-rt60 wants LO,HI in seconds (0 < LO <= HI <= 3), got '{a.mixture_rt60}'", file=sys.stderr)
+        return 2
+    if len(mix_snr) != 2 or not mix_snr[0] <= mix_snr[1]:
+        print(f"devset: --mixture-snr wants LO,HI in dB (LO <= HI), got '{a.mixture_snr}'", file=sys.stderr)
+        return 2
     if not 0.0 <= a.music_fraction <= 1.0:
         print(f"devset: --music-fraction wants a share in 0...1, got {a.music_fraction}", file=sys.stderr)
         return 2
@@ -131,7 +149,8 @@ def main(argv=None) -> int:
         print(f"devset: {e}", file=sys.stderr)
         return 2
     specs = plan(a.n_single, a.n_mixture, a.seed, int(round(a.seconds * gen.RATE)), rooms,
-                 tuple(float(x) for x in a.snr.split(",")), levels, a.music_fraction)
+                 tuple(float(x) for x in a.snr.split(",")), levels, a.music_fraction,
+                 mix_rt60, mix_snr)
     rows = []
     for s in specs:
         s["activity"] = a.activity

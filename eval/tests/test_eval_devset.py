@@ -69,6 +69,27 @@ def test_mixture_levels_are_taken_in_turn():
     assert [s["level"] for s in devset.plan(0, 4, 5, 8000, rooms)] == [0.3, 0.5, 0.7, 0.3]  # the default
 
 
+def test_mixture_conditions_follow_their_ranges_and_leave_singles_alone():
+    rooms = devset.random_rooms(3, 5)
+    default = devset.plan(20, 40, 5, 8000, rooms)
+    narrow = devset.plan(20, 40, 5, 8000, rooms, mixture_rt60=(0.08, 0.12), mixture_snr=(28.0, 30.0))
+    mixed = [(d, n) for d, n in zip(default, narrow) if d["kind"] == "mixture"]
+    assert all(0.08 <= n["rt60"] <= 0.12 and 28 <= n["snr"] <= 30 for _, n in mixed)
+    assert any(d["rt60"] > 0.3 for d, _ in mixed) and all(15 <= d["snr"] <= 30 for d, _ in mixed)
+    # the same draws otherwise: single clips and geometry unchanged
+    assert [d for d in default if d["kind"] == "single"] == [n for n in narrow if n["kind"] == "single"]
+    assert all((d["azimuth"], d["distance"], d["room"]) == (n["azimuth"], n["distance"], n["room"]) for d, n in mixed)
+
+
+def test_bad_mixture_ranges_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
+    for flag, value in (("--mixture-rt60", "0.3,0.1"), ("--mixture-rt60", "short"), ("--mixture-snr", "30")):
+        assert devset.main(["--out", str(tmp_path / "dev"), "--n-single", "0", "--n-mixture", "1",
+                            flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"devset: {flag}") and err.count("\n") == 1, err
+
+
 def test_bad_levels_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(gen, "ROOMS", dict(gen.ROOMS))
     assert devset.main(["--out", str(tmp_path / "dev"), "--n-single", "0", "--n-mixture", "1",

@@ -329,13 +329,14 @@ def soft_target(delay: torch.Tensor) -> torch.Tensor:
 def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.0), p_mix: float = 0.3,
              length: int = 1151, taper: str = "rectangular", memory_s: float = 0.0,
              highpass_hz: float = DEFAULT_HIGHPASS_HZ, p_rumble: float = 0.0, p_jump: float = 0.0,
-             jump_age=(0.15, 0.5), p_head: float = 0.0) -> dict:
+             jump_age=(0.15, 0.5), p_head: float = 0.0, mix_range=(0.1, 0.8)) -> dict:
     """Pooled spectra of n rendered examples, high-passed as the engine does (``highpass_hz``,
     0 = off); a share ``p_rumble`` of them first get low-frequency rumble and DC offsets
     (``lowfreq.add_rumble``, from their own random stream: the renderings do not change); a share
     ``p_jump`` have the source jump to another position ``jump_age`` s before the end
     (``supervised.SupSampler``; for live training), a share ``p_head`` have the microphones on a
-    rigid sphere (``supervised.SupSampler``, ``head.py``; HEAD = its radius, 0 = free field)."""
+    rigid sphere (``supervised.SupSampler``, ``head.py``; HEAD = its radius, 0 = free field).
+    A distractor's RMS is U(``mix_range``) times the target's."""
     from .pools import Pool
     from .supervised import SupConfig, SupSampler
     rumble_rng = np.random.default_rng([seed, 0x52554D42])
@@ -343,7 +344,7 @@ def make_set(bank_path, speech, music, noise, n: int, seed: int, snr=(-15.0, 30.
     s = SupSampler(bank, [Pool.load(speech)], [Pool.load(music)] if music else [],
                    Pool.load(noise) if noise else None,
                    SupConfig(snr_range=tuple(snr), p_mix=p_mix, p_jump=p_jump, jump_age=tuple(jump_age),
-                             p_head=p_head),
+                             p_head=p_head, mix_range=tuple(mix_range)),
                    seed=seed, length=length)
     S = np.zeros((n, 4, BINS), np.float32)
     Y, D, SNR, AGE, HEAD = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
@@ -742,6 +743,8 @@ def main(argv=None):
                    help="seconds from the jump to the example's end, uniform (default 0.15 0.5)")
     d.add_argument("--p-head", type=float, default=0.0,
                    help="share of examples with the microphones on a rigid sphere (a head or a body)")
+    d.add_argument("--mix-range", type=float, nargs=2, default=(0.1, 0.8), metavar=("LO", "HI"),
+                   help="a distractor's RMS over the target's, uniform (default 0.1 0.8)")
     hp = sub.add_parser("highpass", help="apply the engine's high-pass to spectra pooled without it "
                         "(|H|^2 per bin; exact for audio without strong low-frequency content)")
     hp.add_argument("spectra")
@@ -795,7 +798,7 @@ def main(argv=None):
             z = make_set(a.bank, a.speech, a.music, a.noise, a.n, a.seed, length=a.length, taper=a.taper,
                          memory_s=a.memory, p_mix=0.3 if a.p_mix is None else a.p_mix,
                          highpass_hz=a.highpass, p_rumble=a.p_rumble, p_jump=a.p_jump, jump_age=a.jump_age,
-                         p_head=a.p_head)
+                         p_head=a.p_head, mix_range=a.mix_range)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(a.out, **z)
         print(a.out, z["S"].shape)

@@ -380,3 +380,25 @@ def test_fine_tuning_starts_from_the_exported_network_or_set_member(tmp_path):
     with pytest.raises(SystemExit, match="hann"):
         gm.train([tmp_path / "d.npz"], [tmp_path / "d.npz"], tmp_path / "bad", epochs=1, batch=32, threads=1,
                  init=str(tmp_path / "n3.safetensors"), taper="hann")
+
+
+def test_data_mix_range_sets_the_distractors_level(tmp_path):
+    """`gccmask data --mix-range LO HI`: the same examples (same seed, same labels) with the
+    distractor at another level; a louder distractor lowers the pooled coherence."""
+    from test_tded_supervised import tiny_bank, tiny_pools
+    speech, music, noise = tiny_pools()
+    np.savez(tmp_path / "bank.npz", **tiny_bank(order=0))
+    for name, pool in (("speech", speech), ("music", music), ("noise", noise)):
+        np.savez(tmp_path / f"{name}.npz", audio=pool.audio, offsets=pool.offs)
+    coh, labels = {}, {}
+    for level in ("0.05", "0.9"):
+        out = tmp_path / f"d{level}.npz"
+        gm.main(["data", "--bank", str(tmp_path / "bank.npz"), "--speech", str(tmp_path / "speech.npz"),
+                "--music", str(tmp_path / "music.npz"), "--noise", str(tmp_path / "noise.npz"), "--n", "12",
+                "--seed", "4", "--length", "4000", "--p-mix", "1", "--mix-range", level, level, "--out", str(out)])
+        z = np.load(out)
+        S = z["S"].astype(np.float64)
+        c = (S[:, 0] ** 2 + S[:, 1] ** 2) / np.maximum(S[:, 2] * S[:, 3], 1e-30)
+        coh[level], labels[level] = float(np.mean(c[:, 20:900])), z["Y"]
+    assert np.array_equal(labels["0.05"], labels["0.9"])
+    assert coh["0.9"] < 0.8 * coh["0.05"], coh
