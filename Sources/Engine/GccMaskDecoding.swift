@@ -40,8 +40,9 @@ public enum GccMaskDecoding: Equatable, Sendable {
         var below = 0.0, j = first
         while j < last && below + p[j] < half { below += p[j]; j += 1 }
         let frac = p[j] > 0 ? min(1, max(0, (half - below) / p[j])) : 0.5
-        let lo = Double(first) * gridStep - Double(maxLag), hi = Double(last) * gridStep - Double(maxLag)
-        let delay = min(hi, max(lo, Double(j) * gridStep - Double(maxLag) - gridStep / 2 + gridStep * frac))
+        let lo = GccMaskEvaluator.lag(first, gridStep: gridStep, maxLag: maxLag)
+        let hi = GccMaskEvaluator.lag(last, gridStep: gridStep, maxLag: maxLag)
+        let delay = min(hi, max(lo, GccMaskEvaluator.lag(j, gridStep: gridStep, maxLag: maxLag) - gridStep / 2 + gridStep * frac))
         return delay.isFinite ? (j, delay) : nil
     }
 }
@@ -96,8 +97,8 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
             }
         }
         guard second >= 0, v[best] - v[second] <= maxGap else { return nil }
-        let keep = Self.nullPower(t: Double(best) * gridStep - Double(maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
-        let other = Self.nullPower(t: Double(second) * gridStep - Double(maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let keep = Self.nullPower(t: GccMaskEvaluator.lag(best, gridStep: gridStep, maxLag: maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let other = Self.nullPower(t: GccMaskEvaluator.lag(second, gridStep: gridStep, maxLag: maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
         guard keep > minPowerRatio * other else { return nil }
         let delay = GccMaskEvaluator.refine(v, at: second, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag)
         return delay.isFinite ? (second, delay) : nil

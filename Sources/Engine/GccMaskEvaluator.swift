@@ -73,7 +73,9 @@ final class GccMaskEvaluator {
         bufA.deallocate(); bufB.deallocate(); logits.deallocate(); inRange.deallocate()
     }
 
-    @inline(__always) private func lag(_ j: Int) -> Double { Double(j) * model.gridStep - Double(model.maxLag) }
+    /// Grid point `j`'s lag in samples: `j * gridStep - maxLag`.
+    @inline(__always) static func lag(_ j: Int, gridStep: Double, maxLag: Int) -> Double { Double(j) * gridStep - Double(maxLag) }
+    @inline(__always) private func lag(_ j: Int) -> Double { Self.lag(j, gridStep: model.gridStep, maxLag: model.maxLag) }
 
     /// The delay (samples) and confidence of pooled spectra: `gr`/`gi` the cross spectrum
     /// `conj(L) R`, `gl`/`gR` the two auto spectra (B floats each); nil without any signal.
@@ -222,7 +224,7 @@ final class GccMaskEvaluator {
             let den = a - 2 * b + c
             if den < 0 { off = min(0.5, max(-0.5, 0.5 * (a - c) / den)) }
         }
-        return Double(j) * gridStep - Double(maxLag) + off * gridStep
+        return lag(j, gridStep: gridStep, maxLag: maxLag) + off * gridStep
     }
 
     /// Runs a conv stack on `bufA` (`layers[0].inChannels` rows of stride `wide`, `count`

@@ -86,8 +86,8 @@ public struct DaemonConfig: Equatable, Sendable {
         /// With `post = "pooled"`: time constant (s) of the exponentially weighted evidence the
         /// live estimate keeps; 0 = only the windows of the last `span` samples.
         public var memorySeconds = EstimatorOptions.defaultMemorySeconds
-        /// gcc-phat, `post = "pooled"`: frequency band used, `"LO-HI"` in Hz, or `"all"`.
-        public var band = "all"
+        /// gcc-phat, `post = "pooled"`: frequency band used (`"LO-HI"` in Hz, or `"all"`).
+        public var band = FrequencyBand.all
         /// Cut-off (Hz) of the input high-pass in front of every estimator; 0 = off.
         public var highpassHz = PipelineConfig.defaultHighpassHz
         /// Per-window sub-sample refinement: `none`, `parabolic` or `upsampled` (x8).
@@ -107,13 +107,6 @@ public struct DaemonConfig: Equatable, Sendable {
         /// estimator's default (`PipelineConfig.learnedMinConfidence` with the learned
         /// weighting, else `classicalMinConfidence`).
         public var minConfidence: Double? = nil
-        /// `"all"` -> `.some(nil)`; `"LO-HI"` -> the band; anything else -> nil.
-        public static func parseBand(_ s: String) -> ClosedRange<Double>?? {
-            if s == "all" { return .some(nil) }
-            let parts = s.split(separator: "-").map { Double($0) }
-            guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 0, hi > lo, hi.isFinite else { return nil }
-            return .some(lo...hi)
-        }
         /// Creates defaults.
         public init() {}
     }
@@ -261,10 +254,10 @@ public struct DaemonConfig: Equatable, Sendable {
         }
         if let v = try r.double("engine.memory_s", 0...60) { c.engine.memorySeconds = v }
         if let v = try r.string("engine.band") {
-            guard DaemonConfig.Engine.parseBand(v) != nil else {
+            guard let band = FrequencyBand(parsing: v) else {
                 throw ConfigError(key: "engine.band", "expected \"all\" or \"LO-HI\" in Hz with 0 <= LO < HI, got \"\(v)\"")
             }
-            c.engine.band = v
+            c.engine.band = band
         }
         if let v = try r.double("engine.highpass_hz", 0...96_000) {
             guard v < 0.45 * Double(c.engine.rate) else {

@@ -90,6 +90,24 @@ public struct DaemonStatus: Codable, Equatable, Sendable {
         case heapFreeKB = "heap_free_kb", deviceRate = "device_rate", resampleLatencyMs = "resample_latency_ms"
     }
 
+    /// What `tded status` prints: the counters a user looks at first, as (wire key, value) in
+    /// this order (the device and its rate only when the daemon captures one).
+    public var summary: [(key: String, value: String)] {
+        var out: [(key: String, value: String)] = [("uptime_s", String(uptimeS)), ("source", source)]
+        if let d = device { out.append(("device", d)) }
+        out += [("state", state.rawValue), ("rate", String(rate))]
+        if let r = deviceRate { out.append(("device_rate", String(r))) }
+        if let l = resampleLatencyMs { out.append(("resample_latency_ms", String(l))) }
+        out += [("method", method.rawValue), ("publish_hz", String(publishHz)), ("frames", String(frames)),
+                ("xruns", String(xruns)), ("device_lost", String(deviceLost)), ("overruns", String(overruns)),
+                ("dropped_frames", String(droppedFrames)), ("clients", String(clients)),
+                ("clients_total", String(clientsTotal)), ("dropped_clients", String(droppedClients)),
+                ("skipped_lines", String(skippedLines)), ("published", String(published)), ("audio_s", String(audioS)),
+                ("engine_cpu_s", String(engineCPUS)), ("engine_load", String(engineLoad)),
+                ("process_cpu_s", String(processCPUS))]
+        return out
+    }
+
     /// The wire form: one JSON object, keys in this order, numbers with fixed decimals.
     public var line: String {
         var w = JSONLine(capacity: 768)

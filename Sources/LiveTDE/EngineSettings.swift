@@ -16,7 +16,7 @@ extension DaemonConfig.Engine {
         o.subsample = subsample.refinement
         o.taper = taper
         pooling.apply(to: &o, whole: false, pooled: post == .pooled)
-        o.pooledBandHz = DaemonConfig.Engine.parseBand(band) ?? nil
+        o.pooledBandHz = band.rangeHz
         return o
     }
 

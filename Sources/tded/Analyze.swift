@@ -48,7 +48,7 @@ struct Analyze: ParsableCommand {
     var memory: Double = EstimatorOptions.defaultMemorySeconds
 
     @Option(help: "GCC-PHAT, --post pooled: frequency band used, LO-HI in Hz (e.g. 300-3500), or all.")
-    var band: String = "all"
+    var band: FrequencyBand = .all
 
     @Option(name: .customLong("min-confidence"), help: "Per-update output: updates with a lower confidence are flagged low_confidence and the smoothed delay holds (the daemon's engine.min_confidence); default: the estimator's (0.3 with the learned weighting, else 0.05).")
     var minConfidence: Double?
@@ -125,10 +125,7 @@ struct Analyze: ParsableCommand {
         // clip's edges that Hann throws away: 0.038 vs 0.100 ms on the tuning set).
         o.taper = taper.taper(whole: whole)
         pooling.apply(to: &o, whole: whole, pooled: post == .pooled)
-        guard let b = DaemonConfig.Engine.parseBand(band) else {
-            throw ValidationError("--band must be LO-HI in Hz with 0 <= LO < HI, or all (got '\(band)')")
-        }
-        o.pooledBandHz = b
+        o.pooledBandHz = band.rangeHz
         return o
     }
 

@@ -9,6 +9,10 @@ extension EstimatorMethod: ExpressibleByArgument {}
 extension VotePost: ExpressibleByArgument {}
 extension SubsampleChoice: ExpressibleByArgument {}
 extension GCCPHATConfig.Taper: ExpressibleByArgument {}
+extension FrequencyBand: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
 
 /// `tded analyze --pooling`: `auto` or a pooled-evidence weighting by name (`PoolingChoice`).
 extension PoolingChoice: ExpressibleByArgument {

@@ -20,13 +20,10 @@ struct Status: ParsableCommand {
             throw ExitCode(1)
         }
         if json { print(line); return }
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        // A line this build cannot read (another version's daemon) is printed as it came.
+        guard let status = try? JSONDecoder().decode(DaemonStatus.self, from: Data(line.utf8)) else {
             print(line); return
         }
-        let order = ["uptime_s", "source", "device", "state", "rate", "device_rate", "resample_latency_ms", "method", "publish_hz",
-                     "frames", "xruns", "device_lost", "overruns", "dropped_frames", "clients",
-                     "clients_total", "dropped_clients", "skipped_lines", "published", "audio_s",
-                     "engine_cpu_s", "engine_load", "process_cpu_s"]
-        for k in order { if let v = obj[k] { print("\(k.padding(toLength: max(16, k.count), withPad: " ", startingAt: 0)) \(v)") } }
+        for (k, v) in status.summary { print("\(k.padding(toLength: max(16, k.count), withPad: " ", startingAt: 0)) \(v)") }
     }
 }

@@ -10,6 +10,21 @@ final class DaemonConfigTests: XCTestCase {
 
     /// The shipped config documents every key with its default: parsing it gives exactly the
     /// built-in defaults, and every key the parser knows appears in it.
+    /// `engine.band` / `--band`: "all" or "LO-HI" in Hz; what is parsed prints the same way.
+    func testFrequencyBandSpellings() {
+        XCTAssertEqual(FrequencyBand(parsing: "all"), .all)
+        XCTAssertEqual(FrequencyBand(parsing: "300-3500"), .hz(300...3500))
+        XCTAssertEqual(FrequencyBand(parsing: "0-62.5"), .hz(0...62.5))
+        for bad in ["", "All", "3500-300", "300-300", "-5-300", "300-", "-300", "300-inf", "a-b", "1-2-3"] {
+            XCTAssertNil(FrequencyBand(parsing: bad), bad)
+        }
+        for band in [FrequencyBand.all, .hz(300...3500), .hz(0...62.5)] {
+            XCTAssertEqual(FrequencyBand(parsing: band.description), band)
+        }
+        XCTAssertNil(FrequencyBand.all.rangeHz)
+        XCTAssertEqual(FrequencyBand.hz(300...3500).rangeHz, 300...3500)
+    }
+
     func testShippedConfigEqualsDefaults() throws {
         let path = Self.repoRoot.appendingPathComponent("config/tded.toml").path
         let c = try DaemonConfig.load(path: path)
@@ -94,7 +109,8 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(try DaemonConfig.parse("[engine]\npooling = \"auto\"").engine.pooling, .auto)
         XCTAssertEqual(try DaemonConfig.parse("[engine]\npooling = \"learned\"").engine.pooling, .fixed(.learned))
         XCTAssertEqual(c.engine.memorySeconds, 0.5)
-        XCTAssertEqual(c.engine.band, "300-3500")
+        XCTAssertEqual(c.engine.band, .hz(300...3500))
+        XCTAssertEqual(DaemonConfig().engine.band, .all)
         XCTAssertEqual(c.engine.highpassHz, 0)
         XCTAssertEqual(c.engine.pipelineConfig(rateHz: 20).highpassHz, 0)
         XCTAssertEqual(DaemonConfig().engine.pipelineConfig(rateHz: 20).highpassHz, PipelineConfig.defaultHighpassHz)

@@ -129,4 +129,18 @@ final class DaemonStatusTests: XCTestCase {
             XCTAssertEqual(try JSONDecoder().decode(DaemonStatus.self, from: Data(line.utf8)), s)
         }
     }
+
+    /// `tded status`'s table: typed values in a fixed order, the device rows only with a device.
+    func testSummaryOrderAndValues() {
+        let file = sample(alsa: false).summary, alsa = sample(alsa: true).summary
+        XCTAssertEqual(file.map(\.key), ["uptime_s", "source", "state", "rate", "method", "publish_hz", "frames", "xruns",
+                                         "device_lost", "overruns", "dropped_frames", "clients", "clients_total",
+                                         "dropped_clients", "skipped_lines", "published", "audio_s", "engine_cpu_s",
+                                         "engine_load", "process_cpu_s"])
+        XCTAssertEqual(alsa.count, file.count + 3)
+        XCTAssertEqual(Array(alsa.map(\.key)[1...6]), ["source", "device", "state", "rate", "device_rate", "resample_latency_ms"])
+        let v = Dictionary(uniqueKeysWithValues: alsa.map { ($0.key, $0.value) })
+        XCTAssertEqual(v["device"], "hw:1,0"); XCTAssertEqual(v["device_rate"], "48000")
+        XCTAssertEqual(v["method"], "learned"); XCTAssertEqual(v["engine_load"], "0.0625"); XCTAssertEqual(v["xruns"], "2")
+    }
 }

@@ -216,6 +216,11 @@ final class CLITests: XCTestCase {
         let (code, _, err) = try runTded(["analyze", "--pooling", "scot", "x.wav"])
         XCTAssertEqual(code, 64, err)
         XCTAssertTrue(err.contains("--pooling") && err.contains("phat-beta=B"), err)
+        for bad in ["3500-300", "300-", "low-high"] {
+            let (code, _, err) = try runTded(["analyze", "--band", bad, "x.wav"])
+            XCTAssertEqual(code, 64, err)
+            XCTAssertTrue(err.contains("'\(bad)' is invalid for '--band") && err.contains("LO-HI"), err)
+        }
         let dir = E2E.tempDir(self)
         let cfg = dir + "/m.toml"
         try "[engine]\nmethod = \"learned\"\n".write(toFile: cfg, atomically: true, encoding: .utf8)
