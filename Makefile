@@ -31,7 +31,7 @@ install: $(if $(filter .build/release/tded,$(TDED_BIN)),build)
 	$(INSTALL) -D -m 755 $(TDED_BIN) $(DESTDIR)$(BINDIR)/tded
 	$(INSTALL) -D -m 644 models/tded-stream-v1.safetensors $(DESTDIR)$(DATADIR)/models/tded-stream-v1.safetensors
 	$(INSTALL) -D -m 644 models/tded-stream-v1.json $(DESTDIR)$(DATADIR)/models/tded-stream-v1.json
-	$(INSTALL) -D -m 644 models/tded-gccmask-v9.safetensors $(DESTDIR)$(DATADIR)/models/tded-gccmask-v9.safetensors
+	$(INSTALL) -D -m 644 models/tded-gccmask-v10.safetensors $(DESTDIR)$(DATADIR)/models/tded-gccmask-v10.safetensors
 	$(INSTALL) -D -m 644 models/tded-gccmask-live-v2.safetensors $(DESTDIR)$(DATADIR)/models/tded-gccmask-live-v2.safetensors
 	@# An existing config is the administrator's: never overwritten.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/tded/tded.toml ] || \
@@ -44,8 +44,9 @@ install: $(if $(filter .build/release/tded,$(TDED_BIN)),build)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tded $(DESTDIR)$(DATADIR)/models/tded-stream-v1.safetensors \
-	  $(DESTDIR)$(DATADIR)/models/tded-stream-v1.json $(DESTDIR)$(DATADIR)/models/tded-gccmask-v9.safetensors \
+	  $(DESTDIR)$(DATADIR)/models/tded-stream-v1.json $(DESTDIR)$(DATADIR)/models/tded-gccmask-v10.safetensors \
 	  $(DESTDIR)$(DATADIR)/models/tded-gccmask-live-v2.safetensors $(DESTDIR)$(DATADIR)/models/tded-gccmask-v5.safetensors \
 	  $(DESTDIR)$(DATADIR)/models/tded-gccmask-v7.safetensors $(DESTDIR)$(DATADIR)/models/tded-gccmask-v8.safetensors \
+	  $(DESTDIR)$(DATADIR)/models/tded-gccmask-v9.safetensors \
 	  $(DESTDIR)$(UNITDIR)/tded.service $(DESTDIR)$(UNITDIR)/tded.socket $(DESTDIR)$(UNITDIR)/tded-view.service
 	-rmdir $(DESTDIR)$(DATADIR)/models $(DESTDIR)$(DATADIR) 2>/dev/null

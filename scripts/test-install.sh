@@ -18,7 +18,7 @@ check() { if ! eval "$1"; then echo "test-install: FAILED: $2" >&2; fail=1; fi; 
 make -s -C "$REPO" install DESTDIR="$D/root" PREFIX=/opt/tded SYSCONFDIR=/etc TDED_BIN="$BIN" >/dev/null
 R=$D/root
 for f in opt/tded/bin/tded opt/tded/share/tded/models/tded-stream-v1.safetensors \
-         opt/tded/share/tded/models/tded-stream-v1.json opt/tded/share/tded/models/tded-gccmask-v9.safetensors \
+         opt/tded/share/tded/models/tded-stream-v1.json opt/tded/share/tded/models/tded-gccmask-v10.safetensors \
          opt/tded/share/tded/models/tded-gccmask-live-v2.safetensors etc/tded/tded.toml \
          etc/systemd/system/tded.service etc/systemd/system/tded.socket etc/systemd/system/tded-view.service; do
   check "[ -f '$R/$f' ]" "$f not installed"
@@ -46,7 +46,7 @@ echo "# edited" >> "$R/etc/tded/tded.toml"
 make -s -C "$REPO" install DESTDIR="$D/root" PREFIX=/opt/tded TDED_BIN="$BIN" >/dev/null
 check "tail -1 '$R/etc/tded/tded.toml' | grep -q edited" "a second install overwrote the config"
 make -s -C "$REPO" uninstall DESTDIR="$D/root" PREFIX=/opt/tded >/dev/null
-check "[ ! -e '$R/opt/tded/bin/tded' ] && [ ! -e '$R/etc/systemd/system/tded.service' ] && [ ! -e '$R/opt/tded/share/tded/models/tded-stream-v1.safetensors' ] && [ ! -e '$R/opt/tded/share/tded/models/tded-gccmask-v9.safetensors' ] && [ ! -e '$R/opt/tded/share/tded/models/tded-gccmask-live-v2.safetensors' ]" \
+check "[ ! -e '$R/opt/tded/bin/tded' ] && [ ! -e '$R/etc/systemd/system/tded.service' ] && [ ! -e '$R/opt/tded/share/tded/models/tded-stream-v1.safetensors' ] && [ ! -e '$R/opt/tded/share/tded/models/tded-gccmask-v10.safetensors' ] && [ ! -e '$R/opt/tded/share/tded/models/tded-gccmask-live-v2.safetensors' ]" \
       "uninstall left files behind"
 check "[ -f '$R/etc/tded/tded.toml' ]" "uninstall removed the config"
 [ $fail -eq 0 ] && echo "test-install: ok ($R)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The learned pooled-GCC weightings (issue 11) exactly as shipped: models/tded-gccmask-v9, a
+# The learned pooled-GCC weightings (issue 11) exactly as shipped: models/tded-gccmask-v10, a
 # model set of five networks chosen by how long the clip pooled (docs/gccmask-spec.md):
 # - members 0-3 (clips pooling < 0.25 s, an ensemble: log-probabilities averaged, decoded by the
 #   posterior median at temperature 0.7); members 0 and 1 unchanged since v5: labelled examples of 1151 samples (72 ms) rendered from the training RIR bank
@@ -9,7 +9,7 @@
 #   head (--bands, 3 hidden head layers);
 # - members 2 and 3 (new in v8): the same pair of heads trained on free-field and head
 #   renderings (below);
-# - member 4 (>= 0.25 s = 4000 samples; new in v7; in v9 decoded with the dominant-source check): trained from the start on free-field
+# - member 4 (>= 0.25 s = 4000 samples; new in v7; in v9 decoded with the dominant-source check, in v10 with its spread rule too): trained from the start on free-field
 #   renderings (40000 of 72 ms, 12000 of 0.5 s and 6000 of 0.25 s, the long ones 60 % with a
 #   distractor) and 24000 more of which about 15000 are rigid-sphere head renderings (18 % of the
 #   82000 examples), with the engine's 100-Hz input high-pass, the sub-band head; validation on the 72-ms validation renderings,
@@ -71,12 +71,15 @@ python3 -m tded_train.gccmask export $V/short3/best.pt $V/short3.safetensors
 python3 -m tded_train.gccmask export $V/shortb/best.pt $V/shortb.safetensors
 # The set: the four 72-ms networks (an ensemble, decoded by the posterior median at temperature
 # 0.7, chosen on the tuning sets: train/README.md v8) and the long network (argmax, then the
-# dominant-source check: gap 2 nats, power ratio 2; train/README.md v9).
-python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v9.safetensors \
+# dominant-source check: null rule gap 2 nats, power ratio 2, train/README.md v9; spread rule
+# gap 4 nats, comb-corrected ratio > 1 varying by > 0.55 nats over blocks of 125 windows,
+# epsilon 0.03, train/README.md v10).
+python3 -m tded_train.gccmask bundle ../models/tded-gccmask-v10.safetensors \
     --member $R/short.safetensors:0 --member $R-bands/short-bands.safetensors:0 \
-    --member $V/short3.safetensors:0 --member $V/shortb.safetensors:0 --member $V/long-heads.safetensors:4000 --median 0:0.7 --dominant 4000:2:2 \
-    --note "clips pooling < 0.25 s: v5's two free-field 72-ms networks and the two 72-ms networks trained with rigid-sphere head renderings (3-input and sub-band heads), log-probabilities averaged, decoded by the posterior median at temperature 0.7; from 0.25 s: v7's long-clip sub-band network trained with head renderings, argmax with the dominant-source check (max gap 2 nats, power ratio 2). Chosen on the validation renderings, free-field tuning sets and a rigid-sphere stand-in, never on KEMAR or the evaluation (train/README.md v8, v9)"
-python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v9.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
+    --member $V/short3.safetensors:0 --member $V/shortb.safetensors:0 --member $V/long-heads.safetensors:4000 --median 0:0.7 \
+    --dominant 4000:2:2 --spread 4000:4:0.03:1:0.55:125 \
+    --note "clips pooling < 0.25 s: v5's two free-field 72-ms networks and the two 72-ms networks trained with rigid-sphere head renderings (3-input and sub-band heads), log-probabilities averaged, decoded by the posterior median at temperature 0.7; from 0.25 s: v7's long-clip sub-band network trained with head renderings, argmax with the dominant-source check (null rule: max gap 2 nats, power ratio 2; spread rule: max gap 4 nats, comb-corrected power ratio above 1 varying by more than 0.55 nats over blocks of 125 windows, epsilon 0.03). Chosen on the validation renderings, free-field tuning sets, a rigid-sphere stand-in and the mixture tuning sets, never on KEMAR or the evaluation (train/README.md v8, v9, v10)"
+python3 -m tded_train.gccmask fixture ../models/tded-gccmask-v10.safetensors ../Tests/EngineTests/Fixtures/gccmask_fixture.safetensors
 
 # The per-update (live) model models/tded-gccmask-live-v2, the daemon's default weighting
 # (engine.pooling = "auto"): 2 x 15000 renderings of 9000 samples (0.56 s) pooled as the daemon

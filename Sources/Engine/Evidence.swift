@@ -32,6 +32,24 @@ public protocol EvidenceEstimator: DelayEstimator {
     /// window vectors) of `windows` windows (for a decayed sum: its total weight, rounded up).
     /// `nil` when the evidence is empty or carries no information (all zero).
     func resolve(pooled: UnsafePointer<Float>, windows: Int) -> PooledEstimate?
+    /// For a whole stream (`--whole`): how many consecutive pooled windows make one block whose
+    /// evidence `resolve(pooled:windows:blocks:blockCount:blockWindows:)` also reads; nil (the
+    /// default) = it reads none.
+    var wholeBlockWindows: Int? { get }
+    /// `resolve(pooled:windows:)` of a whole stream, also given the evidence of its consecutive
+    /// blocks of `wholeBlockWindows` windows (`blockCount` vectors of `evidenceLength` floats;
+    /// `blockWindows[b]` windows in block b, the last one possibly fewer). The default ignores
+    /// them.
+    func resolve(pooled: UnsafePointer<Float>, windows: Int, blocks: UnsafePointer<Float>, blockCount: Int,
+                 blockWindows: UnsafePointer<Int>) -> PooledEstimate?
+}
+
+extension EvidenceEstimator {
+    public var wholeBlockWindows: Int? { nil }
+    public func resolve(pooled: UnsafePointer<Float>, windows: Int, blocks: UnsafePointer<Float>, blockCount: Int,
+                        blockWindows: UnsafePointer<Int>) -> PooledEstimate? {
+        resolve(pooled: pooled, windows: windows)
+    }
 }
 
 /// Vertex offset in [-0.5, 0.5] of the parabola through (-1, a), (0, b), (1, c); 0 when the

@@ -266,8 +266,10 @@ public final class GCCPHAT: EvidenceEstimator {
                 groups.append((n, try GccMaskEnsemble(evaluators)))
             }
             learned = groups
+            spreadBlockWindows = groups.reversed().lazy.compactMap { $0.networks.dominant?.spread?.blockWindows }.first
         } else {
             learned = []
+            spreadBlockWindows = nil
         }
         self.config = config
         W = config.window; N = 2 * W; B = W + 1; L = config.maxLag
@@ -567,13 +569,34 @@ public final class GCCPHAT: EvidenceEstimator {
     ///
     /// `windows`: how many windows were pooled (the learned weighting picks its network by it).
     public func resolve(pooled: UnsafePointer<Float>, windows: Int) -> PooledEstimate? {
+        resolve(pooled: pooled, windows: windows, blocks: nil, blockCount: 0, blockWindows: nil)
+    }
+
+    /// The learned weighting's dominant-source check with a spread rule reads blocks of this
+    /// many windows (`GccMaskDominantCheck.Spread.blockWindows`); nil for other weightings.
+    public var wholeBlockWindows: Int? { spreadBlockWindows }
+    private let spreadBlockWindows: Int?
+
+    /// `resolve(pooled:windows:)` of a whole stream with its blocks' evidence (see
+    /// `EvidenceEstimator`): the learned weighting's dominant-source check uses them.
+    public func resolve(pooled: UnsafePointer<Float>, windows: Int, blocks: UnsafePointer<Float>, blockCount: Int,
+                        blockWindows: UnsafePointer<Int>) -> PooledEstimate? {
+        resolve(pooled: pooled, windows: windows, blocks: Optional(blocks), blockCount: blockCount,
+                blockWindows: Optional(blockWindows))
+    }
+
+    private func resolve(pooled: UnsafePointer<Float>, windows: Int, blocks: UnsafePointer<Float>?, blockCount: Int,
+                         blockWindows: UnsafePointer<Int>?) -> PooledEstimate? {
         let gr = pooled, gi = pooled + B
         if !learned.isEmpty {
             // the last group whose span the pooled windows reach, else the first (an index
             // loop, not last(where:): a debug build allocates the closure's context per update)
             var g = 0
             for i in 1..<max(1, learned.count) where learned[i].minWindows <= windows { g = i }
-            return learned[g].networks.estimate(gr: gr, gi: gi, gl: pooled + 2 * B, gR: pooled + 3 * B)
+            // blocks of another size than this group's spread rule wants are not used
+            let fits = learned[g].networks.dominant?.spread?.blockWindows == spreadBlockWindows
+            return learned[g].networks.estimate(pooled: pooled, blocks: fits ? blocks : nil, blockCount: fits ? blockCount : 0,
+                                                blockStride: evidenceLength, blockWindows: fits ? blockWindows : nil)
         }
         var norm = 0.0
         // PHAT weightings: bins more than 200 dB below the strongest carry no phase information.

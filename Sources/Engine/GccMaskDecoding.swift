@@ -58,13 +58,31 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
     /// It becomes the answer when cancelling the best peak's source leaves more than this many
     /// times the power that cancelling the second's leaves.
     public let minPowerRatio: Double
+    /// The second way to switch (`decode.dominant.spread`), for whole clips; nil = none.
+    public let spread: Spread?
     /// The two peaks are at least this far apart (samples).
     public static let minSeparation = 2.0
     /// The power sums start at this bin (55 Hz with a 1024-sample window at 16 kHz).
     public static let firstBin = 7
 
-    public init(maxGap: Double, minPowerRatio: Double) {
-        self.maxGap = maxGap; self.minPowerRatio = minPowerRatio
+    /// The spread rule: the second peak also becomes the answer when it is within `maxGap`, its
+    /// source's comb-corrected power (`demixedLogRatio`) is more than `minRatio` times the
+    /// best one's, and that log ratio, computed on consecutive blocks of `blockWindows` pooled
+    /// windows, has a population standard deviation above `minSpread` over at least two blocks
+    /// (blocks with fewer than a quarter of `blockWindows` windows do not count). Two talkers'
+    /// powers vary apart over time; a reflection or a head's shadow of one talker follows it,
+    /// which is what makes the free-field power comparison safe to use on near-equal talkers.
+    public struct Spread: Equatable, Sendable {
+        public let maxGap: Double, epsilon: Double, minRatio: Double, minSpread: Double
+        public let blockWindows: Int
+        public init(maxGap: Double, epsilon: Double, minRatio: Double, minSpread: Double, blockWindows: Int) {
+            self.maxGap = maxGap; self.epsilon = epsilon; self.minRatio = minRatio
+            self.minSpread = minSpread; self.blockWindows = blockWindows
+        }
+    }
+
+    public init(maxGap: Double, minPowerRatio: Double, spread: Spread? = nil) {
+        self.maxGap = maxGap; self.minPowerRatio = minPowerRatio; self.spread = spread
     }
 
     /// The power left in pooled spectra after cancelling a source at delay `t` (samples):
@@ -82,11 +100,36 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
         return sum
     }
 
+    /// `log(D(t2) / D(t1))` of pooled spectra laid out as the evidence (`gr`, `gi`, `gl`, `gR`
+    /// at 0, `bins`, 2 `bins`, 3 `bins`): `D(t_a) = sum_k N_k(t_b) / (c_k + 4 epsilon)`, the power
+    /// of a source at `t_a` estimated by cancelling the one at `t_b` and dividing out the comb
+    /// filter `c_k = 4 sin^2(w_k (t1 - t2) / 2)` that cancelling leaves on it (bins `firstBin
+    /// ..< window`); nan when either sum is not positive.
+    static func demixedLogRatio(t1: Double, t2: Double, epsilon: Double, window: Int, spectra p: UnsafePointer<Float>) -> Double {
+        let bins = window + 1
+        let w0 = Double.pi / Double(window)
+        var d1 = 0.0, d2 = 0.0
+        for k in firstBin..<window {
+            let w = w0 * Double(k)
+            let gr = Double(p[k]), gi = Double(p[bins + k]), tot = Double(p[2 * bins + k]) + Double(p[3 * bins + k])
+            let n1 = tot - 2 * (gr * cos(w * t1) - gi * sin(w * t1))
+            let n2 = tot - 2 * (gr * cos(w * t2) - gi * sin(w * t2))
+            let h = sin(w * (t1 - t2) / 2)
+            let c = 4 * h * h + 4 * epsilon
+            d1 += n2 / c; d2 += n1 / c
+        }
+        return d1 > 0 && d2 > 0 ? log(d2 / d1) : .nan
+    }
+
     /// The grid point and refined delay of the louder source when the check switches away from
     /// the argmax `best` of `v` (log-probabilities or logits over the grid); nil to keep it.
+    /// `pooled`: the pooled spectra (`gr`, `gi`, `gl`, `gR` at 0, `window + 1`, ...); `blocks`:
+    /// `blockCount` block spectra in the same layout, `blockStride` floats apart, and
+    /// `blockWindows[b]` windows in block b (the spread rule; nil = off).
     func louderPeak(_ v: UnsafePointer<Double>, inRange: UnsafePointer<Bool>, count G: Int, gridStep: Double,
-                    maxLag: Int, best: Int, window: Int, gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
-                    gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> (Int, Double)? {
+                    maxLag: Int, best: Int, window: Int, pooled: UnsafePointer<Float>,
+                    blocks: UnsafePointer<Float>? = nil, blockCount: Int = 0, blockStride: Int = 0,
+                    blockWindows: UnsafePointer<Int>? = nil) -> (Int, Double)? {
         let sep = Int((Self.minSeparation / gridStep).rounded())
         var second = -1
         if G >= 3 {
@@ -96,10 +139,33 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
                 if v[j] >= left && v[j] >= right && (second < 0 || v[j] > v[second]) { second = j }
             }
         }
-        guard second >= 0, v[best] - v[second] <= maxGap else { return nil }
-        let keep = Self.nullPower(t: GccMaskEvaluator.lag(best, gridStep: gridStep, maxLag: maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
-        let other = Self.nullPower(t: GccMaskEvaluator.lag(second, gridStep: gridStep, maxLag: maxLag), window: window, gr: gr, gi: gi, gl: gl, gR: gR)
-        guard keep > minPowerRatio * other else { return nil }
+        guard second >= 0 else { return nil }
+        let gap = v[best] - v[second]
+        let t1 = GccMaskEvaluator.lag(best, gridStep: gridStep, maxLag: maxLag)
+        let t2 = GccMaskEvaluator.lag(second, gridStep: gridStep, maxLag: maxLag)
+        let bins = window + 1
+        var louder = false
+        if gap <= maxGap {
+            let keep = Self.nullPower(t: t1, window: window, gr: pooled, gi: pooled + bins, gl: pooled + 2 * bins, gR: pooled + 3 * bins)
+            let other = Self.nullPower(t: t2, window: window, gr: pooled, gi: pooled + bins, gl: pooled + 2 * bins, gR: pooled + 3 * bins)
+            louder = keep > minPowerRatio * other
+        }
+        if !louder, let s = spread, gap <= s.maxGap, let blocks, let blockWindows, blockCount >= 2 {
+            let whole = Self.demixedLogRatio(t1: t1, t2: t2, epsilon: s.epsilon, window: window, spectra: pooled)
+            if whole > log(s.minRatio) {
+                var n = 0, sum = 0.0, sum2 = 0.0, finite = true
+                for b in 0..<blockCount where 4 * blockWindows[b] >= s.blockWindows {
+                    let r = Self.demixedLogRatio(t1: t1, t2: t2, epsilon: s.epsilon, window: window, spectra: blocks + b * blockStride)
+                    if !r.isFinite { finite = false; break }
+                    n += 1; sum += r; sum2 += r * r
+                }
+                if finite && n >= 2 {
+                    let mean = sum / Double(n)
+                    louder = max(0, sum2 / Double(n) - mean * mean).squareRoot() > s.minSpread
+                }
+            }
+        }
+        guard louder else { return nil }
         let delay = GccMaskEvaluator.refine(v, at: second, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag)
         return delay.isFinite ? (second, delay) : nil
     }

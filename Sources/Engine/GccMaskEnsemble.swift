@@ -42,10 +42,15 @@ final class GccMaskEnsemble {
 
     deinit { mean.deallocate(); scratch.deallocate() }
 
-    /// The delay (samples) and confidence of pooled spectra (as `GccMaskEvaluator.estimate`);
-    /// nil without any signal.
-    func estimate(gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
-                  gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> PooledEstimate? {
+    /// The delay (samples) and confidence of pooled spectra (as `GccMaskEvaluator.estimate`;
+    /// `pooled`: the cross spectrum's real and imaginary parts and the two auto spectra, `window +
+    /// 1` floats each, one after the other); nil without any signal. `blocks`: the same spectra
+    /// of consecutive blocks of the pooled windows (`GccMaskDominantCheck.louderPeak`), for the
+    /// dominant-source check's spread rule; without them that rule is off.
+    func estimate(pooled: UnsafePointer<Float>, blocks: UnsafePointer<Float>? = nil, blockCount: Int = 0,
+                  blockStride: Int = 0, blockWindows: UnsafePointer<Int>? = nil) -> PooledEstimate? {
+        let bins = window + 1
+        let gr = pooled, gi = pooled + bins, gl = pooled + 2 * bins, gR = pooled + 3 * bins
         if members.count == 1 && decoding == .argmax && dominant == nil { return members[0].estimate(gr: gr, gi: gi, gl: gl, gR: gR) }
         let inRange = members[0].gridInRange
         mean.update(repeating: 0, count: G)
@@ -71,7 +76,8 @@ final class GccMaskEnsemble {
         guard var (best, delay) = decoded else { return nil }
         if let check = dominant, decoding == .argmax,
            let louder = check.louderPeak(mean, inRange: inRange, count: G, gridStep: gridStep, maxLag: maxLag, best: best,
-                                         window: window, gr: gr, gi: gi, gl: gl, gR: gR) {
+                                         window: window, pooled: pooled, blocks: blocks, blockCount: blockCount,
+                                         blockStride: blockStride, blockWindows: blockWindows) {
             (best, delay) = louder
         }
         // (each member's correlation at `best` is still in its buffers)

@@ -91,6 +91,16 @@ public final class GccMaskModel: Equatable, Sendable {
     private struct Dominant: Decodable {
         let max_gap: Double?
         let min_power_ratio: Double?
+        let spread: Spread?
+    }
+
+    /// The dominant-source check's spread rule (`decode.dominant.spread`).
+    private struct Spread: Decodable {
+        let max_gap: Double?
+        let epsilon: Double?
+        let min_ratio: Double?
+        let min_spread: Double?
+        let block_windows: Int?
     }
 
     /// The header of a model set (versions 3 and 4): member headers (each a version 1 or 2 header
@@ -156,7 +166,16 @@ public final class GccMaskModel: Equatable, Sendable {
                       (0...50).contains(gap), (1...100).contains(ratio) else {
                     throw bad("model set member \(i): decode 'dominant' needs the argmax rule, max_gap in 0...50 and min_power_ratio in 1...100")
                 }
-                dominant = GccMaskDominantCheck(maxGap: gap, minPowerRatio: ratio)
+                var spread: GccMaskDominantCheck.Spread?
+                if let sp = d.spread {
+                    guard let g = sp.max_gap, let e = sp.epsilon, let r = sp.min_ratio, let sd = sp.min_spread,
+                          let bw = sp.block_windows, (0...50).contains(g), e > 0 && e <= 1, (1...100).contains(r),
+                          sd > 0 && sd <= 20, (8...100_000).contains(bw) else {
+                        throw bad("model set member \(i): decode 'dominant.spread' needs max_gap in 0...50, epsilon in (0, 1], min_ratio in 1...100, min_spread in (0, 20] and block_windows in 8...100000")
+                    }
+                    spread = GccMaskDominantCheck.Spread(maxGap: g, epsilon: e, minRatio: r, minSpread: sd, blockWindows: bw)
+                }
+                dominant = GccMaskDominantCheck(maxGap: gap, minPowerRatio: ratio, spread: spread)
             }
             let m: GccMaskModel
             do { m = try GccMaskModel(header: h, file: file, prefix: "m\(i).", minSpan: span, decoding: decoding, dominant: dominant) } catch let e as GccMaskModelError {

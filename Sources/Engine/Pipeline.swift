@@ -168,6 +168,11 @@ public final class TDEPipeline {
     private let evSum: UnsafeMutablePointer<Float>?     // one update's pooled vector
     private let evWhole: UnsafeMutablePointer<Double>?  // whole-stream sum (keepAllVotes)
     private var evWholeCount = 0
+    // whole-stream sums of consecutive blocks of `evBlockWindows` windows, when the estimator
+    // reads them (`EvidenceEstimator.wholeBlockWindows`; keepAllVotes only, grows with the stream)
+    private let evBlockWindows: Int?
+    private var evBlocks: [Double] = []
+    private var evBlockCounts: [Int] = []
     private var lastPooledEnd: Int64 = Int64.min       // memory mode: last window start added
     private var memoryWeight = 0.0                     // memory mode: decayed window count
     private let multi: MultiSourceStage?               // several sources (sources.maxSources > 0)
@@ -230,9 +235,10 @@ public final class TDEPipeline {
                 let w = UnsafeMutablePointer<Double>.allocate(capacity: evLen)
                 w.initialize(repeating: 0, count: evLen)
                 evWhole = w
-            } else { evWhole = nil }
+                evBlockWindows = ev.wholeBlockWindows.flatMap { $0 >= 1 ? $0 : nil }
+            } else { evWhole = nil; evBlockWindows = nil }
         } else {
-            pool = nil; evLen = 0; evScratch = nil; evRing = nil; evSum = nil; evWhole = nil
+            pool = nil; evLen = 0; evScratch = nil; evRing = nil; evSum = nil; evWhole = nil; evBlockWindows = nil
         }
         ringCap = cap
         ring = .allocate(capacity: ringCap)
@@ -260,6 +266,7 @@ public final class TDEPipeline {
         evSum?.update(repeating: 0, count: evLen)
         evWhole?.update(repeating: 0, count: evLen)
         evWholeCount = 0; lastPooledEnd = Int64.min; memoryWeight = 0
+        evBlocks.removeAll(); evBlockCounts.removeAll()
         multi?.reset()
         highpass?.reset()
     }
@@ -316,6 +323,16 @@ public final class TDEPipeline {
                 if let w = evWhole {
                     let e = es + k * evLen
                     for j in 0..<evLen { w[j] += Double(e[j]) }
+                    if let bw = evBlockWindows {
+                        if evWholeCount % bw == 0 {
+                            evBlocks.append(contentsOf: repeatElement(0, count: evLen)); evBlockCounts.append(0)
+                        }
+                        let b = evBlockCounts.count - 1
+                        evBlocks.withUnsafeMutableBufferPointer { p in
+                            for j in 0..<evLen { p[b * evLen + j] += Double(e[j]) }
+                        }
+                        evBlockCounts[b] += 1
+                    }
                     evWholeCount += 1
                 }
             }
@@ -340,6 +357,18 @@ public final class TDEPipeline {
         let level = levelDb(totalEnergy, Int(samplesProcessed))
         if let ev = pool, let w = evWhole, let sm = evSum {
             for j in 0..<evLen { sm[j] = Float(w[j]) }
+            if evBlockWindows != nil, evWholeCount > 0, !evBlockCounts.isEmpty {
+                let blocks = evBlocks.map { Float($0) }
+                let est = blocks.withUnsafeBufferPointer { b in
+                    evBlockCounts.withUnsafeBufferPointer { c in
+                        ev.resolve(pooled: sm, windows: evWholeCount, blocks: b.baseAddress!, blockCount: c.count,
+                                   blockWindows: c.baseAddress!)
+                    }
+                }
+                let res = est.map { Aggregate(delay: $0.delay, count: evWholeCount, confidence: $0.confidence) }
+                    ?? Aggregate(delay: 0, count: evWholeCount, confidence: 0)
+                return makeUpdate(result: res, level: level, useSmoother: false)
+            }
             return makeUpdate(result: pooledResult(ev, sm, count: evWholeCount), level: level, useSmoother: false)
         }
         let res = allVotes.withUnsafeBufferPointer { aggregator.aggregate($0, post: config.post) }

@@ -64,7 +64,7 @@ public struct DaemonConfig: Equatable, Sendable {
         public var model = ""
         /// Path of the learned pooling model, only for `pooling = "learned"`; empty means
         /// `$TDED_POOLING_MODEL`, else the shipped `models/tded-gccmask-live-v2.safetensors`
-        /// (Hann taper) or `tded-gccmask-v9` (rectangular). Also read by `pooling = "auto"`.
+        /// (Hann taper) or `tded-gccmask-v10` (rectangular). Also read by `pooling = "auto"`.
         public var poolingModel = ""
         /// Engine sample rate, Hz.
         public var rate = 16000

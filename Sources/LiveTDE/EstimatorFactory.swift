@@ -71,7 +71,7 @@ public struct EstimatorOptions: Equatable, Sendable {
     }
 
     /// Default weighting of one estimate over a whole short clip (`tded analyze --whole`): the
-    /// learned weighting (`learned`, models/tded-gccmask-v9.safetensors, trained on simulated
+    /// learned weighting (`learned`, models/tded-gccmask-v10.safetensors, trained on simulated
     /// rooms; a set of networks chosen by the pooled span, docs/gccmask-spec.md). On the full
     /// evaluation set it measured 0.131 ms against the classical default's 0.172
     /// (`classicalWholePooling`) on 3600 single-source clips of 72 ms, 0.074 vs 0.083 ms on 1200
@@ -227,7 +227,7 @@ public enum EstimatorFactory {
             }
             if options.pooling == .learned {
                 // Model: options.poolingModelPath (--pooling-model), else $TDED_POOLING_MODEL,
-                // else the shipped models/tded-gccmask-v9.safetensors (a model set; rectangular
+                // else the shipped models/tded-gccmask-v10.safetensors (a model set; rectangular
                 // windows, --whole) or tded-gccmask-live-v2 (Hann, per update) (see ModelLoader).
                 let kind: ModelLoader.Kind = options.taper == .hann ? .gccMaskLive : .gccMask
                 do { cfg.poolingModels = try ModelLoader.loadGccMask(explicit: options.poolingModelPath, kind: kind).models } catch let e as ModelLoaderError {

@@ -98,7 +98,7 @@ public enum ModelLoader {
     }
 
     /// The shipped learned pooling model relative to the repository (or install) root.
-    public static let gccMaskRelativePath = "models/tded-gccmask-v9.safetensors"
+    public static let gccMaskRelativePath = "models/tded-gccmask-v10.safetensors"
     /// The shipped live (per-update, Hann windows) learned pooling model, likewise.
     public static let gccMaskLiveRelativePath = "models/tded-gccmask-live-v2.safetensors"
 

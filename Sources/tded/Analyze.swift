@@ -83,7 +83,7 @@ struct Analyze: ParsableCommand {
     @Option(help: "Model file for --method learned.")
     var model: String?
 
-    @Option(name: .customLong("pooling-model"), help: "Model file for --pooling learned (default: the shipped models/tded-gccmask-v9.safetensors, or $TDED_POOLING_MODEL).")
+    @Option(name: .customLong("pooling-model"), help: "Model file for --pooling learned (default: the shipped models/tded-gccmask-v10.safetensors, or $TDED_POOLING_MODEL).")
     var poolingModel: String?
 
     @Flag(help: "One estimate per file from all of its votes.")

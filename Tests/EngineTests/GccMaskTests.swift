@@ -5,7 +5,7 @@ import EngineTestSupport
 @testable import Engine
 
 func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-    try committedModelURL("tded-gccmask-v9.safetensors", file: file, line: line)
+    try committedModelURL("tded-gccmask-v10.safetensors", file: file, line: line)
 }
 
 final class GccMaskTests: XCTestCase {
@@ -39,7 +39,7 @@ final class GccMaskTests: XCTestCase {
         let bands = [64, 128, 256, 512]
         XCTAssertEqual(m.map(\.headBands), [[], bands, [], bands, bands], "networks 1, 3 and 4 are format version 2 (sub-bands)")
         XCTAssertEqual(m.map(\.decoding), Array(repeating: .median(temperature: 0.7), count: 4) + [.argmax])
-        XCTAssertEqual(m.map(\.dominant), [nil, nil, nil, nil, GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2)])
+        XCTAssertEqual(m.map(\.dominant), [nil, nil, nil, nil, GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2, spread: .init(maxGap: 4, epsilon: 0.03, minRatio: 1, minSpread: 0.55, blockWindows: 125))])
         let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
         let spectra = try fx.floats("spectra"), lags = try fx.floats("max_lag"), truth = try fx.floats("truth")
         let alone = try m.indices.map { try fx.floats("delay.m\($0)") }
@@ -120,6 +120,7 @@ final class GccMaskTests: XCTestCase {
             gr[k] = Float(pA * cos(w * tA) + pB * cos(w * tB)); gi[k] = Float(-pA * sin(w * tA) - pB * sin(w * tB))
             gl[k] = Float(pA + pB); gR[k] = gl[k]
         }
+        let pooled = gr + gi + gl + gR
         // the null at a source's delay removes exactly that source
         let nullA = GccMaskDominantCheck.nullPower(t: tA, window: window, gr: gr, gi: gi, gl: gl, gR: gR)
         let nullB = GccMaskDominantCheck.nullPower(t: tB, window: window, gr: gr, gi: gi, gl: gl, gR: gR)
@@ -129,7 +130,7 @@ final class GccMaskTests: XCTestCase {
         func check(_ c: GccMaskDominantCheck) -> (Int, Double)? {
             v.withUnsafeBufferPointer { vb in inRange.withUnsafeBufferPointer { rb in
                 c.louderPeak(vb.baseAddress!, inRange: rb.baseAddress!, count: G, gridStep: step, maxLag: maxLag, best: 1,
-                             window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+                             window: window, pooled: pooled)
             } }
         }
         let switched = try XCTUnwrap(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2)))
@@ -140,6 +141,90 @@ final class GccMaskTests: XCTestCase {
         // a second peak closer than 2 samples is not a second source
         v[7] = -5; v[4] = -1
         XCTAssertNil(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 1)))
+    }
+
+    /// The spread rule on flat two-source spectra per block (as the trainer's test): the logits
+    /// favour B by 1 nat, the null rule is off (ratio 100); A has 2.25x B's power over the clip.
+    /// When A's share changes from block to block the rule switches to A; when it stays the same,
+    /// or only one block holds a quarter of a block's windows, it does not.
+    func testDominantCheckSpreadRule() throws {
+        let window = 1024, B = window + 1, G = 193, step = 0.25, maxLag = 24
+        let tA = 4.0, tB = -6.0
+        func spectra(_ pA: Double, _ pB: Double) -> [Float] {
+            var p = [Float](repeating: 0, count: 4 * B)
+            for k in 0..<B {
+                let w = Double.pi * Double(k) / Double(window)
+                p[k] = Float(pA * cos(w * tA) + pB * cos(w * tB)); p[B + k] = Float(-pA * sin(w * tA) - pB * sin(w * tB))
+                p[2 * B + k] = Float(pA + pB); p[3 * B + k] = Float(pA + pB)
+            }
+            return p
+        }
+        let three = spectra(3, 1)
+        XCTAssertEqual(three.withUnsafeBufferPointer { GccMaskDominantCheck.demixedLogRatio(t1: tB, t2: tA, epsilon: 0.03, window: window, spectra: $0.baseAddress!) },
+                       log(3), accuracy: 1e-4)
+        var v = [Double](repeating: -5, count: G)
+        let at = { (lag: Double) in Int(((lag + Double(maxLag)) / step).rounded()) }
+        v[at(tB)] = 0; v[at(tA)] = -1
+        let inRange = [Bool](repeating: true, count: G)
+        let rule = GccMaskDominantCheck(maxGap: 2, minPowerRatio: 100,
+                                        spread: .init(maxGap: 4, epsilon: 0.03, minRatio: 1, minSpread: 0.55, blockWindows: 125))
+        func check(_ c: GccMaskDominantCheck, _ blocks: [[Float]], _ windows: [Int]) -> Double? {
+            var pooled = [Float](repeating: 0, count: 4 * B)
+            for b in blocks { for j in pooled.indices { pooled[j] += b[j] } }
+            let flat = blocks.flatMap { $0 }
+            return v.withUnsafeBufferPointer { vb in inRange.withUnsafeBufferPointer { rb in pooled.withUnsafeBufferPointer { pb in
+                flat.withUnsafeBufferPointer { fb in windows.withUnsafeBufferPointer { wb in
+                    c.louderPeak(vb.baseAddress!, inRange: rb.baseAddress!, count: G, gridStep: step, maxLag: maxLag, best: at(tB),
+                                 window: window, pooled: pb.baseAddress!, blocks: fb.baseAddress!, blockCount: blocks.count,
+                                 blockStride: 4 * B, blockWindows: wb.baseAddress!)?.1
+                } }
+            } } }
+        }
+        let varying = [4.0, 0.5, 4.0, 0.5].map { spectra($0, 1) }, steady = Array(repeating: spectra(2.25, 1), count: 4)
+        XCTAssertEqual(try XCTUnwrap(check(rule, varying, [125, 125, 125, 125])), tA, accuracy: 1e-9)
+        XCTAssertNil(check(rule, steady, [125, 125, 125, 125]), "a steady share is one talker and its echo")
+        XCTAssertNil(check(rule, Array(varying[0..<2]), [125, 15]), "one block counts")
+        XCTAssertNil(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 100, spread: nil), varying, [125, 125, 125, 125]))
+        XCTAssertNil(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 100,
+                                                spread: .init(maxGap: 0.5, epsilon: 0.03, minRatio: 1, minSpread: 0.55, blockWindows: 125)),
+                           varying, [125, 125, 125, 125]), "beyond the rule's gap")
+        XCTAssertNil(check(GccMaskDominantCheck(maxGap: 2, minPowerRatio: 100,
+                                                spread: .init(maxGap: 4, epsilon: 0.03, minRatio: 3, minSpread: 0.55, blockWindows: 125)),
+                           varying, [125, 125, 125, 125]), "2.25x, not 3x")
+    }
+
+    /// The shipped set's spread rule on the fixture's two long two-talker clips: given the block
+    /// spectra PyTorch pooled, the engine answers as PyTorch does with and without them (the
+    /// rule switches on the first clip); and the pipeline, pooling the clips' audio for
+    /// `--whole`, keeps the same blocks and gives the same answer.
+    func testSpreadRuleParityOnFixtureLongClips() throws {
+        let m = try shipped()
+        let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
+        let spectra = try fx.floats("long.spectra"), blocks = try fx.floats("long.blocks"), counts = try fx.floats("long.block_windows")
+        let windows = try fx.floats("long.windows"), lags = try fx.floats("long.max_lag"), audio = try fx.floats("long.audio")
+        let withBlocks = try fx.floats("long.delay"), without = try fx.floats("long.delay_without_blocks")
+        let B = 1025, nb = counts.count / 2, n = audio.count / 4
+        XCTAssertGreaterThan(abs(withBlocks[0] - without[0]), 1, "the rule switches on the first clip")
+        for i in 0..<2 {
+            let est = try gcc(m, maxLag: Int(lags[i]))
+            XCTAssertEqual(est.wholeBlockWindows, 125)
+            let bw = (0..<nb).map { Int(counts[i * nb + $0]) }
+            let got = try XCTUnwrap(spectra.withUnsafeBufferPointer { s in blocks.withUnsafeBufferPointer { b in bw.withUnsafeBufferPointer { w in
+                est.resolve(pooled: s.baseAddress! + i * 4 * B, windows: Int(windows[i]), blocks: b.baseAddress! + i * nb * 4 * B,
+                            blockCount: nb, blockWindows: w.baseAddress!)
+            } } })
+            XCTAssertEqual(got.delay, Double(withBlocks[i]), accuracy: 0.002, "clip \(i) with blocks")
+            let plain = try XCTUnwrap(spectra.withUnsafeBufferPointer { est.resolve(pooled: $0.baseAddress! + i * 4 * B, windows: Int(windows[i])) })
+            XCTAssertEqual(plain.delay, Double(without[i]), accuracy: 0.002, "clip \(i) without blocks")
+            // the pipeline on the audio (no high-pass: the fixture's spectra were pooled without it)
+            var c = PipelineConfig()
+            c.post = .pooled; c.keepAllVotes = true; c.highpassHz = 0; c.micDistance = 0.2
+            let p = try TDEPipeline(estimator: try gcc(m, maxLag: Int(lags[i])), config: c)
+            let left = Array(audio[(2 * i * n)..<((2 * i + 1) * n)]), right = Array(audio[((2 * i + 1) * n)..<((2 * i + 2) * n)])
+            _ = p.process(left: left, right: right)
+            p.finish()
+            XCTAssertEqual(p.wholeResult().delaySamples, Double(withBlocks[i]), accuracy: 0.002, "clip \(i) through the pipeline")
+        }
     }
 
     /// An ensemble of one network twice gives that network's delays and confidences.
@@ -351,7 +436,17 @@ final class GccMaskTests: XCTestCase {
                        Array(repeating: .argmax, count: 5), "version 3: argmax")
         XCTAssertEqual(try set { _, m in m[4]["decode"] = ["rule": "median", "temperature": 2.0] }.map(\.decoding).last, .median(temperature: 2.0))
         // the dominant-source check: with the argmax rule only, both numbers in range
-        XCTAssertEqual(try set { _, _ in }.last?.dominant, GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2))
+        XCTAssertEqual(try set { _, _ in }.last?.dominant, GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2, spread: .init(maxGap: 4, epsilon: 0.03, minRatio: 1, minSpread: 0.55, blockWindows: 125)))
+        XCTAssertEqual(try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0, "min_power_ratio": 2.0]] }.last?.dominant,
+                       GccMaskDominantCheck(maxGap: 2, minPowerRatio: 2), "without a spread rule (v9)")
+        for bad: [String: Any] in [["max_gap": 4.0, "epsilon": 0.0, "min_ratio": 1.0, "min_spread": 0.5, "block_windows": 125],
+                                   ["max_gap": 4.0, "epsilon": 0.03, "min_ratio": 1.0, "min_spread": 0.5, "block_windows": 4],
+                                   ["max_gap": 60.0, "epsilon": 0.03, "min_ratio": 1.0, "min_spread": 0.5, "block_windows": 125],
+                                   ["max_gap": 4.0, "epsilon": 0.03, "min_ratio": 1.0]] {
+            XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0, "min_power_ratio": 2.0, "spread": bad]] }) {
+                XCTAssertTrue("\($0)".contains("member 4: decode 'dominant.spread' needs"), "\($0)")
+            }
+        }
         XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "median", "temperature": 1.0, "dominant": ["max_gap": 2.0, "min_power_ratio": 2.0]] }) {
             XCTAssertTrue("\($0)".contains("member 4: decode 'dominant' needs the argmax rule"), "\($0)")
         }

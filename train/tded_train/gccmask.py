@@ -75,6 +75,28 @@ def pooled_spectra(x: np.ndarray, taper: str = "rectangular", memory_s: float = 
     return np.stack([G.real, G.imag, (a * np.abs(FL) ** 2).sum(0), (a * np.abs(FR) ** 2).sum(0)]).astype(np.float32)
 
 
+def block_spectra(x: np.ndarray, block_windows: int) -> np.ndarray:
+    """[2, N] audio -> [blocks, 4, BINS] float32: `pooled_spectra`'s windows (rectangular, step
+    16) in consecutive groups of `block_windows` by window index (window i in block
+    i // block_windows), each group summed; their sum is the whole clip's pooled spectra. What
+    the engine keeps beside the whole sum for ``--whole`` when a model set's dominant-source
+    check uses the spread over blocks (docs/gccmask-spec.md, step 7). The last block may be
+    partial; every block is returned (`spread_blocks` drops short ones)."""
+    n = (np.asarray(x).shape[1] - WINDOW) // STEP + 1
+    if n < 1:
+        return np.zeros((0, 4, BINS), np.float32)
+    out = []
+    for b0 in range(0, n, block_windows):
+        b1 = min(n, b0 + block_windows)
+        out.append(pooled_spectra(np.asarray(x)[:, b0 * STEP:(b1 - 1) * STEP + WINDOW]))
+    return np.stack(out)
+
+
+def block_window_counts(windows: int, block_windows: int) -> list[int]:
+    """How many of `windows` pooled windows each block of `block_spectra` holds."""
+    return [min(block_windows, windows - b0) for b0 in range(0, windows, block_windows)]
+
+
 def window_overlap(tau: torch.Tensor, taper: str) -> torch.Tensor:
     """The window's normalised autocorrelation at lag tau (the engine's ``overlap``): pooled
     correlations are divided by it."""
@@ -261,15 +283,17 @@ def decode_median(logits: torch.Tensor, in_range: torch.Tensor, temperature: flo
     return torch.minimum(torch.maximum(d, lo), hi).float()
 
 
-def decode_net(net, logits: torch.Tensor, in_range: torch.Tensor, S: torch.Tensor | None = None) -> torch.Tensor:
+def decode_net(net, logits: torch.Tensor, in_range: torch.Tensor, S: torch.Tensor | None = None,
+               blocks: list | None = None) -> torch.Tensor:
     """`decode` with the rule a network or ensemble carries (`.decoding`, from a model set's
     header; argmax when absent), then, when it carries a dominant-source check (`.dominant`) and
-    the pooled spectra `S` are given, `louder_peak`."""
+    the pooled spectra `S` are given, `louder_peak` (with each clip's `block_spectra` and window
+    count, `(blocks, windows)`, for the check's spread rule; without them that rule is off)."""
     rule, temperature = getattr(net, "decoding", ("argmax", 1.0))
     d = decode(logits, in_range, rule, temperature)
     dominant = getattr(net, "dominant", None)
     if dominant is not None and S is not None:
-        d = louder_peak(S, logits, in_range, d, *dominant)
+        d = louder_peak(S, logits, in_range, d, *dominant, blocks=blocks)
     return d
 
 
@@ -287,15 +311,45 @@ def null_power(S: np.ndarray, t: float) -> float:
     return float(np.sum(S[2, k].astype(np.float64) + S[3, k] - 2 * (gr * np.cos(w * t) - gi * np.sin(w * t))))
 
 
+def demixed_log_ratio(S: np.ndarray, t1: float, t2: float, epsilon: float) -> float:
+    """log(D(t2) / D(t1)) of pooled spectra `S` ([4, BINS]): D(t_a) = sum_k N_k(t_b) / (c_k + 4
+    epsilon), the power of a source at t_a estimated by cancelling the one at t_b and dividing
+    out the comb filter c_k = 4 sin^2(w_k (t1 - t2) / 2) that cancelling leaves on it (k =
+    DOMINANT_FIRST_BIN ... BINS - 2, N_k the per-bin `null_power`); nan when either is not
+    positive."""
+    k = np.arange(DOMINANT_FIRST_BIN, BINS - 1)
+    w = 2 * np.pi * k / NFFT
+    gr, gi = S[0, k].astype(np.float64), S[1, k].astype(np.float64)
+    tot = S[2, k].astype(np.float64) + S[3, k]
+    n1 = tot - 2 * (gr * np.cos(w * t1) - gi * np.sin(w * t1))
+    n2 = tot - 2 * (gr * np.cos(w * t2) - gi * np.sin(w * t2))
+    c = 4 * np.sin(w * (t1 - t2) / 2) ** 2 + 4 * epsilon
+    d1, d2 = float(np.sum(n2 / c)), float(np.sum(n1 / c))
+    return math.log(d2 / d1) if d1 > 0 and d2 > 0 else math.nan
+
+
+def spread_blocks(blocks: np.ndarray, windows: int, block_windows: int) -> np.ndarray:
+    """The blocks the spread rule counts: those holding at least a quarter of `block_windows`."""
+    counts = block_window_counts(windows, block_windows)
+    return np.stack([b for b, c in zip(blocks, counts) if 4 * c >= block_windows]) if blocks is not None and len(blocks) else np.zeros((0, 4, BINS))
+
+
 def louder_peak(S: torch.Tensor, logits: torch.Tensor, in_range: torch.Tensor, delays: torch.Tensor,
-                max_gap: float, min_ratio: float) -> torch.Tensor:
-    """The dominant-source check (docs/gccmask-spec.md, "Decoding"): where the logits' best
-    local maximum other than the argmax (at least DOMINANT_MIN_SEPARATION samples from it) is
-    within `max_gap` of it, steer a null at each of the two delays; when cancelling the argmax's
-    source leaves more than `min_ratio` times the power that cancelling the other leaves, the
-    other source is the louder one, and its peak (refined by the parabola) is the answer. The two
-    nulls see the same comb filter, so the ratio compares the sources' power at the
-    microphones, which PHAT-type weightings, counting bins, do not."""
+                max_gap: float, min_ratio: float, spread: tuple | None = None,
+                blocks: list | None = None) -> torch.Tensor:
+    """The dominant-source check (docs/gccmask-spec.md, "Decoding"): let the second peak be the
+    logits' best local maximum other than the argmax (at least DOMINANT_MIN_SEPARATION samples
+    from it). Its peak (refined by the parabola) becomes the answer when
+    - (null rule) it is within `max_gap` of the argmax and cancelling the argmax's source leaves
+      more than `min_ratio` times the power that cancelling the other leaves (the two nulls see
+      the same comb filter, so the ratio compares the sources' power at the microphones, which
+      PHAT-type weightings, counting bins, do not); or
+    - (spread rule; `spread` = (max_gap, epsilon, min_ratio, min_spread, block_windows), and
+      `blocks[i]` = (block_spectra, windows) of clip i) it is within that max_gap, its source's
+      comb-corrected power (`demixed_log_ratio`) is more than min_ratio times the argmax's, and
+      that log ratio, computed per block of the clip, has a population standard deviation above
+      min_spread over at least two blocks: two independent talkers' powers vary apart over
+      time, while a reflection or a head's shadow of one talker follows it."""
     out = delays.clone().double()
     lg = logits.double().numpy()
     M = in_range.numpy()
@@ -307,10 +361,19 @@ def louder_peak(S: torch.Tensor, logits: torch.Tensor, in_range: torch.Tensor, d
         for j in range(1, len(l) - 1):
             if m[j] and l[j] >= l[j - 1] and l[j] >= l[j + 1] and abs(j - j1) >= sep and (j2 is None or l[j] > l[j2]):
                 j2 = j
-        if j2 is None or l[j1] - l[j2] > max_gap:
+        if j2 is None:
             continue
+        gap = l[j1] - l[j2]
         Si = S[i].numpy()
-        if null_power(Si, GRID[j1]) > min_ratio * null_power(Si, GRID[j2]):
+        switch = gap <= max_gap and null_power(Si, GRID[j1]) > min_ratio * null_power(Si, GRID[j2])
+        if not switch and spread is not None and blocks is not None and blocks[i] is not None and gap <= spread[0]:
+            _, eps, ratio, min_spread, bw = spread
+            B = spread_blocks(blocks[i][0], blocks[i][1], int(bw))
+            whole = demixed_log_ratio(Si, GRID[j1], GRID[j2], eps)
+            if len(B) >= 2 and whole > math.log(ratio):
+                r = np.array([demixed_log_ratio(b, GRID[j1], GRID[j2], eps) for b in B])
+                switch = bool(np.all(np.isfinite(r)) and float(np.std(r)) > min_spread)
+        if switch:
             out[i] = refine(logits[i:i + 1], torch.tensor([j2]), in_range[i:i + 1])[0]
     return out.float()
 
@@ -544,15 +607,26 @@ def decoding_of(spec: dict | None) -> tuple[str, float]:
     return (rule, temperature)
 
 
-def dominant_of(spec: dict | None) -> tuple[float, float] | None:
-    """(max_gap, min_power_ratio) of a member header's `decode.dominant` object, or None."""
+def dominant_of(spec: dict | None) -> tuple | None:
+    """The dominant-source check of a member header's `decode.dominant` object, or None:
+    (max_gap, min_power_ratio), and with its `spread` object (max_gap, epsilon, min_ratio,
+    min_spread, block_windows) as a third item."""
     d = (spec or {}).get("dominant")
     if d is None:
         return None
     gap, ratio = float(d.get("max_gap", -1)), float(d.get("min_power_ratio", -1))
     if (spec or {}).get("rule") != "argmax" or not 0 <= gap <= 50 or not 1 <= ratio <= 100:
         raise ValueError(f"decode {spec}: 'dominant' needs the argmax rule, max_gap in 0...50 and min_power_ratio in 1...100")
-    return (gap, ratio)
+    sp = d.get("spread")
+    if sp is None:
+        return (gap, ratio)
+    t = (float(sp.get("max_gap", -1)), float(sp.get("epsilon", -1)), float(sp.get("min_ratio", -1)),
+         float(sp.get("min_spread", -1)), sp.get("block_windows", -1))
+    if not (0 <= t[0] <= 50 and 0 < t[1] <= 1 and 1 <= t[2] <= 100 and 0 < t[3] <= 20
+            and isinstance(t[4], int) and 8 <= t[4] <= 100000):
+        raise ValueError(f"decode {spec}: 'spread' needs max_gap in 0...50, epsilon in (0, 1], min_ratio in 1...100, "
+                         "min_spread in (0, 20] and block_windows an integer in 8...100000")
+    return (gap, ratio, t)
 
 
 class Ensemble(nn.Module):
@@ -601,7 +675,8 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None,
     (their log-probabilities are averaged; they must share the lag grid). `decoding` maps a
     min_span to the (rule, temperature) its members are decoded with (`decode`); argmax for
     the others. `dominant` maps a min_span (decoded by argmax) to the (max_gap, min_power_ratio)
-    of its dominant-source check (`louder_peak`)."""
+    of its dominant-source check (`louder_peak`), optionally with a third item, the spread rule's
+    (max_gap, epsilon, min_ratio, min_spread, block_windows)."""
     from safetensors.torch import load_file, save_file
     from .export import add_checksum
     spans = [s for _, s in members]
@@ -626,7 +701,12 @@ def bundle(members: list[tuple[str, int]], out, training: dict | None = None,
             rule, temperature = decoding.get(span, ("argmax", 1.0))
             member["decode"] = {"rule": rule} | ({"temperature": float(temperature)} if rule == "median" else {})
             if span in dominant:
-                member["decode"]["dominant"] = {"max_gap": float(dominant[span][0]), "min_power_ratio": float(dominant[span][1])}
+                dm = dominant[span]
+                member["decode"]["dominant"] = {"max_gap": float(dm[0]), "min_power_ratio": float(dm[1])}
+                if len(dm) > 2 and dm[2] is not None:
+                    g, e, r, sd, bw = dm[2]
+                    member["decode"]["dominant"]["spread"] = {"max_gap": float(g), "epsilon": float(e), "min_ratio": float(r),
+                                                              "min_spread": float(sd), "block_windows": int(bw)}
             decoding_of(member["decode"]), dominant_of(member["decode"])  # (validate)
         heads.append(member)
         tensors.update({f"m{i}.{k}": v.contiguous() for k, v in load_file(str(path)).items()})
@@ -642,8 +722,13 @@ def estimate(net: GccMask, x: np.ndarray, mic_distance: float) -> float:
     """One clip [2, N] -> delay in samples (positive: right channel later)."""
     S = torch.from_numpy(pooled_spectra(x))[None]
     M = in_range_mask([max_lag(mic_distance)])
+    dominant = getattr(net, "dominant", None)
+    blocks = None
+    if dominant is not None and len(dominant) > 2:
+        bw = int(dominant[2][4])
+        blocks = [(block_spectra(x, bw), (np.asarray(x).shape[1] - WINDOW) // STEP + 1)]
     with torch.no_grad():
-        return float(decode_net(net, net(S, M), M, S)[0])
+        return float(decode_net(net, net(S, M), M, S, blocks)[0])
 
 
 def fixture_clips(seed: int = 5):
@@ -683,6 +768,26 @@ def fixture_clips(seed: int = 5):
     return clips
 
 
+def fixture_long_clips(seed: int = 7, n: int = 8000, count: int = 24):
+    """Candidate clips for the spread rule's parity: 0.5 s of two white-noise talkers (+5 and
+    -4 samples; the second at 1.05-1.4 times the first's level) whose levels vary independently
+    over 31-ms stretches, at 20 dB SNR; (audio [2, n], the first talker's delay, spacing 0.2 m)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(-32, 33)
+    out = []
+    for _ in range(count):
+        x = np.zeros((2, n))
+        for delay, gain in ((5.0, 1.0), (-4.0, rng.uniform(1.05, 1.4))):
+            src = rng.standard_normal(n + 64)
+            env = np.repeat(rng.uniform(0.05, 1.0, (n + 64) // 500 + 1), 500)[:n + 64]
+            src = src * env
+            h = np.sinc(t - delay) * np.hanning(len(t))
+            x += gain * np.stack([src[32:32 + n], np.convolve(src, h, mode="same")[32:32 + n]])
+        x = x + rng.standard_normal(x.shape) * np.sqrt(np.mean(x ** 2) / 100)
+        out.append((0.05 * x, 5.0, 0.2))
+    return out
+
+
 def write_fixture(net: GccMask | list, out) -> dict:
     """Spectra of `fixture_clips` (float32, what the engine pools; with the model's taper:
     rectangular and equal weights, or Hann with the live 0.2 s memory), their search ranges, the
@@ -712,8 +817,41 @@ def write_fixture(net: GccMask | list, out) -> dict:
                 windows = 1 + max(0, -(-(span - WINDOW) // STEP))
                 group = member_for(members, windows)
                 t[f"delay.set{i}"] = decode_net(group, group(S, M), M, S).float().contiguous()
+    # a set whose dominant-source check has a spread rule: two of `fixture_long_clips`, one where
+    # the rule switches and one where it does not, with their block spectra and audio (the
+    # engine's pipeline must pool the same blocks)
+    long = member_for(members, 10 ** 6)
+    dom = getattr(long, "dominant", None)
+    if dom is not None and len(dom) > 2:
+        bw = int(dom[2][4])
+        picked = {}
+        for x, _, d in fixture_long_clips():
+            Sx = torch.from_numpy(pooled_spectra(x))[None]
+            Mx = in_range_mask([max_lag(d)])
+            blocks = block_spectra(x, bw)
+            windows = (x.shape[1] - WINDOW) // STEP + 1
+            with torch.no_grad():
+                z = long(Sx, Mx)
+                plain = float(decode_net(long, z, Mx, Sx)[0])
+                spread = float(decode_net(long, z, Mx, Sx, [(blocks, windows)])[0])
+            key = abs(spread - plain) > 1
+            picked.setdefault(key, (x, d, Sx[0], blocks, windows, plain, spread))
+            if len(picked) == 2:
+                break
+        if len(picked) < 2:
+            raise ValueError("fixture: no candidate clip where the spread rule switches (or none where it does not)")
+        rows = [picked[True], picked[False]]
+        t["long.audio"] = torch.from_numpy(np.stack([r[0] for r in rows]).astype(np.float32)).contiguous()
+        t["long.spectra"] = torch.stack([r[2] for r in rows]).contiguous()
+        t["long.blocks"] = torch.from_numpy(np.stack([r[3] for r in rows])).contiguous()
+        t["long.block_windows"] = torch.tensor([block_window_counts(r[4], bw) for r in rows], dtype=torch.float32)
+        t["long.windows"] = torch.tensor([r[4] for r in rows], dtype=torch.float32)
+        t["long.max_lag"] = torch.tensor([max_lag(r[1]) for r in rows], dtype=torch.float32)
+        t["long.delay"] = torch.tensor([r[6] for r in rows], dtype=torch.float32)
+        t["long.delay_without_blocks"] = torch.tensor([r[5] for r in rows], dtype=torch.float32)
     save_file(t, str(out))
-    return {k: v.tolist() for k, v in t.items() if k.startswith("delay")} | {"truth": [d for _, d, _ in clips]}
+    return ({k: v.tolist() for k, v in t.items() if k.startswith("delay") or k.startswith("long.delay")}
+            | {"truth": [d for _, d, _ in clips]})
 
 
 def main(argv=None):
@@ -783,6 +921,10 @@ def main(argv=None):
                     help="after the argmax, the dominant-source check for the members of this min_span: "
                          "switch to the second peak when it is within MAX_GAP nats and carries MIN_RATIO "
                          "times the first's power (null steering on the pooled spectra)")
+    bd.add_argument("--spread", action="append", default=[], metavar="MIN_SPAN:MAX_GAP:EPS:MIN_RATIO:MIN_SPREAD:BLOCK",
+                    help="with --dominant for the same min_span: also switch when the second peak is within "
+                         "MAX_GAP nats, its comb-corrected power is MIN_RATIO times the first's and that log "
+                         "ratio varies by more than MIN_SPREAD (standard deviation) over blocks of BLOCK windows")
     bd.add_argument("--note", default="", help="provenance note stored in the header")
     fx = sub.add_parser("fixture", help="write the engine parity fixture of an exported model")
     fx.add_argument("model")
@@ -827,6 +969,11 @@ def main(argv=None):
         for m in a.dominant:
             span, gap, ratio = m.split(":")
             dominant[int(span)] = (float(gap), float(ratio))
+        for m in a.spread:
+            span, gap, eps, ratio, sd, bw = m.split(":")
+            if int(span) not in dominant:
+                raise SystemExit(f"bundle: --spread {m} needs a --dominant for min_span {span}")
+            dominant[int(span)] = dominant[int(span)] + ((float(gap), float(eps), float(ratio), float(sd), int(bw)),)
         print(json.dumps(bundle(members, a.out, training={"note": a.note} if a.note else None,
                                 decoding=decoding, dominant=dominant), indent=1))
     else:

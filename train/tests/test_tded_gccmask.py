@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from tded_train import gccmask as gm
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "models" / "tded-gccmask-v9.safetensors"
+MODEL = REPO / "models" / "tded-gccmask-v10.safetensors"
 FIXTURE = REPO / "Tests" / "EngineTests" / "Fixtures" / "gccmask_fixture.safetensors"
 
 
@@ -129,7 +129,7 @@ def test_committed_fixture_matches_the_committed_model():
     bands = (64, 128, 256, 512)
     assert [n.bands for _, n in members] == [(), bands, (), bands, bands]
     assert [n.decoding for _, n in members] == [("median", 0.7)] * 4 + [("argmax", 1.0)]
-    assert [n.dominant for _, n in members] == [None] * 4 + [(2.0, 2.0)]
+    assert [n.dominant for _, n in members] == [None] * 4 + [(2.0, 2.0, (4.0, 0.03, 1.0, 0.55, 125))]
     fx = load_file(str(FIXTURE))
     M = gm.in_range_mask(fx["max_lag"].numpy())
     with torch.no_grad():
@@ -158,6 +158,26 @@ def test_committed_fixture_matches_the_committed_model():
     # clean clips are within a tenth of a sample of the truth
     err = (d - fx["truth"]).abs().numpy()
     assert err[0] < 0.1 and err[1] < 0.1 and err[4] < 0.1, err
+    # the long two-talker clips: their spectra and blocks are what the audio gives; the spread
+    # rule switches on the first (more than a sample away from the answer without blocks) and
+    # not on the second
+    long = members[4][1]
+    audio, bw = fx["long.audio"].numpy().astype(np.float64), 125
+    for i in range(2):
+        np.testing.assert_allclose(gm.pooled_spectra(audio[i]), fx["long.spectra"][i].numpy(), rtol=1e-5, atol=1e-3)
+        blocks = gm.block_spectra(audio[i], bw)
+        np.testing.assert_allclose(blocks, fx["long.blocks"][i].numpy(), rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(blocks.sum(0), fx["long.spectra"][i].numpy(), rtol=1e-4, atol=1e-2)
+        windows = int(fx["long.windows"][i])
+        assert gm.block_window_counts(windows, bw) == fx["long.block_windows"][i].int().tolist() == [125, 125, 125, 62]
+        S = fx["long.spectra"][i:i + 1]
+        M = gm.in_range_mask([float(fx["long.max_lag"][i])])
+        with torch.no_grad():
+            z = long(S, M)
+            assert abs(float(gm.decode_net(long, z, M, S, [(blocks, windows)])[0]) - float(fx["long.delay"][i])) < 1e-4
+            assert abs(float(gm.decode_net(long, z, M, S)[0]) - float(fx["long.delay_without_blocks"][i])) < 1e-4
+    switched = (fx["long.delay"] - fx["long.delay_without_blocks"]).abs()
+    assert switched[0] > 1 and switched[1] < 1e-6
 
 
 def test_median_decoding():
@@ -205,6 +225,69 @@ def test_dominant_source_check():
     assert float(gm.louder_peak(S, z, M, d, 2.0, 2.0)) == pytest.approx(tA)
     assert float(gm.louder_peak(S, z, M, d, 0.5, 2.0)) == pytest.approx(tB)   # beyond the gap
     assert float(gm.louder_peak(S, z, M, d, 2.0, 4.0)) == pytest.approx(tB)   # 3x, not 4x
+
+
+def test_dominant_check_spread_rule():
+    """The spread rule: A's and B's flat spectra per block; the logits favour B by 1 nat and the
+    null rule is off (ratio 100). A has 2.25x B's power over the clip; when A's share changes
+    from block to block (two talkers) the rule switches to A, when it stays the same (as a
+    reflection's would) or only one block counts, it does not."""
+    k = np.arange(gm.BINS)
+    w = 2 * np.pi * k / gm.NFFT
+    tA, tB = 4.0, -6.0
+
+    def spectra(pA, pB):
+        G = pA * np.exp(-1j * w * tA) + pB * np.exp(-1j * w * tB)
+        return np.stack([G.real, G.imag, np.full(gm.BINS, pA + pB), np.full(gm.BINS, pA + pB)]).astype(np.float32)
+    at = lambda lag: int(np.argmin(np.abs(gm.GRID - lag)))
+    z = torch.full((1, len(gm.GRID)), -5.0)
+    z[0, at(tB)], z[0, at(tA)] = 0.0, -1.0
+    M = gm.in_range_mask([16])
+    z = z.masked_fill(~M, -1e4)
+    d = gm.decode(z, M)
+    spread = (4.0, 0.03, 1.0, 0.55, 125)
+    # the comb-corrected ratio of flat spectra is the power ratio, whatever epsilon
+    assert gm.demixed_log_ratio(spectra(3.0, 1.0), tB, tA, 0.03) == pytest.approx(math.log(3.0), abs=1e-4)
+    assert gm.demixed_log_ratio(spectra(3.0, 1.0), tB, tA, 0.5) == pytest.approx(math.log(3.0), abs=1e-4)
+    varying = np.stack([spectra(a, 1.0) for a in (4.0, 0.5, 4.0, 0.5)])
+    steady = np.stack([spectra(2.25, 1.0)] * 4)
+    for blocks, windows, expect in ((varying, 500, tA), (steady, 500, tB), (varying[:2], 140, tB)):
+        S = torch.from_numpy(blocks.sum(0))[None]
+        got = gm.louder_peak(S, z, M, d, 2.0, 100.0, spread, [(blocks, windows)])
+        assert float(got) == pytest.approx(expect), (windows, expect)
+    # (140 windows: blocks of 125 and 15; the second holds under a quarter of a block and does not count)
+    # a larger gap than the rule's max_gap, or a ratio under its min_ratio: no switch
+    S = torch.from_numpy(varying.sum(0))[None]
+    assert float(gm.louder_peak(S, z, M, d, 2.0, 100.0, (0.5, 0.03, 1.0, 0.55, 125), [(varying, 500)])) == pytest.approx(tB)
+    assert float(gm.louder_peak(S, z, M, d, 2.0, 100.0, (4.0, 0.03, 3.0, 0.55, 125), [(varying, 500)])) == pytest.approx(tB)
+    # without blocks the rule is off
+    assert float(gm.louder_peak(S, z, M, d, 2.0, 100.0, spread)) == pytest.approx(tB)
+
+
+def test_block_spectra_partition_the_pooled_windows():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4000))
+    windows = (4000 - gm.WINDOW) // gm.STEP + 1
+    b = gm.block_spectra(x, 50)
+    assert b.shape == (4, 4, gm.BINS) and gm.block_window_counts(windows, 50) == [50, 50, 50, 37]
+    np.testing.assert_allclose(b.sum(0), gm.pooled_spectra(x), rtol=1e-4, atol=1e-2)
+    assert gm.block_spectra(x[:, :1000], 50).shape == (0, 4, gm.BINS)
+
+
+def test_bundle_writes_the_spread_rule(tmp_path):
+    exported_pair(tmp_path, 0.05)
+    h = gm.bundle([(tmp_path / "n3.safetensors", 0), (tmp_path / "n4.safetensors", 4000)], tmp_path / "set.safetensors",
+                  dominant={4000: (2.0, 2.0, (4.0, 0.03, 1.0, 0.55, 125))})
+    assert h["members"][1]["decode"]["dominant"] == {
+        "max_gap": 2.0, "min_power_ratio": 2.0,
+        "spread": {"max_gap": 4.0, "epsilon": 0.03, "min_ratio": 1.0, "min_spread": 0.55, "block_windows": 125}}
+    assert gm.load_members(tmp_path / "set.safetensors")[1][1].dominant == (2.0, 2.0, (4.0, 0.03, 1.0, 0.55, 125))
+    for bad in ({"max_gap": 4, "epsilon": 0, "min_ratio": 1, "min_spread": 0.5, "block_windows": 125},
+                {"max_gap": 4, "epsilon": 0.03, "min_ratio": 1, "min_spread": 0.5, "block_windows": 4},
+                {"max_gap": 4, "epsilon": 0.03, "min_ratio": 1, "min_spread": 0.5, "block_windows": 12.5},
+                {"max_gap": 4, "epsilon": 0.03, "min_ratio": 1}):
+        with pytest.raises(ValueError, match="'spread' needs"):
+            gm.dominant_of({"rule": "argmax", "dominant": {"max_gap": 2, "min_power_ratio": 2, "spread": bad}})
 
 
 def test_bundle_writes_the_decoding(tmp_path):
