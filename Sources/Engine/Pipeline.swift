@@ -173,6 +173,12 @@ public final class TDEPipeline {
     private let evBlockWindows: Int?
     private var evBlocks: [Double] = []
     private var evBlockCounts: [Int] = []
+    /// Set when the stream outgrows `maxWholeBlocks`: its blocks are dropped.
+    private var evBlocksOverflowed = false
+    /// Blocks kept at most for `--whole` (480: 60 s in blocks of 125 windows at step 16, about
+    /// 16 MB of sums); a longer stream is resolved without them (docs/gccmask-spec.md, 7b).
+    public static let maxWholeBlocks = 480
+    private var maxWholeBlocks: Int { Self.maxWholeBlocks }
     private var lastPooledEnd: Int64 = Int64.min       // memory mode: last window start added
     private var memoryWeight = 0.0                     // memory mode: decayed window count
     private let multi: MultiSourceStage?               // several sources (sources.maxSources > 0)
@@ -266,7 +272,7 @@ public final class TDEPipeline {
         evSum?.update(repeating: 0, count: evLen)
         evWhole?.update(repeating: 0, count: evLen)
         evWholeCount = 0; lastPooledEnd = Int64.min; memoryWeight = 0
-        evBlocks.removeAll(); evBlockCounts.removeAll()
+        evBlocks.removeAll(); evBlockCounts.removeAll(); evBlocksOverflowed = false
         multi?.reset()
         highpass?.reset()
     }
@@ -323,15 +329,22 @@ public final class TDEPipeline {
                 if let w = evWhole {
                     let e = es + k * evLen
                     for j in 0..<evLen { w[j] += Double(e[j]) }
-                    if let bw = evBlockWindows {
-                        if evWholeCount % bw == 0 {
-                            evBlocks.append(contentsOf: repeatElement(0, count: evLen)); evBlockCounts.append(0)
+                    if let bw = evBlockWindows, !evBlocksOverflowed {
+                        if evWholeCount % bw == 0 && evBlockCounts.count >= maxWholeBlocks {
+                            // a long file: the blocks would cost evLen doubles each; the
+                            // estimator then resolves the whole sum alone
+                            evBlocksOverflowed = true
+                            evBlocks = []; evBlockCounts = []
+                        } else {
+                            if evWholeCount % bw == 0 {
+                                evBlocks.append(contentsOf: repeatElement(0, count: evLen)); evBlockCounts.append(0)
+                            }
+                            let b = evBlockCounts.count - 1
+                            evBlocks.withUnsafeMutableBufferPointer { p in
+                                for j in 0..<evLen { p[b * evLen + j] += Double(e[j]) }
+                            }
+                            evBlockCounts[b] += 1
                         }
-                        let b = evBlockCounts.count - 1
-                        evBlocks.withUnsafeMutableBufferPointer { p in
-                            for j in 0..<evLen { p[b * evLen + j] += Double(e[j]) }
-                        }
-                        evBlockCounts[b] += 1
                     }
                     evWholeCount += 1
                 }
@@ -357,7 +370,7 @@ public final class TDEPipeline {
         let level = levelDb(totalEnergy, Int(samplesProcessed))
         if let ev = pool, let w = evWhole, let sm = evSum {
             for j in 0..<evLen { sm[j] = Float(w[j]) }
-            if evBlockWindows != nil, evWholeCount > 0, !evBlockCounts.isEmpty {
+            if evBlockWindows != nil, !evBlocksOverflowed, evWholeCount > 0, !evBlockCounts.isEmpty {
                 let blocks = evBlocks.map { Float($0) }
                 let est = blocks.withUnsafeBufferPointer { b in
                     evBlockCounts.withUnsafeBufferPointer { c in

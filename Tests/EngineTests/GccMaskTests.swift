@@ -452,6 +452,27 @@ final class GccMaskTests: XCTestCase {
         }
         XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0]] }) { XCTAssertTrue("\($0)".contains("min_power_ratio"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0, "min_power_ratio": 0.5]] }) { XCTAssertTrue("\($0)".contains("1...100"), "\($0)") }
+        // blocks are kept for at most TDEPipeline.maxWholeBlocks blocks; a longer stream is
+        // resolved without them (here blocks of 8 windows: 480 blocks = 3840 windows). The
+        // fixture's first long clip, on which the spread rule switches, tiled 7 times (3437
+        // windows) and 8 times (3937).
+        let spread: [String: Any] = ["max_gap": 4.0, "epsilon": 0.03, "min_ratio": 1.0, "min_spread": 0.55, "block_windows": 8]
+        let small = try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0, "min_power_ratio": 2.0, "spread": spread]] }
+        let plain = try set { _, m in m[4]["decode"] = ["rule": "argmax", "dominant": ["max_gap": 2.0, "min_power_ratio": 2.0]] }
+        let fx = try SafetensorsFile(bytes: [UInt8](try Data(contentsOf: EncoderFixture.fixtureURL("gccmask_fixture.safetensors"))))
+        let audio = try fx.floats("long.audio"), n = audio.count / 4
+        func whole(_ models: [GccMaskModel], tiles: Int) throws -> Double {
+            var c = PipelineConfig()
+            c.post = .pooled; c.keepAllVotes = true; c.highpassHz = 0; c.micDistance = 0.2
+            let p = try TDEPipeline(estimator: try gcc(models, maxLag: 12), config: c)
+            let left = Array(audio[0..<n]), right = Array(audio[n..<(2 * n)])
+            for _ in 0..<tiles { _ = p.process(left: left, right: right) }
+            p.finish()
+            return p.wholeResult().delaySamples
+        }
+        XCTAssertEqual(TDEPipeline.maxWholeBlocks, 480)
+        XCTAssertGreaterThan(abs(try whole(small, tiles: 7) - (try whole(plain, tiles: 7))), 1, "under the cap the blocks count")
+        XCTAssertEqual(try whole(small, tiles: 8), try whole(plain, tiles: 8), "over the cap they are dropped")
         XCTAssertThrowsError(try set { _, m in m[1].removeValue(forKey: "min_span") }) { XCTAssertTrue("\($0)".contains("min_span missing"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["taper"] = "hann" }) { XCTAssertTrue("\($0)".contains("differ from member 0"), "\($0)") }
         XCTAssertThrowsError(try set { _, m in m[1]["version"] = 3 }) { XCTAssertTrue("\($0)".contains("member 1: version 3"), "\($0)") }

@@ -299,6 +299,7 @@ def decode_net(net, logits: torch.Tensor, in_range: torch.Tensor, S: torch.Tenso
 
 DOMINANT_MIN_SEPARATION = 2.0  # samples between the two peaks the dominant-source check compares
 DOMINANT_FIRST_BIN = 7         # its power sums start here (55 Hz at 16 kHz, NFFT 2048)
+MAX_SPREAD_BLOCKS = 480        # the engine keeps at most this many blocks (TDEPipeline.maxWholeBlocks)
 
 
 def null_power(S: np.ndarray, t: float) -> float:
@@ -329,8 +330,11 @@ def demixed_log_ratio(S: np.ndarray, t1: float, t2: float, epsilon: float) -> fl
 
 
 def spread_blocks(blocks: np.ndarray, windows: int, block_windows: int) -> np.ndarray:
-    """The blocks the spread rule counts: those holding at least a quarter of `block_windows`."""
+    """The blocks the spread rule counts: those holding at least a quarter of `block_windows`;
+    none when the clip has more than MAX_SPREAD_BLOCKS blocks (the engine drops them)."""
     counts = block_window_counts(windows, block_windows)
+    if len(counts) > MAX_SPREAD_BLOCKS:
+        return np.zeros((0, 4, BINS))
     return np.stack([b for b, c in zip(blocks, counts) if 4 * c >= block_windows]) if blocks is not None and len(blocks) else np.zeros((0, 4, BINS))
 
 

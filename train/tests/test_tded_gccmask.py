@@ -272,6 +272,12 @@ def test_block_spectra_partition_the_pooled_windows():
     assert b.shape == (4, 4, gm.BINS) and gm.block_window_counts(windows, 50) == [50, 50, 50, 37]
     np.testing.assert_allclose(b.sum(0), gm.pooled_spectra(x), rtol=1e-4, atol=1e-2)
     assert gm.block_spectra(x[:, :1000], 50).shape == (0, 4, gm.BINS)
+    # the blocks the spread rule counts: at least a quarter of a block, and none at all past
+    # MAX_SPREAD_BLOCKS blocks (the engine drops them for longer streams)
+    assert len(gm.spread_blocks(b, windows, 50)) == 4 and len(gm.spread_blocks(b, 160, 50)) == 3
+    many = np.zeros((gm.MAX_SPREAD_BLOCKS + 1, 4, gm.BINS))
+    assert len(gm.spread_blocks(many[:-1], gm.MAX_SPREAD_BLOCKS * 8, 8)) == gm.MAX_SPREAD_BLOCKS
+    assert len(gm.spread_blocks(many, gm.MAX_SPREAD_BLOCKS * 8 + 1, 8)) == 0
 
 
 def test_bundle_writes_the_spread_rule(tmp_path):
