@@ -328,23 +328,29 @@ public final class TDEPipeline {
                 (r + slot * evLen).update(from: es + k * evLen, count: evLen)
                 if let w = evWhole {
                     let e = es + k * evLen
-                    for j in 0..<evLen { w[j] += Double(e[j]) }
                     if let bw = evBlockWindows, !evBlocksOverflowed {
+                        // the blocks hold the whole sum until wholeResult() adds them up (so a
+                        // window is added once, not twice)
                         if evWholeCount % bw == 0 && evBlockCounts.count >= maxWholeBlocks {
-                            // a long file: the blocks would cost evLen doubles each; the
+                            // a long file: fold the blocks into the whole sum and drop them; the
                             // estimator then resolves the whole sum alone
+                            foldBlocks(into: w)
                             evBlocksOverflowed = true
                             evBlocks = []; evBlockCounts = []
+                            for j in 0..<evLen { w[j] += Double(e[j]) }
                         } else {
                             if evWholeCount % bw == 0 {
                                 evBlocks.append(contentsOf: repeatElement(0, count: evLen)); evBlockCounts.append(0)
                             }
                             let b = evBlockCounts.count - 1
                             evBlocks.withUnsafeMutableBufferPointer { p in
-                                for j in 0..<evLen { p[b * evLen + j] += Double(e[j]) }
+                                let q = p.baseAddress! + b * evLen
+                                for j in 0..<evLen { q[j] += Double(e[j]) }
                             }
                             evBlockCounts[b] += 1
                         }
+                    } else {
+                        for j in 0..<evLen { w[j] += Double(e[j]) }
                     }
                     evWholeCount += 1
                 }
@@ -352,6 +358,17 @@ public final class TDEPipeline {
             ringCount += 1
         }
         if config.keepAllVotes { for k in 0..<got { allVotes.append(scratch[k].delay) } }
+    }
+
+    /// Adds the kept blocks' sums to `w` (zeroed first), block by block.
+    private func foldBlocks(into w: UnsafeMutablePointer<Double>) {
+        w.update(repeating: 0, count: evLen)
+        evBlocks.withUnsafeBufferPointer { p in
+            for b in 0..<evBlockCounts.count {
+                let q = p.baseAddress! + b * evLen
+                for j in 0..<evLen { w[j] += q[j] }
+            }
+        }
     }
 
     /// Array convenience for offline use; returns all updates.
@@ -369,8 +386,10 @@ public final class TDEPipeline {
         precondition(config.keepAllVotes, "wholeResult() needs keepAllVotes")
         let level = levelDb(totalEnergy, Int(samplesProcessed))
         if let ev = pool, let w = evWhole, let sm = evSum {
+            let blocked = evBlockWindows != nil && !evBlocksOverflowed
+            if blocked { foldBlocks(into: w) }
             for j in 0..<evLen { sm[j] = Float(w[j]) }
-            if evBlockWindows != nil, !evBlocksOverflowed, evWholeCount > 0, !evBlockCounts.isEmpty {
+            if blocked, evWholeCount > 0, !evBlockCounts.isEmpty {
                 let blocks = evBlocks.map { Float($0) }
                 let est = blocks.withUnsafeBufferPointer { b in
                     evBlockCounts.withUnsafeBufferPointer { c in
