@@ -85,24 +85,26 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
         self.maxGap = maxGap; self.minPowerRatio = minPowerRatio; self.spread = spread
     }
 
-    /// The power left in pooled spectra after cancelling a source at delay `t` (samples):
-    /// `sum_k P_L + P_R - 2 Re(e^{i w_k t} G_k)`, `w_k = pi k / window`, over bins
-    /// `firstBin ..< window` (`gr`/`gi` the cross spectrum `conj(L) R`, `gl`/`gR` the auto
-    /// spectra, `window + 1` bins each).
-    static func nullPower(t: Double, window: Int, gr: UnsafePointer<Float>, gi: UnsafePointer<Float>,
-                          gl: UnsafePointer<Float>, gR: UnsafePointer<Float>) -> Double {
+    /// Bin `k`'s power left in pooled spectra after cancelling a source at delay `t` (samples):
+    /// `P_L + P_R - 2 Re(e^{i w t} G)`, `w = pi k / window`; `p` laid out as the evidence
+    /// (`Re G`, `Im G`, `P_L`, `P_R` at 0, `bins`, 2 `bins`, 3 `bins`, `bins = window + 1`).
+    @inline(__always)
+    static func residual(_ p: UnsafePointer<Float>, bins: Int, k: Int, w: Double, t: Double) -> Double {
+        Double(p[2 * bins + k]) + Double(p[3 * bins + k]) - 2 * (Double(p[k]) * cos(w * t) - Double(p[bins + k]) * sin(w * t))
+    }
+
+    /// The power left in pooled spectra `p` (the evidence layout, see `residual`) after
+    /// cancelling a source at delay `t` (samples), summed over bins `firstBin ..< window`.
+    static func nullPower(t: Double, window: Int, spectra p: UnsafePointer<Float>) -> Double {
         var sum = 0.0
         let w0 = Double.pi / Double(window)
-        for k in firstBin..<window {
-            let a = w0 * Double(k) * t
-            sum += Double(gl[k]) + Double(gR[k]) - 2 * (Double(gr[k]) * cos(a) - Double(gi[k]) * sin(a))
-        }
+        for k in firstBin..<window { sum += residual(p, bins: window + 1, k: k, w: w0 * Double(k), t: t) }
         return sum
     }
 
-    /// `log(D(t2) / D(t1))` of pooled spectra laid out as the evidence (`gr`, `gi`, `gl`, `gR`
-    /// at 0, `bins`, 2 `bins`, 3 `bins`): `D(t_a) = sum_k N_k(t_b) / (c_k + 4 epsilon)`, the power
-    /// of a source at `t_a` estimated by cancelling the one at `t_b` and dividing out the comb
+    /// `log(D(t2) / D(t1))` of pooled spectra `p` (the evidence layout, see `residual`):
+    /// `D(t_a) = sum_k N_k(t_b) / (c_k + 4 epsilon)`, the power of a source at `t_a` estimated
+    /// by cancelling the one at `t_b` (`N_k` the bin's `residual`) and dividing out the comb
     /// filter `c_k = 4 sin^2(w_k (t1 - t2) / 2)` that cancelling leaves on it (bins `firstBin
     /// ..< window`); nan when either sum is not positive.
     static func demixedLogRatio(t1: Double, t2: Double, epsilon: Double, window: Int, spectra p: UnsafePointer<Float>) -> Double {
@@ -111,12 +113,10 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
         var d1 = 0.0, d2 = 0.0
         for k in firstBin..<window {
             let w = w0 * Double(k)
-            let gr = Double(p[k]), gi = Double(p[bins + k]), tot = Double(p[2 * bins + k]) + Double(p[3 * bins + k])
-            let n1 = tot - 2 * (gr * cos(w * t1) - gi * sin(w * t1))
-            let n2 = tot - 2 * (gr * cos(w * t2) - gi * sin(w * t2))
             let h = sin(w * (t1 - t2) / 2)
             let c = 4 * h * h + 4 * epsilon
-            d1 += n2 / c; d2 += n1 / c
+            d1 += residual(p, bins: bins, k: k, w: w, t: t2) / c
+            d2 += residual(p, bins: bins, k: k, w: w, t: t1) / c
         }
         return d1 > 0 && d2 > 0 ? log(d2 / d1) : .nan
     }
@@ -143,12 +143,9 @@ public struct GccMaskDominantCheck: Equatable, Sendable {
         let gap = v[best] - v[second]
         let t1 = GccMaskEvaluator.lag(best, gridStep: gridStep, maxLag: maxLag)
         let t2 = GccMaskEvaluator.lag(second, gridStep: gridStep, maxLag: maxLag)
-        let bins = window + 1
         var louder = false
         if gap <= maxGap {
-            let keep = Self.nullPower(t: t1, window: window, gr: pooled, gi: pooled + bins, gl: pooled + 2 * bins, gR: pooled + 3 * bins)
-            let other = Self.nullPower(t: t2, window: window, gr: pooled, gi: pooled + bins, gl: pooled + 2 * bins, gR: pooled + 3 * bins)
-            louder = keep > minPowerRatio * other
+            louder = Self.nullPower(t: t1, window: window, spectra: pooled) > minPowerRatio * Self.nullPower(t: t2, window: window, spectra: pooled)
         }
         if !louder, let s = spread, gap <= s.maxGap, let blocks, let blockWindows, blockCount >= 2 {
             let whole = Self.demixedLogRatio(t1: t1, t2: t2, epsilon: s.epsilon, window: window, spectra: pooled)

@@ -178,7 +178,6 @@ public final class TDEPipeline {
     /// Blocks kept at most for `--whole` (480: 60 s in blocks of 125 windows at step 16, about
     /// 16 MB of sums); a longer stream is resolved without them (docs/gccmask-spec.md, 7b).
     public static let maxWholeBlocks = 480
-    private var maxWholeBlocks: Int { Self.maxWholeBlocks }
     private var lastPooledEnd: Int64 = Int64.min       // memory mode: last window start added
     private var memoryWeight = 0.0                     // memory mode: decayed window count
     private let multi: MultiSourceStage?               // several sources (sources.maxSources > 0)
@@ -328,27 +327,26 @@ public final class TDEPipeline {
                 (r + slot * evLen).update(from: es + k * evLen, count: evLen)
                 if let w = evWhole {
                     let e = es + k * evLen
+                    if let bw = evBlockWindows, !evBlocksOverflowed, evWholeCount % bw == 0,
+                       evBlockCounts.count >= Self.maxWholeBlocks {
+                        // a long file: fold the blocks into the whole sum and drop them; the
+                        // estimator then resolves the whole sum alone
+                        foldBlocks(into: w)
+                        evBlocksOverflowed = true
+                        evBlocks = []; evBlockCounts = []
+                    }
                     if let bw = evBlockWindows, !evBlocksOverflowed {
                         // the blocks hold the whole sum until wholeResult() adds them up (so a
                         // window is added once, not twice)
-                        if evWholeCount % bw == 0 && evBlockCounts.count >= maxWholeBlocks {
-                            // a long file: fold the blocks into the whole sum and drop them; the
-                            // estimator then resolves the whole sum alone
-                            foldBlocks(into: w)
-                            evBlocksOverflowed = true
-                            evBlocks = []; evBlockCounts = []
-                            for j in 0..<evLen { w[j] += Double(e[j]) }
-                        } else {
-                            if evWholeCount % bw == 0 {
-                                evBlocks.append(contentsOf: repeatElement(0, count: evLen)); evBlockCounts.append(0)
-                            }
-                            let b = evBlockCounts.count - 1
-                            evBlocks.withUnsafeMutableBufferPointer { p in
-                                let q = p.baseAddress! + b * evLen
-                                for j in 0..<evLen { q[j] += Double(e[j]) }
-                            }
-                            evBlockCounts[b] += 1
+                        if evWholeCount % bw == 0 {
+                            evBlocks.append(contentsOf: repeatElement(0, count: evLen)); evBlockCounts.append(0)
                         }
+                        let b = evBlockCounts.count - 1
+                        evBlocks.withUnsafeMutableBufferPointer { p in
+                            let q = p.baseAddress! + b * evLen
+                            for j in 0..<evLen { q[j] += Double(e[j]) }
+                        }
+                        evBlockCounts[b] += 1
                     } else {
                         for j in 0..<evLen { w[j] += Double(e[j]) }
                     }
@@ -389,19 +387,9 @@ public final class TDEPipeline {
             let blocked = evBlockWindows != nil && !evBlocksOverflowed
             if blocked { foldBlocks(into: w) }
             for j in 0..<evLen { sm[j] = Float(w[j]) }
-            if blocked, evWholeCount > 0, !evBlockCounts.isEmpty {
-                let blocks = evBlocks.map { Float($0) }
-                let est = blocks.withUnsafeBufferPointer { b in
-                    evBlockCounts.withUnsafeBufferPointer { c in
-                        ev.resolve(pooled: sm, windows: evWholeCount, blocks: b.baseAddress!, blockCount: c.count,
-                                   blockWindows: c.baseAddress!)
-                    }
-                }
-                let res = est.map { Aggregate(delay: $0.delay, count: evWholeCount, confidence: $0.confidence) }
-                    ?? Aggregate(delay: 0, count: evWholeCount, confidence: 0)
-                return makeUpdate(result: res, level: level, useSmoother: false)
-            }
-            return makeUpdate(result: pooledResult(ev, sm, count: evWholeCount), level: level, useSmoother: false)
+            let res = pooledResult(ev, sm, count: evWholeCount, blocks: blocked ? evBlocks.map { Float($0) } : [],
+                                   blockWindows: evBlockCounts)
+            return makeUpdate(result: res, level: level, useSmoother: false)
         }
         let res = allVotes.withUnsafeBufferPointer { aggregator.aggregate($0, post: config.post) }
         return makeUpdate(result: Aggregate(res), level: level, useSmoother: false)
@@ -456,9 +444,20 @@ public final class TDEPipeline {
 
     /// Windows whose evidence is empty (digital silence) give no delay: 0 at confidence 0, so
     /// the update is flagged `low_confidence` (and `silent`) and the smoother holds.
-    private func pooledResult(_ ev: EvidenceEstimator, _ v: UnsafeMutablePointer<Float>, count: Int) -> Aggregate {
+    /// `blocks` (whole stream only): the evidence of consecutive blocks of
+    /// `EvidenceEstimator.wholeBlockWindows` windows, `blockWindows[b]` windows in block b.
+    private func pooledResult(_ ev: EvidenceEstimator, _ v: UnsafeMutablePointer<Float>, count: Int,
+                              blocks: [Float] = [], blockWindows: [Int] = []) -> Aggregate {
         guard count > 0 else { return Aggregate(delay: 0, count: 0, confidence: 0) }
-        guard let e = ev.resolve(pooled: v, windows: count) else { return Aggregate(delay: 0, count: count, confidence: 0) }
+        let resolved: PooledEstimate?
+        if blocks.isEmpty {
+            resolved = ev.resolve(pooled: v, windows: count)
+        } else {
+            resolved = blocks.withUnsafeBufferPointer { b in blockWindows.withUnsafeBufferPointer { c in
+                ev.resolve(pooled: v, windows: count, blocks: b.baseAddress!, blockCount: c.count, blockWindows: c.baseAddress!)
+            } }
+        }
+        guard let e = resolved else { return Aggregate(delay: 0, count: count, confidence: 0) }
         return Aggregate(delay: e.delay, count: count, confidence: e.confidence)
     }
 

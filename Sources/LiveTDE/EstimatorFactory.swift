@@ -74,7 +74,7 @@ public struct EstimatorOptions: Equatable, Sendable {
     /// learned weighting (`learned`, models/tded-gccmask-v10.safetensors, trained on simulated
     /// rooms; a set of networks chosen by the pooled span, docs/gccmask-spec.md). On the full
     /// evaluation set it measured 0.131 ms against the classical default's 0.172
-    /// (`classicalWholePooling`) on 3600 single-source clips of 72 ms, 0.074 vs 0.083 ms on 1200
+    /// (`classicalWholePooling`) on 3600 single-source clips of 72 ms, 0.048 vs 0.083 ms on 1200
     /// mixtures of 0.5 s; on held-out single-source clips of 0.5 s and 1 s, 0.055 and 0.042 ms
     /// against 0.089 and 0.110; on a measured dummy head (KEMAR) 0.034 / 0.021 ms at 0.5 / 1 s
     /// against 0.034 / 0.018. When its model file is missing, `tded analyze` falls back to

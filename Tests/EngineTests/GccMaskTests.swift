@@ -8,6 +8,20 @@ func shippedGccMaskURL(file: StaticString = #filePath, line: UInt = #line) throw
     try committedModelURL("tded-gccmask-v10.safetensors", file: file, line: line)
 }
 
+/// Pooled spectra in the evidence layout (`Re G`, `Im G`, `P_L`, `P_R`, `window + 1` bins each)
+/// of two white sources at delays `tA`, `tB` (samples) with powers `pA`, `pB`: `G = conj(L) R` is
+/// each source's power times `e^{-i w t}`.
+func twoSourceSpectra(window: Int, tA: Double, pA: Double, tB: Double, pB: Double) -> [Float] {
+    let B = window + 1
+    var p = [Float](repeating: 0, count: 4 * B)
+    for k in 0..<B {
+        let w = Double.pi * Double(k) / Double(window)
+        p[k] = Float(pA * cos(w * tA) + pB * cos(w * tB)); p[B + k] = Float(-pA * sin(w * tA) - pB * sin(w * tB))
+        p[2 * B + k] = Float(pA + pB); p[3 * B + k] = Float(pA + pB)
+    }
+    return p
+}
+
 final class GccMaskTests: XCTestCase {
     /// The shipped model set's networks (members 0-3, an ensemble decoded by the posterior
     /// median, for short pools; member 4 from 0.25 s).
@@ -111,19 +125,12 @@ final class GccMaskTests: XCTestCase {
     /// the check switches to A's peak when its ratio (3) beats `minPowerRatio` and the gap is
     /// within `maxGap`, and keeps B's otherwise.
     func testDominantSourceCheck() throws {
-        let window = 16, B = window + 1, G = 9, step = 0.5, maxLag = 2   // grid -2, -1.5, ..., 2
+        let window = 16, G = 9, step = 0.5, maxLag = 2   // grid -2, -1.5, ..., 2
         let tA = 1.5, tB = -1.5, pA = 3.0, pB = 1.0
-        var gr = [Float](repeating: 0, count: B), gi = gr, gl = gr, gR = gr
-        for k in 0..<B {
-            let w = Double.pi * Double(k) / Double(window)
-            // G = conj(L) R: each source's power times e^{-i w t}
-            gr[k] = Float(pA * cos(w * tA) + pB * cos(w * tB)); gi[k] = Float(-pA * sin(w * tA) - pB * sin(w * tB))
-            gl[k] = Float(pA + pB); gR[k] = gl[k]
-        }
-        let pooled = gr + gi + gl + gR
+        let pooled = twoSourceSpectra(window: window, tA: tA, pA: pA, tB: tB, pB: pB)
         // the null at a source's delay removes exactly that source
-        let nullA = GccMaskDominantCheck.nullPower(t: tA, window: window, gr: gr, gi: gi, gl: gl, gR: gR)
-        let nullB = GccMaskDominantCheck.nullPower(t: tB, window: window, gr: gr, gi: gi, gl: gl, gR: gR)
+        let nullA = pooled.withUnsafeBufferPointer { GccMaskDominantCheck.nullPower(t: tA, window: window, spectra: $0.baseAddress!) }
+        let nullB = pooled.withUnsafeBufferPointer { GccMaskDominantCheck.nullPower(t: tB, window: window, spectra: $0.baseAddress!) }
         XCTAssertEqual(nullB / nullA, pA / pB, accuracy: 1e-4)
         var v = [Double](repeating: -5, count: G); v[1] = 0; v[7] = -1   // B's peak (lag -1.5) best, A's (1.5) 1 nat below
         let inRange = [Bool](repeating: true, count: G)
@@ -150,15 +157,7 @@ final class GccMaskTests: XCTestCase {
     func testDominantCheckSpreadRule() throws {
         let window = 1024, B = window + 1, G = 193, step = 0.25, maxLag = 24
         let tA = 4.0, tB = -6.0
-        func spectra(_ pA: Double, _ pB: Double) -> [Float] {
-            var p = [Float](repeating: 0, count: 4 * B)
-            for k in 0..<B {
-                let w = Double.pi * Double(k) / Double(window)
-                p[k] = Float(pA * cos(w * tA) + pB * cos(w * tB)); p[B + k] = Float(-pA * sin(w * tA) - pB * sin(w * tB))
-                p[2 * B + k] = Float(pA + pB); p[3 * B + k] = Float(pA + pB)
-            }
-            return p
-        }
+        func spectra(_ pA: Double, _ pB: Double) -> [Float] { twoSourceSpectra(window: window, tA: tA, pA: pA, tB: tB, pB: pB) }
         let three = spectra(3, 1)
         XCTAssertEqual(three.withUnsafeBufferPointer { GccMaskDominantCheck.demixedLogRatio(t1: tB, t2: tA, epsilon: 0.03, window: window, spectra: $0.baseAddress!) },
                        log(3), accuracy: 1e-4)

@@ -75,6 +75,11 @@ def pooled_spectra(x: np.ndarray, taper: str = "rectangular", memory_s: float = 
     return np.stack([G.real, G.imag, (a * np.abs(FL) ** 2).sum(0), (a * np.abs(FR) ** 2).sum(0)]).astype(np.float32)
 
 
+def pooled_windows(x: np.ndarray) -> int:
+    """How many windows (WINDOW samples at step STEP) `pooled_spectra` pools from [2, N] audio."""
+    return (np.asarray(x).shape[1] - WINDOW) // STEP + 1
+
+
 def block_spectra(x: np.ndarray, block_windows: int) -> np.ndarray:
     """[2, N] audio -> [blocks, 4, BINS] float32: `pooled_spectra`'s windows (rectangular, step
     16) in consecutive groups of `block_windows` by window index (window i in block
@@ -82,7 +87,7 @@ def block_spectra(x: np.ndarray, block_windows: int) -> np.ndarray:
     the engine keeps beside the whole sum for ``--whole`` when a model set's dominant-source
     check uses the spread over blocks (docs/gccmask-spec.md, step 7). The last block may be
     partial; every block is returned (`spread_blocks` drops short ones)."""
-    n = (np.asarray(x).shape[1] - WINDOW) // STEP + 1
+    n = pooled_windows(x)
     if n < 1:
         return np.zeros((0, 4, BINS), np.float32)
     out = []
@@ -302,29 +307,31 @@ DOMINANT_FIRST_BIN = 7         # its power sums start here (55 Hz at 16 kHz, NFF
 MAX_SPREAD_BLOCKS = 480        # the engine keeps at most this many blocks (TDEPipeline.maxWholeBlocks)
 
 
-def null_power(S: np.ndarray, t: float) -> float:
-    """Power of the pooled spectra `S` ([4, BINS]: Re G, Im G, P_L, P_R) left after cancelling a
-    source at delay t (samples), summed over bins DOMINANT_FIRST_BIN ... BINS - 2:
-    sum_k P_L + P_R - 2 Re(e^{i w_k t} G_k), w_k = 2 pi k / NFFT."""
-    k = np.arange(DOMINANT_FIRST_BIN, BINS - 1)
-    w = 2 * np.pi * k / NFFT
+_DOMINANT_BINS = np.arange(DOMINANT_FIRST_BIN, BINS - 1)
+_DOMINANT_W = 2 * np.pi * _DOMINANT_BINS / NFFT
+
+
+def null_residual(S: np.ndarray, t: float) -> np.ndarray:
+    """Per bin k = DOMINANT_FIRST_BIN ... BINS - 2, the power of the pooled spectra `S` ([4, BINS]:
+    Re G, Im G, P_L, P_R) left after cancelling a source at delay t (samples):
+    P_L + P_R - 2 Re(e^{i w_k t} G_k), w_k = 2 pi k / NFFT (float64)."""
+    k, w = _DOMINANT_BINS, _DOMINANT_W
     gr, gi = S[0, k].astype(np.float64), S[1, k].astype(np.float64)
-    return float(np.sum(S[2, k].astype(np.float64) + S[3, k] - 2 * (gr * np.cos(w * t) - gi * np.sin(w * t))))
+    return S[2, k].astype(np.float64) + S[3, k] - 2 * (gr * np.cos(w * t) - gi * np.sin(w * t))
+
+
+def null_power(S: np.ndarray, t: float) -> float:
+    """`null_residual` summed over its bins: the power left after cancelling a source at t."""
+    return float(np.sum(null_residual(S, t)))
 
 
 def demixed_log_ratio(S: np.ndarray, t1: float, t2: float, epsilon: float) -> float:
     """log(D(t2) / D(t1)) of pooled spectra `S` ([4, BINS]): D(t_a) = sum_k N_k(t_b) / (c_k + 4
     epsilon), the power of a source at t_a estimated by cancelling the one at t_b and dividing
-    out the comb filter c_k = 4 sin^2(w_k (t1 - t2) / 2) that cancelling leaves on it (k =
-    DOMINANT_FIRST_BIN ... BINS - 2, N_k the per-bin `null_power`); nan when either is not
-    positive."""
-    k = np.arange(DOMINANT_FIRST_BIN, BINS - 1)
-    w = 2 * np.pi * k / NFFT
-    gr, gi = S[0, k].astype(np.float64), S[1, k].astype(np.float64)
-    tot = S[2, k].astype(np.float64) + S[3, k]
-    n1 = tot - 2 * (gr * np.cos(w * t1) - gi * np.sin(w * t1))
-    n2 = tot - 2 * (gr * np.cos(w * t2) - gi * np.sin(w * t2))
-    c = 4 * np.sin(w * (t1 - t2) / 2) ** 2 + 4 * epsilon
+    out the comb filter c_k = 4 sin^2(w_k (t1 - t2) / 2) that cancelling leaves on it (N_k the
+    `null_residual`); nan when either is not positive."""
+    n1, n2 = null_residual(S, t1), null_residual(S, t2)
+    c = 4 * np.sin(_DOMINANT_W * (t1 - t2) / 2) ** 2 + 4 * epsilon
     d1, d2 = float(np.sum(n2 / c)), float(np.sum(n1 / c))
     return math.log(d2 / d1) if d1 > 0 and d2 > 0 else math.nan
 
@@ -333,9 +340,8 @@ def spread_blocks(blocks: np.ndarray, windows: int, block_windows: int) -> np.nd
     """The blocks the spread rule counts: those holding at least a quarter of `block_windows`;
     none when the clip has more than MAX_SPREAD_BLOCKS blocks (the engine drops them)."""
     counts = block_window_counts(windows, block_windows)
-    if len(counts) > MAX_SPREAD_BLOCKS:
-        return np.zeros((0, 4, BINS))
-    return np.stack([b for b, c in zip(blocks, counts) if 4 * c >= block_windows]) if blocks is not None and len(blocks) else np.zeros((0, 4, BINS))
+    kept = [b for b, c in zip(blocks, counts) if 4 * c >= block_windows] if len(counts) <= MAX_SPREAD_BLOCKS else []
+    return np.stack(kept) if kept else np.zeros((0, 4, BINS))
 
 
 def louder_peak(S: torch.Tensor, logits: torch.Tensor, in_range: torch.Tensor, delays: torch.Tensor,
@@ -730,7 +736,7 @@ def estimate(net: GccMask, x: np.ndarray, mic_distance: float) -> float:
     blocks = None
     if dominant is not None and len(dominant) > 2:
         bw = int(dominant[2][4])
-        blocks = [(block_spectra(x, bw), (np.asarray(x).shape[1] - WINDOW) // STEP + 1)]
+        blocks = [(block_spectra(x, bw), pooled_windows(x))]
     with torch.no_grad():
         return float(decode_net(net, net(S, M), M, S, blocks)[0])
 
@@ -833,7 +839,7 @@ def write_fixture(net: GccMask | list, out) -> dict:
             Sx = torch.from_numpy(pooled_spectra(x))[None]
             Mx = in_range_mask([max_lag(d)])
             blocks = block_spectra(x, bw)
-            windows = (x.shape[1] - WINDOW) // STEP + 1
+            windows = pooled_windows(x)
             with torch.no_grad():
                 z = long(Sx, Mx)
                 plain = float(decode_net(long, z, Mx, Sx)[0])

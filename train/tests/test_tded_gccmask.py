@@ -205,22 +205,37 @@ def test_median_decoding():
         gm.decode(flat, M, "mean")
 
 
+TA, TB = 4.0, -6.0  # the two sources of the dominant-source check's tests (samples)
+
+
+def two_source_spectra(pA: float, pB: float) -> np.ndarray:
+    """Pooled spectra [4, BINS] of two white sources at TA and TB with powers pA and pB:
+    G = conj(L) R is each source's power times e^{-i w t}."""
+    w = 2 * np.pi * np.arange(gm.BINS) / gm.NFFT
+    G = pA * np.exp(-1j * w * TA) + pB * np.exp(-1j * w * TB)
+    return np.stack([G.real, G.imag, np.full(gm.BINS, pA + pB), np.full(gm.BINS, pA + pB)]).astype(np.float32)
+
+
+def logits_favouring_b():
+    """Logits over the grid with B's peak (TB) best and A's (TA) 1 nat below, the search range
+    of 16 samples, and their argmax delay: (logits, in_range, delay)."""
+    at = lambda lag: int(np.argmin(np.abs(gm.GRID - lag)))
+    z = torch.full((1, len(gm.GRID)), -5.0)
+    z[0, at(TB)], z[0, at(TA)] = 0.0, -1.0
+    M = gm.in_range_mask([16])
+    z = z.masked_fill(~M, -1e4)
+    return z, M, gm.decode(z, M)
+
+
 def test_dominant_source_check():
     """Two sources, A with 3x B's power; the logits favour B's peak by 1 nat. A null steered at
     each leaves the other's power times the same comb filter, so the check switches to A when
     the ratio (3) beats min_power_ratio and the gap is within max_gap."""
-    k = np.arange(gm.BINS)
-    w = 2 * np.pi * k / gm.NFFT
-    tA, tB, pA, pB = 4.0, -6.0, 3.0, 1.0
-    G = pA * np.exp(-1j * w * tA) + pB * np.exp(-1j * w * tB)  # conj(L) R
-    S = torch.from_numpy(np.stack([G.real, G.imag, np.full(gm.BINS, pA + pB), np.full(gm.BINS, pA + pB)]).astype(np.float32))[None]
-    assert gm.null_power(S[0].numpy(), tB) / gm.null_power(S[0].numpy(), tA) == pytest.approx(pA / pB, rel=1e-4)
-    at = lambda lag: int(np.argmin(np.abs(gm.GRID - lag)))
-    z = torch.full((1, len(gm.GRID)), -5.0)
-    z[0, at(tB)], z[0, at(tA)] = 0.0, -1.0
-    M = gm.in_range_mask([16])
-    z = z.masked_fill(~M, -1e4)
-    d = gm.decode(z, M)
+    pA, pB = 3.0, 1.0
+    S = torch.from_numpy(two_source_spectra(pA, pB))[None]
+    assert gm.null_power(S[0].numpy(), TB) / gm.null_power(S[0].numpy(), TA) == pytest.approx(pA / pB, rel=1e-4)
+    z, M, d = logits_favouring_b()
+    tA, tB = TA, TB
     assert float(d) == pytest.approx(tB)
     assert float(gm.louder_peak(S, z, M, d, 2.0, 2.0)) == pytest.approx(tA)
     assert float(gm.louder_peak(S, z, M, d, 0.5, 2.0)) == pytest.approx(tB)   # beyond the gap
@@ -232,19 +247,8 @@ def test_dominant_check_spread_rule():
     null rule is off (ratio 100). A has 2.25x B's power over the clip; when A's share changes
     from block to block (two talkers) the rule switches to A, when it stays the same (as a
     reflection's would) or only one block counts, it does not."""
-    k = np.arange(gm.BINS)
-    w = 2 * np.pi * k / gm.NFFT
-    tA, tB = 4.0, -6.0
-
-    def spectra(pA, pB):
-        G = pA * np.exp(-1j * w * tA) + pB * np.exp(-1j * w * tB)
-        return np.stack([G.real, G.imag, np.full(gm.BINS, pA + pB), np.full(gm.BINS, pA + pB)]).astype(np.float32)
-    at = lambda lag: int(np.argmin(np.abs(gm.GRID - lag)))
-    z = torch.full((1, len(gm.GRID)), -5.0)
-    z[0, at(tB)], z[0, at(tA)] = 0.0, -1.0
-    M = gm.in_range_mask([16])
-    z = z.masked_fill(~M, -1e4)
-    d = gm.decode(z, M)
+    tA, tB, spectra = TA, TB, two_source_spectra
+    z, M, d = logits_favouring_b()
     spread = (4.0, 0.03, 1.0, 0.55, 125)
     # the comb-corrected ratio of flat spectra is the power ratio, whatever epsilon
     assert gm.demixed_log_ratio(spectra(3.0, 1.0), tB, tA, 0.03) == pytest.approx(math.log(3.0), abs=1e-4)
